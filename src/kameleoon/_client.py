@@ -1,0 +1,489 @@
+"""``KameleoonClient``: the public client, a thin shell over the engine, the store and the network."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+from kameleoon import _cookies
+from kameleoon._config import KameleoonClientConfig
+from kameleoon._engine.decide import OFF, InvalidJsonVariable, evaluate, resolve_key, typed_value
+from kameleoon._engine.model import (
+    EMPTY_CONFIGURATION,
+    Configuration,
+    Flag,
+    Rule,
+    VariableDef,
+    VariationEntry,
+)
+from kameleoon._network.config_updates import ConfigUpdater
+from kameleoon._network.endpoints import Endpoints
+from kameleoon._network.token import TokenSource
+from kameleoon._network.tracker import Tracker
+from kameleoon._network.transport import Transport, Urllib3Transport
+from kameleoon._remote import RemoteData
+from kameleoon._visitors import pending
+from kameleoon._visitors.data import DataContext, add_conversion, add_items
+from kameleoon._visitors.record import Visitor
+from kameleoon._visitors.store import VisitorStore
+from kameleoon.data import Conversion, CustomData
+from kameleoon.exceptions import (
+    FeatureEnvironmentDisabled,
+    FeatureNotFound,
+    FeatureVariableNotFound,
+    FeatureVariationNotFound,
+)
+from kameleoon.types import RemoteVisitorDataFilter, Variable, Variation
+
+__all__ = ["KameleoonClient"]
+
+_TRACKING_CODE_WINDOW = 5.0  # seconds: assignments newer than this go to the engine tracking code
+_CLOSE_TIMEOUT = 5.0
+
+
+class KameleoonClient:
+    """Decides feature flags and experiments for visitors, and reports what it decided.
+
+    Create clients with :meth:`KameleoonClientFactory.create`. A client can be shared between
+    threads; flag decisions never block on the network. Background work (configuration
+    updates, tracking) runs on two daemon threads, restarted in a child after ``os.fork()``.
+    """
+
+    def __init__(
+        self,
+        site_code: str,
+        config: KameleoonClientConfig,
+        *,
+        transport: Transport | None = None,
+        configuration: Configuration | None = None,
+        offline: bool = False,
+    ) -> None:
+        self._site_code = site_code
+        self._settings = config
+        self._log = config.logger or logging.getLogger("kameleoon")
+        self._cfg: Configuration = configuration or EMPTY_CONFIGURATION
+        self._has_configuration = configuration is not None
+        self._offline = offline
+        self._update_handler: Callable[[], Any] | None = None
+        self._transport = transport or Urllib3Transport()
+        self._endpoints = Endpoints(site_code, config.network_domain, config.environment)
+        self._tokens = TokenSource(
+            self._endpoints, self._transport, config.client_id, config.client_secret,
+            config.default_timeout_second, self._log,
+        )  # fmt: skip
+        self._store = VisitorStore(config.session_duration_second, config.max_visitors)
+        self._tracker = Tracker(
+            self._store, self._current, self._endpoints, self._transport, self._tokens,
+            config.tracking_interval_second, config.default_timeout_second, self._log,
+            purge_interval=min(60.0, config.session_duration_second),
+        )  # fmt: skip
+        self._store._on_drop = self._tracker.adopt
+        self._updater = ConfigUpdater(
+            self._endpoints, self._transport, config.default_timeout_second, config.refresh_interval_second,
+            self._install, self._current, self._log,
+        )  # fmt: skip
+        self._remote = RemoteData(self)
+        self._closed = False
+        self._pid = os.getpid()
+        self._start()
+        _register(self)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._offline:
+            self._updater.first_attempt_done.set()
+        else:
+            self._updater.start()
+        self._tracker.start()
+
+    def _after_fork_in_child(self) -> None:
+        """Runs in a forked child: new locks, threads and connections; keep data and config."""
+        self._pid = os.getpid()
+        self._transport = self._transport  # transports reconnect per process by themselves
+        self._store._lock = threading.Lock()
+        self._store.data_lock = threading.Lock()
+        self._tracker.reset_after_fork()
+        self._updater.reset_after_fork()
+        if not self._closed:
+            self._start()
+
+    def _close(self, timeout: float = _CLOSE_TIMEOUT) -> None:
+        """Stops background work after sending what can be sent within ``timeout`` seconds."""
+        if self._closed:
+            return
+        self._closed = True
+        self._updater.stop()
+        self._tracker.stop(timeout)
+        self._transport.close()
+
+    def _current(self) -> Configuration:
+        return self._cfg
+
+    def _install(self, config: Configuration, ts: int | None) -> None:
+        first = not self._has_configuration
+        if config.data_api_domain is not None:
+            self._endpoints.set_data_api_domain(config.data_api_domain)
+        self._cfg = config
+        self._has_configuration = True
+        handler = self._update_handler
+        if not first and handler is not None:
+            try:
+                handler()
+            except Exception:  # a user's handler must never break configuration updates
+                self._log.exception("the on_update_configuration handler raised")
+
+    # -- readiness --------------------------------------------------------------------------
+    def wait_init(self) -> bool:
+        """Blocks until the first configuration download finished; ``True`` when a
+        configuration is active (``False`` when none could be obtained)."""
+        self._updater.first_attempt_done.wait()
+        return self._has_configuration
+
+    async def wait_init_async(self) -> bool:
+        """Awaitable twin of :meth:`wait_init`."""
+        event = self._updater.first_attempt_done
+        while not event.is_set():
+            await asyncio.sleep(0.01)
+        return self._has_configuration
+
+    def on_update_configuration(self, handler: Callable[[], Any] | None) -> None:
+        """Calls ``handler()`` after every configuration update applied after the first one."""
+        self._update_handler = handler
+
+    # -- visitor data -----------------------------------------------------------------------
+    def add_data(self, visitor_code: str, *args: Any) -> None:
+        """Stores data on the visitor (sent with its next tracking request)."""
+        code = _cookies.validate_visitor_code(visitor_code)
+        visitor = self._store.get_or_create(code)
+        with self._store.data_lock:
+            add_items(DataContext(self._store, code, visitor, self._cfg, self._log), args)
+
+    def track_conversion(
+        self, visitor_code: str, goal_id: int, revenue: float = 0.0, is_unique_identifier: bool | None = None
+    ) -> None:
+        """Records a conversion of ``goal_id`` and schedules the visitor for tracking."""
+        code = _cookies.validate_visitor_code(visitor_code)
+        self._unique_identifier_step(code, is_unique_identifier)
+        visitor = self._store.get_or_create(code)
+        with self._store.data_lock:
+            add_conversion(visitor, Conversion(goal_id, revenue), unsent=True)
+        self._tracker.schedule(code)
+
+    def flush(
+        self, visitor_code: str | None = None, is_unique_identifier: bool | None = None, instant: bool = False
+    ) -> None:
+        """Schedules the visitor's data for the next tracking request; without a code, every
+        visitor holding data. ``instant``: the data present now is sent at once, one request per
+        visitor, in the background (the schedule is left as it is). Never blocks."""
+        if visitor_code is None:
+            codes = [code for code, visitor in self._store.items() if _has_sendable_data(visitor, self._cfg)]
+            for code in codes:  # instant: one request per visitor, as the reference does
+                self._tracker.send_now(code) if instant else self._tracker.schedule(code)
+            return
+        code = _cookies.validate_visitor_code(visitor_code)
+        self._unique_identifier_step(code, is_unique_identifier)
+        if instant:
+            self._tracker.send_now(code)
+        else:
+            self._tracker.schedule(code)
+
+    def set_legal_consent(
+        self, visitor_code: str, consent: bool, cookies: MutableMapping[str, Any] | None = None
+    ) -> None:
+        """Records the visitor's legal consent (only relevant when the configuration requires
+        it) and updates the visitor-code cookie in ``cookies`` accordingly."""
+        code = _cookies.validate_visitor_code(visitor_code)
+        visitor = self._store.get_or_create(code)
+        visitor.consent = bool(consent)
+        if cookies is None:
+            return
+        domain = self._settings.top_level_domain
+        if consent:
+            _cookies.write_cookie(cookies, code, domain)
+        elif self._visitor_code_managed():
+            _cookies.expire_cookie(cookies, domain)
+
+    def get_visitor_code(
+        self,
+        cookies_readonly: Mapping[str, Any] | None = None,
+        cookies: MutableMapping[str, Any] | None = None,
+        default_visitor_code: str | None = None,
+    ) -> str:
+        """The visitor code from the ``kameleoonVisitorCode`` cookie, else ``default_visitor_code``,
+        else a new random code; written into ``cookies`` (a ``SimpleCookie``) when it is new."""
+        source = cookies_readonly if cookies_readonly else cookies
+        existing = _cookies.read_visitor_code(source)
+        if existing is not None:
+            return _cookies.validate_visitor_code(existing)
+        if default_visitor_code is None:
+            code = _cookies.generate_visitor_code()
+            if cookies is not None and not self._visitor_code_managed():
+                _cookies.write_cookie(cookies, code, self._settings.top_level_domain)
+            return code
+        code = _cookies.validate_visitor_code(default_visitor_code)
+        if cookies is not None:
+            _cookies.write_cookie(cookies, code, self._settings.top_level_domain)
+        return code
+
+    def _consent_given(self, code: str) -> bool:
+        visitor = self._store.get(code)
+        return not self._cfg.consent_required or (visitor is not None and visitor.consent)
+
+    def _visitor_code_managed(self) -> bool:
+        config = self._cfg
+        return config.consent_required and not config.has_targeted_delivery_rule
+
+    # -- decisions --------------------------------------------------------------------------
+    def is_feature_active(
+        self, visitor_code: str, feature_key: str, is_unique_identifier: bool | None = None
+    ) -> bool:
+        """``True`` when the visitor's variation of the flag is not ``"off"``; ``False`` also when
+        the flag is disabled for this environment. Tracks the exposure."""
+        try:
+            _, key = self._decide(visitor_code, feature_key, is_unique_identifier)
+        except FeatureEnvironmentDisabled:
+            return False
+        return bool(key != OFF)
+
+    def get_feature_variation_key(
+        self, visitor_code: str, feature_key: str, is_unique_identifier: bool | None = None
+    ) -> str:
+        """The key of the visitor's variation of the flag. Tracks the exposure."""
+        _, key = self._decide(visitor_code, feature_key, is_unique_identifier)
+        return key  # type: ignore[no-any-return]
+
+    def get_feature_variable(
+        self, visitor_code: str, feature_key: str, variable_key: str, is_unique_identifier: bool | None = None
+    ) -> Any:
+        """The value of ``variable_key`` in the visitor's variation of the flag. Tracks the
+        exposure; raises :class:`FeatureVariableNotFound` when the variable does not exist."""
+        flag, key = self._decide(visitor_code, feature_key, is_unique_identifier)
+        variation = flag.variations_by_key.get(key)
+        if variation is not None:
+            for variable in variation.variables:
+                if variable.key == variable_key:
+                    return self._typed(variable)
+        raise FeatureVariableNotFound(variable_key)
+
+    def get_feature_variation_variables(
+        self, feature_key: str, variation_key: str | None = None
+    ) -> dict[str, Any]:
+        """The variables of one variation of the flag (``variation_key=None``: its default
+        variation), as ``{key: value}``. Nothing is tracked."""
+        flag = self._flag(feature_key)
+        wanted = flag.default_variation_key if variation_key is None else variation_key
+        variation = _get(flag.variations_by_key, wanted)
+        if variation is None:
+            raise FeatureVariationNotFound(wanted)
+        return {variable.key: self._typed(variable) for variable in variation.variables}
+
+    def get_active_features(self, visitor_code: str) -> dict[str, Variation]:
+        """The variation of every active (not ``"off"``) flag for the visitor, in configuration
+        order. Nothing is recorded or tracked."""
+        code = _cookies.validate_visitor_code(visitor_code)
+        visitor = self._store.get(code)
+        active: dict[str, Variation] = {}
+        for flag in self._cfg.flags.values():
+            if not flag.environment_enabled:
+                continue
+            entry, rule = evaluate(flag, visitor, code)
+            key = resolve_key(flag, entry, rule)
+            if key == OFF:
+                continue
+            active[flag.key] = Variation(
+                key,
+                entry.variation_id if entry is not None else None,
+                rule.experiment_id if rule is not None else None,
+                self._variables(flag, key),
+            )
+        return active
+
+    def get_active_feature_list_for_visitor(self, visitor_code: str) -> list[str]:
+        """Deprecated: the keys of the visitor's active flags (see :meth:`get_active_features`)."""
+        self._log.warning("get_active_feature_list_for_visitor is deprecated: use get_active_features")
+        code: Any = visitor_code
+        if not isinstance(code, str):
+            self._log.warning("get_active_feature_list_for_visitor needs a string visitor code")
+            return []
+        visitor = self._store.get(visitor_code)
+        return [
+            flag.key
+            for flag in self._cfg.flags.values()
+            if flag.environment_enabled and resolve_key(flag, *evaluate(flag, visitor, visitor_code)) != OFF
+        ]
+
+    def get_feature_list(self) -> list[str]:
+        """Every feature key of the configuration, in configuration order."""
+        return list(self._cfg.flags)
+
+    def get_engine_tracking_code(self, visitor_code: str) -> str:
+        """JavaScript for the Kameleoon engine tag: the visitor's assignments of the last 5 s."""
+        parts = ["window.kameleoonQueue=window.kameleoonQueue||[];"]
+        visitor = self._store.get(visitor_code) if isinstance(visitor_code, str) else None
+        assigned = visitor.assigned if visitor is not None else None
+        if assigned:
+            now = time.time()
+            for experiment_id, (variation_id, _, assigned_at, _) in list(assigned.items()):
+                if now - assigned_at < _TRACKING_CODE_WINDOW:
+                    parts.append(
+                        f"window.kameleoonQueue.push(['Experiments.assignVariation',{experiment_id},{variation_id}]);"
+                        f"window.kameleoonQueue.push(['Experiments.trigger',{experiment_id},true]);"
+                    )
+        return "".join(parts)
+
+    # -- decision internals -----------------------------------------------------------------
+    def _flag(self, feature_key: Any) -> Flag:
+        flag: Flag | None = _get(self._cfg.flags, feature_key)
+        if flag is None:
+            raise FeatureNotFound(feature_key)
+        if not flag.environment_enabled:
+            raise FeatureEnvironmentDisabled(feature_key, self._settings.environment)
+        return flag
+
+    def _decide(
+        self, visitor_code: Any, feature_key: Any, is_unique_identifier: bool | None
+    ) -> tuple[Flag, Any]:
+        code = _cookies.validate_visitor_code(visitor_code)
+        self._unique_identifier_step(code, is_unique_identifier)
+        flag = self._flag(feature_key)
+        store = self._store
+        visitor = store.get(code)
+        entry, rule = evaluate(flag, visitor, code)
+        if rule is not None:
+            self._record(visitor if visitor is not None else store.get_or_create(code), entry, rule)
+        self._tracker.schedule(code)
+        return flag, resolve_key(flag, entry, rule)
+
+    def _record(self, visitor: Visitor, entry: VariationEntry | None, rule: Rule) -> None:
+        if rule.experiment_id is None or entry is None or entry.variation_id is None:
+            return
+        with self._store.data_lock:
+            assigned = visitor.assigned
+            if assigned is None:
+                assigned = visitor.assigned = {}
+            previous = assigned.get(rule.experiment_id)
+            position = previous[3] if previous is not None else len(assigned)
+            assigned[rule.experiment_id] = (entry.variation_id, rule.type, time.time(), position)
+            visitor.pending |= pending.bit(pending.ASSIGNMENT, position)
+
+    def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
+        if is_unique_identifier is None:
+            return
+        self._log.warning("is_unique_identifier is deprecated: add UniqueIdentifier data instead")
+        self._store.get_or_create(code)
+        self._store.set_unique_identifier(code, bool(is_unique_identifier))
+
+    def _typed(self, variable: VariableDef) -> Any:
+        try:
+            return typed_value(variable)
+        except InvalidJsonVariable as e:
+            self._log.error("%s: None is returned", e)
+            return None
+
+    def _variables(self, flag: Flag, key: Any) -> dict[str, Variable]:
+        variation = flag.variations_by_key.get(key)
+        if variation is None:
+            return {}
+        return {v.key: Variable(v.key, v.type, self._typed(v)) for v in variation.variables}
+
+    # -- remote data (network calls on the caller's thread) ---------------------------------
+    def get_remote_data(self, key: str, timeout: float | None = None) -> Any:
+        """The JSON stored under ``key`` in the Data API (``None`` if absent or on failure)."""
+        return self._remote.get_remote_data(key, timeout)
+
+    async def get_remote_data_async(self, key: str, timeout: float | None = None) -> Any:
+        return await self._remote.get_remote_data_async(key, timeout)
+
+    def get_remote_visitor_data(
+        self,
+        visitor_code: str,
+        add_data: bool = True,
+        timeout: float | None = None,
+        data_filter: RemoteVisitorDataFilter | None = None,
+        is_unique_identifier: bool | None = None,
+    ) -> list[Any]:
+        """The visitor's data stored by the Data API (and, with ``add_data``, added locally)."""
+        return self._remote.get_remote_visitor_data(
+            visitor_code, add_data, timeout, data_filter, is_unique_identifier
+        )
+
+    async def get_remote_visitor_data_async(
+        self,
+        visitor_code: str,
+        add_data: bool = True,
+        timeout: float | None = None,
+        data_filter: RemoteVisitorDataFilter | None = None,
+        is_unique_identifier: bool | None = None,
+    ) -> list[Any]:
+        return await self._remote.get_remote_visitor_data_async(
+            visitor_code, add_data, timeout, data_filter, is_unique_identifier
+        )
+
+    def get_visitor_warehouse_audience(
+        self,
+        visitor_code: str,
+        custom_data_index: int,
+        warehouse_key: str | None = None,
+        timeout: float | None = None,
+    ) -> CustomData | None:
+        """The visitor's warehouse audiences as custom data at ``custom_data_index`` (also stored)."""
+        return self._remote.get_visitor_warehouse_audience(
+            visitor_code, custom_data_index, warehouse_key, timeout
+        )
+
+    async def get_visitor_warehouse_audience_async(
+        self,
+        visitor_code: str,
+        custom_data_index: int,
+        warehouse_key: str | None = None,
+        timeout: float | None = None,
+    ) -> CustomData | None:
+        return await self._remote.get_visitor_warehouse_audience_async(
+            visitor_code, custom_data_index, warehouse_key, timeout
+        )
+
+
+def _get(mapping: Mapping[Any, Any], key: Any) -> Any:
+    try:
+        return mapping.get(key)
+    except TypeError:  # an unhashable key matches nothing
+        return None
+
+
+def _has_sendable_data(visitor: Visitor, config: Configuration) -> bool:
+    if visitor.device or visitor.browser or visitor.geo or visitor.os:
+        return True
+    if visitor.pages or visitor.conversions or visitor.assigned:
+        return True
+    custom = visitor.custom
+    return any(custom[i + 1] and not config.is_local_only(custom[i]) for i in range(0, len(custom), 2))
+
+
+# -- process-wide hooks: fork and exit ----------------------------------------------------------
+_clients: weakref.WeakSet[KameleoonClient] = weakref.WeakSet()
+
+
+def _register(client: KameleoonClient) -> None:
+    _clients.add(client)
+
+
+def _after_fork() -> None:
+    for client in list(_clients):
+        client._after_fork_in_child()
+
+
+def _at_exit() -> None:
+    for client in list(_clients):
+        client._close(timeout=2.0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+atexit.register(_at_exit)

@@ -1,0 +1,92 @@
+"""Visitor codes and the ``kameleoonVisitorCode`` cookie (evaluation spec §5)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, MutableMapping
+from email.utils import formatdate
+from http.cookies import BaseCookie, Morsel
+from typing import Any
+
+from kameleoon.exceptions import VisitorCodeInvalid
+
+__all__ = [
+    "COOKIE_NAME",
+    "expire_cookie",
+    "generate_visitor_code",
+    "read_visitor_code",
+    "validate_visitor_code",
+    "write_cookie",
+]
+
+COOKIE_NAME = "kameleoonVisitorCode"
+MAX_VISITOR_CODE_LENGTH = 255
+_COOKIE_MAX_AGE = 380 * 24 * 3600
+_JS_PREFIX = "_js_"
+
+
+def validate_visitor_code(code: Any) -> str:
+    """Returns ``code`` if it is a usable visitor code; raises :class:`VisitorCodeInvalid`."""
+    if code is None or code == "":
+        raise VisitorCodeInvalid("empty visitor code")
+    if not isinstance(code, str):
+        raise VisitorCodeInvalid(f"must be a string, not {type(code).__name__}")
+    if len(code) > MAX_VISITOR_CODE_LENGTH:
+        raise VisitorCodeInvalid(f"is longer than {MAX_VISITOR_CODE_LENGTH} chars")
+    return code
+
+
+def generate_visitor_code() -> str:
+    """16 lower-case hexadecimal characters from a cryptographically secure source."""
+    return secrets.token_hex(8)
+
+
+def read_visitor_code(source: Mapping[str, Any] | None) -> str | None:
+    """The visitor code held by a cookie mapping (plain values or morsels), ``_js_`` stripped."""
+    if not source:
+        return None
+    try:
+        entry = source.get(COOKIE_NAME)
+    except (AttributeError, TypeError):
+        return None
+    value = entry.value if isinstance(entry, Morsel) else entry
+    if not value or not isinstance(value, str):
+        return None
+    if value.startswith(_JS_PREFIX):
+        value = value[len(_JS_PREFIX) :]
+    return value or None
+
+
+def _morsel(jar: MutableMapping[str, Any]) -> Morsel[str] | None:
+    if isinstance(jar, BaseCookie):
+        return jar.get(COOKIE_NAME)
+    entry = jar.get(COOKIE_NAME)
+    return entry if isinstance(entry, Morsel) else None
+
+
+def write_cookie(jar: MutableMapping[str, Any], code: str, domain: str) -> None:
+    """Writes the visitor-code cookie with its domain, path, max-age and expiry date."""
+    if isinstance(jar, BaseCookie):
+        jar[COOKIE_NAME] = code
+        morsel = jar[COOKIE_NAME]
+    else:
+        morsel = Morsel()
+        morsel.set(COOKIE_NAME, code, code)
+        jar[COOKIE_NAME] = morsel
+    if domain:
+        morsel["domain"] = domain
+    morsel["path"] = "/"
+    morsel["max-age"] = str(_COOKIE_MAX_AGE)
+    morsel["expires"] = formatdate(time.time() + _COOKIE_MAX_AGE, usegmt=True)
+
+
+def expire_cookie(jar: MutableMapping[str, Any], domain: str) -> None:
+    """Sets ``Max-Age=0`` on the visitor-code cookie present in ``jar`` (if any)."""
+    morsel = _morsel(jar)
+    if morsel is None:
+        return
+    if domain:
+        morsel["domain"] = domain
+    morsel["path"] = "/"
+    morsel["max-age"] = "0"

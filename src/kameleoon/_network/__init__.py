@@ -1,0 +1,1 @@
+"""Network I/O: transports, endpoints, configuration updates, token, tracking, remote data."""

@@ -1,0 +1,228 @@
+"""Remote data: ``/map/map`` (data by key, warehouse audiences) and ``/visit/visitor``.
+
+Requests are built and responses interpreted here once; the sync methods send on the
+caller's thread through the client's transport, the async twins through aiohttp when the
+``[async]`` extra is installed (otherwise the sync call runs in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from kameleoon import _cookies
+from kameleoon._engine.model import UNKNOWN_RULE
+from kameleoon._network import async_transport
+from kameleoon._network.transport import Request, Response, TransportError, is_expected
+from kameleoon._visitors.data import DataContext, add_items, add_page, store_custom_data
+from kameleoon._wire.visitor_data import RemoteVisit, parse_visitor_data
+from kameleoon.data import Conversion, CustomData
+from kameleoon.types import RemoteVisitorDataFilter
+
+if TYPE_CHECKING:
+    from kameleoon._client import KameleoonClient
+
+__all__ = ["RemoteData"]
+
+
+class RemoteData:
+    def __init__(self, client: KameleoonClient) -> None:
+        self._client = client
+
+    # -- request building -------------------------------------------------------------------
+    def _timeout(self, timeout: float | None) -> float:
+        return self._client._settings.default_timeout_second if timeout is None else timeout
+
+    def _map_request(self, key: str, timeout: float | None) -> Request:
+        return Request("GET", self._client._endpoints.remote_data(key), {}, None, self._timeout(timeout))
+
+    def _visitor_request(
+        self, code: str, data_filter: RemoteVisitorDataFilter, unique: bool, timeout: float | None
+    ) -> Request:
+        f = data_filter
+        params: list[tuple[str, object]] = [
+            ("mappingValue" if unique else "visitorCode", code),
+            ("maxNumberPreviousVisits", f.previous_visit_amount),
+            ("version", 0),
+        ]
+        flags = (
+            ("kcs", f.kcs),
+            ("currentVisit", f.current_visit),
+            ("customData", f.custom_data),
+            ("conversion", f.conversions),
+            ("geolocation", f.geolocation),
+            ("experiment", f.experiments),
+            ("page", f.page_views),
+            ("staticData", f.device or f.browser or f.operating_system),
+        )
+        params += [(name, "true") for name, wanted in flags if wanted]
+        url = self._client._endpoints.visitor_data(params)
+        return Request("GET", url, {}, None, self._timeout(timeout))
+
+    # -- sending (sync) ---------------------------------------------------------------------
+    def _send(self, request: Request) -> Response | None:
+        tokens, transport, log = self._client._tokens, self._client._transport, self._client._log
+        token = tokens.get(request.timeout)
+        try:
+            response = transport.send(_authorized(request, token))
+            if response.status == 401 and token is not None:
+                tokens.invalidate(token)
+                response = transport.send(request)
+        except TransportError as e:
+            log.error("%s failed: %s", request.url, e)
+            return None
+        return response
+
+    async def _send_async(self, request: Request) -> Response | None:
+        tokens, log = self._client._tokens, self._client._log
+        token = await asyncio.to_thread(tokens.get, request.timeout)
+        try:
+            response = await async_transport.send(request if token is None else _authorized(request, token))
+            if response.status == 401 and token is not None:
+                tokens.invalidate(token)
+                response = await async_transport.send(request)
+        except TransportError as e:
+            log.error("%s failed: %s", request.url, e)
+            return None
+        return response
+
+    # -- public operations ------------------------------------------------------------------
+    def get_remote_data(self, key: str, timeout: float | None) -> Any:
+        return self._json(self._send(self._map_request(key, timeout)))
+
+    async def get_remote_data_async(self, key: str, timeout: float | None) -> Any:
+        if not async_transport.available():
+            return await asyncio.to_thread(self.get_remote_data, key, timeout)
+        return self._json(await self._send_async(self._map_request(key, timeout)))
+
+    def get_remote_visitor_data(
+        self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
+    ) -> list[Any]:
+        request = self._prepare_visitor(code, data_filter, unique, timeout)
+        return self._visitor_result(code, self._send(request), add_data)
+
+    async def get_remote_visitor_data_async(
+        self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
+    ) -> list[Any]:
+        if not async_transport.available():
+            return await asyncio.to_thread(
+                self.get_remote_visitor_data, code, add_data, timeout, data_filter, unique
+            )
+        request = self._prepare_visitor(code, data_filter, unique, timeout)
+        return self._visitor_result(code, await self._send_async(request), add_data)
+
+    def get_visitor_warehouse_audience(
+        self, code: str, index: int, warehouse_key: str | None, timeout: float | None
+    ) -> CustomData | None:
+        valid = _cookies.validate_visitor_code(code)
+        response = self._send(self._map_request(warehouse_key or valid, timeout))
+        return self._audience(valid, index, response)
+
+    async def get_visitor_warehouse_audience_async(
+        self, code: str, index: int, warehouse_key: str | None, timeout: float | None
+    ) -> CustomData | None:
+        if not async_transport.available():
+            return await asyncio.to_thread(
+                self.get_visitor_warehouse_audience, code, index, warehouse_key, timeout
+            )
+        valid = _cookies.validate_visitor_code(code)
+        response = await self._send_async(self._map_request(warehouse_key or valid, timeout))
+        return self._audience(valid, index, response)
+
+    # -- interpretation -----------------------------------------------------------------------
+    def _json(self, response: Response | None) -> Any:
+        if response is None:
+            return None
+        try:
+            return response.json()
+        except TransportError as e:
+            self._client._log.error("remote data: %s", e)
+            return None
+
+    def _prepare_visitor(
+        self, code: str, data_filter: Any, unique: bool | None, timeout: float | None
+    ) -> Request:
+        client = self._client
+        if unique is not None:
+            client._unique_identifier_step(code, unique)
+        is_unique = isinstance(code, str) and client._store.is_unique_identifier(code)
+        f = data_filter if isinstance(data_filter, RemoteVisitorDataFilter) else RemoteVisitorDataFilter()
+        return self._visitor_request(str(code), f, is_unique, timeout)
+
+    def _visitor_result(self, code: str, response: Response | None, add_data: bool) -> list[Any]:
+        document = self._json(response)
+        if document is None:
+            return []
+        remote = parse_visitor_data(document)
+        if add_data and isinstance(code, str) and code:
+            self._store_remote(code, remote)
+        return remote.returned()
+
+    def _store_remote(self, code: str, remote: RemoteVisit) -> None:
+        client = self._client
+        store, config = client._store, client._cfg
+        visitor = store.get_or_create(code)
+        with store.data_lock:
+            for item in remote.custom_data:
+                if visitor.custom_values(item.id) is None:
+                    definition = config.custom_data.get(item.id)
+                    resend = definition is not None and definition.visitor_scope and bool(item.values)
+                    store_custom_data(visitor, item.id, tuple(item.values), unsent=resend)
+            for entry in remote.pages:
+                _merge_page(visitor, entry.page, entry.count, entry.last_seen_ms)
+            for name, value in (
+                ("device", remote.device),
+                ("browser", remote.browser),
+                ("os", remote.operating_system),
+                ("geo", remote.geolocation),
+            ):
+                if value is not None and getattr(visitor, name) is None:
+                    setattr(visitor, name, value)
+            visitor.conversions = (*visitor.conversions, *(_copy(c) for c in remote.conversions))
+            for experiment_id, variation_id, time_ms in remote.experiments:
+                assigned = visitor.assigned if visitor.assigned is not None else {}
+                if experiment_id not in assigned:
+                    at = time_ms / 1000 if isinstance(time_ms, (int, float)) else time.time()
+                    assigned[experiment_id] = (variation_id, UNKNOWN_RULE, at, len(assigned))
+                    visitor.assigned = assigned
+            if remote.visits is not None:
+                visitor.visits = remote.visits
+            if remote.kcs is not None:
+                visitor.kcs = remote.kcs
+
+    def _audience(self, code: str, index: int, response: Response | None) -> CustomData | None:
+        if response is None or not is_expected(response.status):
+            return None
+        document = self._json(response)
+        if not isinstance(document, dict):
+            return None
+        audiences = document.get("warehouseAudiences")
+        data = CustomData(index, *(audiences if isinstance(audiences, dict) else ()))
+        client = self._client
+        visitor = client._store.get_or_create(code)
+        with client._store.data_lock:
+            add_items(DataContext(client._store, code, visitor, client._cfg, client._log), (data,))
+        return data
+
+
+def _authorized(request: Request, token: str | None) -> Request:
+    if token is None:
+        return request
+    return Request(request.method, request.url, {**request.headers, "Authorization": f"Bearer {token}"},
+                   request.body, request.timeout)  # fmt: skip
+
+
+def _merge_page(visitor: Any, page: Any, count: int, seen_ms: Any) -> None:
+    pages = visitor.pages or []
+    for position in range(0, len(pages), 3):
+        if pages[position].url == page.url:
+            pages[position + 1] += count
+            if isinstance(seen_ms, (int, float)) and seen_ms > pages[position + 2]:
+                pages[position + 2] = seen_ms
+            return
+    add_page(visitor, page, count, seen_ms if seen_ms is not None else 0, unsent=False)
+
+
+def _copy(conversion: Conversion) -> Conversion:
+    return Conversion(conversion.goal_id, conversion.revenue, conversion.negative)

@@ -1,0 +1,1 @@
+"""Visitor records and the bounded, expiring, thread-safe store that holds them."""

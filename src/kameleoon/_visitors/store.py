@@ -1,0 +1,144 @@
+"""The visitor store: code -> record, expiring idle visitors and capped in size.
+
+The dict keeps codes in (approximately) least-recently-used order: a record is moved to the
+end when it is touched more than a second after its previous touch, so both expiry and
+eviction scan from the front. Eviction removes the least recently used code first and is
+counted. All mutations happen under one lock; lookups are lock-free.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kameleoon._visitors.record import Visitor
+
+__all__ = ["VisitorStore"]
+
+_TOUCH_GRANULARITY = 1.0  # seconds between two moves of the same code to the LRU end
+
+
+class VisitorStore:
+    """Thread-safe map of visitor codes to :class:`Visitor` records.
+
+    ``on_drop(code, visitor)`` is called (outside the lock) for every record removed by expiry
+    or eviction, so unsent data can be handed over before it is lost.
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_visitors: int,
+        clock: Callable[[], float] = time.monotonic,
+        on_drop: Callable[[str, Visitor], None] | None = None,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_visitors = max_visitors
+        self.evictions = 0
+        self.expirations = 0
+        self._clock = clock
+        self._on_drop = on_drop
+        self._visitors: dict[str, Visitor] = {}
+        self._unique_ids: set[str] = set()
+        self._lock = threading.Lock()
+        # Guards the *contents* of records (add_data, assignments, tracking). Never taken while
+        # holding ``_lock``; ``_lock`` may be taken while holding it.
+        self.data_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._visitors)
+
+    def get(self, code: str) -> Visitor | None:
+        """The record of ``code`` (touched), or ``None``."""
+        visitor = self._visitors.get(code)
+        if visitor is not None:
+            self._touch(code, visitor)
+        return visitor
+
+    def get_or_create(self, code: str) -> Visitor:
+        """The record of ``code``, created if missing (which may evict the oldest record)."""
+        visitor = self._visitors.get(code)
+        if visitor is not None:
+            self._touch(code, visitor)
+            return visitor
+        dropped: list[tuple[str, Visitor]] = []
+        with self._lock:
+            visitor = self._visitors.get(code)
+            if visitor is None:
+                visitor = Visitor(self._clock())
+                while len(self._visitors) >= self.max_visitors:
+                    dropped.append(self._pop_oldest())
+                    self.evictions += 1
+                self._visitors[code] = visitor
+        self._hand_over(dropped)
+        return visitor
+
+    def link(self, code: str, visitor: Visitor) -> None:
+        """Makes ``code`` share ``visitor`` (cross-device mapping); its own record is replaced."""
+        with self._lock:
+            self._visitors.pop(code, None)
+            self._visitors[code] = visitor
+
+    def is_unique_identifier(self, code: str) -> bool:
+        return code in self._unique_ids
+
+    def set_unique_identifier(self, code: str, value: bool) -> None:
+        if value:
+            self._unique_ids.add(code)
+        else:
+            self._unique_ids.discard(code)
+
+    def items(self) -> list[tuple[str, Visitor]]:
+        """A snapshot of every (code, record)."""
+        with self._lock:
+            return list(self._visitors.items())
+
+    def purge(self) -> int:
+        """Removes records idle for longer than the TTL; returns how many were removed."""
+        now = self._clock()
+        cutoff = now - self.ttl_seconds
+        dropped: list[tuple[str, Visitor]] = []
+        with self._lock:
+            for code, visitor in self._visitors.items():
+                if visitor.last > cutoff + 2 * _TOUCH_GRANULARITY:
+                    break  # the rest was touched later (order is LRU up to the granularity)
+                if visitor.last <= cutoff:
+                    dropped.append((code, visitor))
+            for code, _ in dropped:
+                del self._visitors[code]
+                self._unique_ids.discard(code)
+            self.expirations += len(dropped)
+        self._hand_over(dropped)
+        return len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._visitors.clear()
+            self._unique_ids.clear()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._visitors))
+
+    # -- internals ------------------------------------------------------------------------
+    def _touch(self, code: str, visitor: Visitor) -> None:
+        now = self._clock()
+        if now - visitor.last >= _TOUCH_GRANULARITY:
+            with self._lock:
+                if self._visitors.get(code) is visitor:
+                    del self._visitors[code]
+                    self._visitors[code] = visitor
+        visitor.last = now
+
+    def _pop_oldest(self) -> tuple[str, Visitor]:
+        code = next(iter(self._visitors))
+        visitor = self._visitors.pop(code)
+        self._unique_ids.discard(code)
+        return code, visitor
+
+    def _hand_over(self, dropped: list[tuple[str, Any]]) -> None:
+        if self._on_drop is None:
+            return
+        for code, visitor in dropped:
+            self._on_drop(code, visitor)

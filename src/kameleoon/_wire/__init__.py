@@ -1,0 +1,1 @@
+"""Pure wire formats: query encoding, tracking lines, visitor-data parsing. No I/O."""

@@ -1,0 +1,113 @@
+"""Tracking lines (protocol spec §5.2-§5.3): one query-string per event, pure functions.
+
+Each builder returns the event's parameters *without* the nonce and the visitor identity;
+:func:`line` assembles the final text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from kameleoon._wire.encoding import encode, query
+
+__all__ = [
+    "activity",
+    "browser",
+    "conversion",
+    "custom_data",
+    "device",
+    "experiment",
+    "geolocation",
+    "line",
+    "new_nonce",
+    "operating_system",
+    "page",
+]
+
+
+def new_nonce() -> str:
+    """16 upper-case hexadecimal characters identifying one event for de-duplication."""
+    return f"{random.getrandbits(64):016X}"
+
+
+def line(nonce: str, params: str, identity: str, code: str, user_agent: str | None = None) -> str:
+    """``nonce=…&<params>&<identity>=<code>[&userAgent=…]``; ``identity`` is
+    ``visitorCode`` or ``mappingValue``."""
+    text = f"nonce={nonce}&{params}&{identity}={encode(code)}"
+    return f"{text}&userAgent={encode(user_agent)}" if user_agent else text
+
+
+def _number(value: Any) -> str:
+    return str(value)
+
+
+def activity() -> str:
+    return "eventType=activity"
+
+
+def experiment(experiment_id: Any, variation_id: Any) -> str:
+    return query((("eventType", "experiment"), ("id", experiment_id), ("variationId", variation_id)))
+
+
+def conversion(goal_id: Any, revenue: Any, negative: Any) -> str:
+    return query(
+        (
+            ("eventType", "conversion"),
+            ("goalId", goal_id),
+            ("revenue", _number(revenue)),
+            ("negative", "true" if negative else "false"),
+        )
+    )
+
+
+def custom_data(index: Any, values: tuple[Any, ...], mapping_identifier: bool) -> str | None:
+    """``None`` when there are no values (such data is never sent)."""
+    if not values:
+        return None
+    counts = json.dumps(dict.fromkeys(values, 1), separators=(",", ":"), ensure_ascii=True)
+    text = f"eventType=customData&index={index}&valuesCountMap={encode(counts)}&overwrite=true"
+    return f"{text}&mappingIdentifier=true" if mapping_identifier else text
+
+
+def page(url: Any, title: Any, referrers: Any) -> str:
+    refs = json.dumps(list(referrers), separators=(",", ":")) if referrers else None
+    return query((("eventType", "page"), ("href", url), ("title", title), ("referrersIndices", refs)))
+
+
+def device(device_type: Any) -> str:
+    return query((("eventType", "staticData"), ("deviceType", getattr(device_type, "name", device_type))))
+
+
+def browser(browser_type: Any, version: Any) -> str:
+    return query(
+        (
+            ("eventType", "staticData"),
+            ("browserIndex", int(browser_type)),
+            ("browserVersion", _number(version) if version else None),
+        )
+    )
+
+
+def operating_system(os_type: Any) -> str:
+    return query(
+        (("eventType", "staticData"), ("os", getattr(os_type, "name", os_type)), ("osIndex", int(os_type)))
+    )
+
+
+def geolocation(geo: Any) -> str:
+    def coordinate(value: Any) -> str | None:
+        return None if value is None else _number(value)
+
+    return query(
+        (
+            ("eventType", "staticData"),
+            ("country", geo.country),
+            ("region", geo.region),
+            ("city", geo.city),
+            ("postalCode", geo.postal_code),
+            ("latitude", coordinate(geo.latitude)),
+            ("longitude", coordinate(geo.longitude)),
+        )
+    )

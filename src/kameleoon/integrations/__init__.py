@@ -1,0 +1,1 @@
+"""Framework integrations: WSGI middleware and Django."""

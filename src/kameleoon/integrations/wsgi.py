@@ -1,0 +1,62 @@
+"""``KameleoonWSGIMiddleware``: reads and writes the visitor-code cookie around a WSGI app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from kameleoon._cookies import COOKIE_NAME, expire_cookie, write_cookie
+
+if TYPE_CHECKING:
+    from kameleoon._client import KameleoonClient
+
+__all__ = ["KameleoonWSGIMiddleware"]
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class KameleoonWSGIMiddleware:
+    """Gives every request a visitor code and keeps it in the ``kameleoonVisitorCode`` cookie.
+
+    The code comes from the request cookie, else ``default_visitor_code``, else a new random
+    code; a new code is added to ``HTTP_COOKIE`` so the application sees it (Django:
+    ``request.COOKIES``). The response gets one ``Set-Cookie`` header that (re)writes the cookie,
+    or expires it when the visitor refused consent and the configuration manages the code.
+    """
+
+    def __init__(
+        self, app: WSGIApp, client: KameleoonClient, default_visitor_code: str | None = None
+    ) -> None:
+        self.app = app
+        self.client = client
+        self.default_visitor_code = default_visitor_code
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        jar: SimpleCookie = SimpleCookie()
+        raw = environ.get("HTTP_COOKIE", "")
+        try:
+            jar.load(raw)
+        except CookieError:
+            jar = SimpleCookie()
+        had_cookie = COOKIE_NAME in jar
+        code = self.client.get_visitor_code(cookies=jar, default_visitor_code=self.default_visitor_code)
+        if not had_cookie:
+            environ["HTTP_COOKIE"] = f"{raw}; {COOKIE_NAME}={code}" if raw else f"{COOKIE_NAME}={code}"
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            self._update_cookie(code, jar)
+            cookie = jar.get(COOKIE_NAME)
+            if cookie is not None:
+                headers = [*headers, ("Set-Cookie", cookie.OutputString())]
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.app(environ, start)
+
+    def _update_cookie(self, code: str, jar: SimpleCookie) -> None:
+        domain = self.client._settings.top_level_domain
+        if self.client._consent_given(code):
+            write_cookie(jar, code, domain)
+        elif self.client._visitor_code_managed():
+            expire_cookie(jar, domain)

@@ -1,0 +1,56 @@
+"""Value types returned by, or passed to, the client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RemoteVisitorDataFilter", "Variable", "Variation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """A variable of a variation: its key, its configured type string and its typed value.
+
+    ``type`` is the configuration's type (``"BOOLEAN"``, ``"NUMBER"``, ``"STRING"``, ``"JSON"``);
+    ``value`` is already decoded (a JSON variable's string is parsed).
+    """
+
+    key: str
+    type: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Variation:
+    """The variation a visitor gets for a feature flag.
+
+    ``id_`` is the variation id and ``experiment_id`` the experiment of the rule that assigned
+    it; both are ``None`` when the visitor got the flag's default variation.
+    """
+
+    key: str
+    id_: int | None
+    experiment_id: int | None
+    variables: dict[str, Variable] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteVisitorDataFilter:
+    """Selects what :meth:`KameleoonClient.get_remote_visitor_data` asks the Data API for.
+
+    ``previous_visit_amount`` is the number of previous visits to include (1 to 25); every other
+    field switches one kind of data on or off.
+    """
+
+    previous_visit_amount: int = 1
+    current_visit: bool = True
+    custom_data: bool = True
+    page_views: bool = False
+    geolocation: bool = False
+    device: bool = False
+    browser: bool = False
+    operating_system: bool = False
+    conversions: bool = False
+    experiments: bool = False
+    kcs: bool = False
