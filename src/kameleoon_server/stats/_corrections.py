@@ -68,7 +68,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> tuple[float, ...]:
     p = _clean(p_values)
     m = len(p)
     order = np.argsort(-p, kind="stable")
-    scaled = np.minimum(1.0, p[order] * m / (m - np.arange(m)))
+    scaled = np.minimum(1.0, p[order] * (m / (m - np.arange(m))))
     out = np.empty(m)
     out[order] = np.minimum.accumulate(scaled) if m else scaled
     return tuple(float(x) for x in out)

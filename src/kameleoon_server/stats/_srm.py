@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._numeric import all_finite, chi2_sf
+from ._numeric import all_finite, chi2_sf, div
 
 __all__ = [
     "DEFAULT_SRM_MIN_COUNT",
@@ -63,7 +63,8 @@ def _chi_square(counts: Sequence[float], weights: Sequence[float]) -> float:
     for o, w in zip(counts, weights, strict=True):
         if w > 0:
             expected = w / total_w * total_obs
-            stat += (o - expected) * (o - expected) / expected
+            gap = o - expected
+            stat += 0.0 if gap == 0 else div(gap * gap, expected)
     return stat
 
 
