@@ -19,8 +19,6 @@ from ._numeric import all_finite, div
 from ._types import (
     ArmSums,
     Component,
-    CupedRatioSums,
-    CupedSums,
     ErrorCode,
     MeanSums,
     ProportionSums,
@@ -28,6 +26,7 @@ from ._types import (
 )
 
 __all__ = [
+    "EMPTY_SUMMARY",
     "ArmSummary",
     "component_mean",
     "component_variance",
@@ -35,6 +34,8 @@ __all__ = [
     "delta_ratio_variance",
     "ratio_summary",
     "simple_summary",
+    "size_error",
+    "summary_is_finite",
     "validate_pair",
 ]
 
@@ -182,8 +183,3 @@ def size_error(a: ArmSummary, b: ArmSummary) -> ErrorCode | None:
     if a.n <= 1 or b.n <= 1:
         return ErrorCode.TOO_FEW_UNITS
     return None
-
-
-def is_cuped(arm: ArmSums) -> bool:
-    """Whether the sums carry a pre-period covariate."""
-    return isinstance(arm, (CupedSums, CupedRatioSums))
