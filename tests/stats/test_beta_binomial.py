@@ -13,7 +13,7 @@ from kameleoon_server.stats import (
     ProportionSums,
     beta_binomial_chance_to_win,
 )
-from kameleoon_server.stats._beta_binomial import _miller_sum, _quadrature
+from kameleoon_server.stats._beta_binomial import _exact, _miller_sum, _numerical, _quadrature
 
 from ._support import assert_no_nan, assert_ref
 
@@ -62,6 +62,36 @@ def test_quadrature_agrees_with_the_exact_sum(params):
     assert _quadrature(*params) == pytest.approx(_miller_sum(*params), abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [(0.1, 1, 0.1, 3), (0.05, 1, 0.05, 2), (0.1, 100, 0.1, 1000), (1, 0.1, 3, 0.1), (100, 0.1, 1000, 0.1)],
+)
+def test_quadrature_handles_posteriors_piled_up_at_0_or_1(params):
+    """Tiny pseudo-counts (spikes at 0, or at 1 after reflection) still integrate accurately."""
+    assert _numerical(*params) == pytest.approx(_exact(*params), abs=1e-9)
+
+
+def test_any_whole_posterior_parameter_gives_the_exact_path():
+    """A whole beta parameter (here from a Beta(0.5, 1) prior) also has a closed form."""
+    r = beta_binomial_chance_to_win(ProportionSums(40, 3), ProportionSums(40, 9), BetaPrior(0.5, 1.0))
+    assert r.exact
+    assert r.chance_to_win == pytest.approx(_quadrature(3.5, 38, 9.5, 32), abs=1e-9)
+
+
+def test_identical_spiky_posteriors_give_one_half():
+    """One all-converted unit per arm with the smallest prior: still exactly balanced."""
+    a = ProportionSums(1, 1)
+    r = beta_binomial_chance_to_win(a, a, BetaPrior(0.01, 0.01))
+    assert r.chance_to_win == pytest.approx(0.5, abs=1e-6)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.001, math.inf, math.nan])
+def test_prior_counts_must_be_at_least_the_minimum(value):
+    """Priors below 0.01 (or non-finite) are rejected when built."""
+    with pytest.raises(ValueError, match="beta prior"):
+        BetaPrior(alpha=value)
+
+
 def test_mirrored_sum_is_used_when_only_the_control_alpha_is_whole():
     """P(B > A) = 1 - P(A > B) lets the exact sum run over the control's alpha."""
     r = beta_binomial_chance_to_win(ProportionSums(10, 3), ProportionSums(10, 4), BetaPrior(1.0, 0.5))
@@ -107,6 +137,25 @@ def test_large_counts_switch_to_quadrature():
     assert not r.exact
     z = (201_000 - 200_000) / 5e6 / math.sqrt(2 * 0.04 * 0.96 / 5e6)
     assert r.chance_to_win == pytest.approx(0.5 * math.erfc(-z / math.sqrt(2)), abs=1e-3)
+
+
+@settings(max_examples=100)
+@given(
+    st.integers(1, 2000),
+    st.integers(1, 2000),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0.01, 50),
+    st.floats(0.01, 50),
+)
+def test_swapping_arms_complements_the_probability(n_a, n_b, rate_a, rate_b, a0, b0):
+    """P(B > A) + P(A > B) = 1 for any prior, whichever method runs."""
+    a = ProportionSums(n_a, math.floor(n_a * rate_a))
+    b = ProportionSums(n_b, math.floor(n_b * rate_b))
+    prior = BetaPrior(a0, b0)
+    forward = beta_binomial_chance_to_win(a, b, prior).chance_to_win
+    backward = beta_binomial_chance_to_win(b, a, prior).chance_to_win
+    assert forward + backward == pytest.approx(1.0, abs=2e-6)
 
 
 @settings(max_examples=150)
