@@ -139,3 +139,11 @@ def test_correct_metric_results_spans_metrics_and_variations():
     got = [v.comparison.p_value for m in corrected for v in m.variations[1:]]
     assert tuple(got) == holm_bonferroni(raw)
     assert corrected[0].variations[0] == one.variations[0]
+
+
+def test_integer_variation_keys_match_string_or_integer_rows():
+    """Keys are compared as strings, so ``0`` matches a row whose variation is ``"0"``."""
+    rows = [_row("0", A), {**_row("1", B), "variation": 1}]
+    result = analyze_rows(rows, [0, 1], settings=FrequentistSettings())
+    assert [v.variation for v in result.variations] == ["0", "1"]
+    assert result.variations[1].comparison.error is None

@@ -32,6 +32,7 @@ from ._bayesian import (
     gaussian_risk,
 )
 from ._beta_binomial import (
+    MIN_PRIOR_COUNT,
     UNIFORM_PRIOR,
     BetaBinomialResult,
     BetaPrior,
@@ -78,6 +79,7 @@ __all__ = [
     "DEFAULT_SEQUENTIAL_TUNING",
     "DEFAULT_SRM_MIN_COUNT",
     "DEFAULT_SRM_THRESHOLD",
+    "MIN_PRIOR_COUNT",
     "UNIFORM_PRIOR",
     "Alternative",
     "ArmSummary",

@@ -78,18 +78,20 @@ def compare(control: ArmSums, treatment: ArmSums, settings: TestSettings) -> Com
     return bayesian_test(control, treatment, settings)
 
 
-def _arm_rows(rows: Sequence[Mapping[str, object]], variations: Sequence[str]) -> list[dict[str, float]]:
+def _arm_rows(
+    rows: Sequence[Mapping[str, object]], variations: Sequence[str | int]
+) -> list[dict[str, float]]:
     """Merged row per requested variation; a variation without rows gets an empty row."""
     merged = []
     for key in variations:
-        group = [r for r in rows if str(r.get("variation")) == key]
+        group = [r for r in rows if str(r.get("variation")) == str(key)]
         merged.append(merge_rows(group) if group else {})
     return merged
 
 
 def analyze_rows(
     rows: Sequence[Mapping[str, object]],
-    variations: Sequence[str],
+    variations: Sequence[str | int],
     shape: MetricShape = _PLAIN_MEAN,
     settings: TestSettings = _BAYESIAN,
     weights: Sequence[float] | None = None,
@@ -98,7 +100,8 @@ def analyze_rows(
 ) -> MetricResult:
     """Analyse one metric from its ``GROUP BY variation`` rows.
 
-    ``variations`` lists the variation keys, control first; ``weights`` is the configured
+    ``variations`` lists the variation keys (compared as strings with the rows'
+    ``variation`` column), control first; ``weights`` is the configured
     traffic split in the same order (equal by default). A variation without rows is an
     empty arm (its comparison carries ``EMPTY_ARM``). Rows whose ``variation`` is not listed
     are ignored. Raises ``KeyError`` only if a column required by ``shape`` is missing.
@@ -106,8 +109,9 @@ def analyze_rows(
     merged = _arm_rows(rows, variations)
     empty = dict.fromkeys(required_columns(shape), 0.0)
     sums = [sums_from_row(r or empty, shape) for r in merged]
-    results = [VariationResult(variations[0], summarize(sums[0]), None)] if sums else []
-    for key, arm in zip(variations[1:], sums[1:], strict=True):
+    keys = [str(key) for key in variations]
+    results = [VariationResult(keys[0], summarize(sums[0]), None)] if sums else []
+    for key, arm in zip(keys[1:], sums[1:], strict=True):
         results.append(VariationResult(key, summarize(arm), compare(sums[0], arm, settings)))
     counts = [r.get("users", 0.0) for r in merged]
     srm = srm_check(counts, weights, srm_threshold, srm_min_count)
