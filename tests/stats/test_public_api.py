@@ -3,8 +3,10 @@
 import ast
 import dataclasses
 import inspect
+import re
 import textwrap
 import types
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,20 @@ def test_public_functions_have_docstrings():
         value = getattr(stats, name)
         if inspect.isfunction(value) or isinstance(value, type):
             assert value.__doc__, name
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "stats.md"
+
+
+def test_every_public_name_is_documented():
+    """docs/stats.md mentions each name of ``__all__``."""
+    text = DOCS.read_text(encoding="utf-8")
+    assert [name for name in stats.__all__ if name not in text] == []
+
+
+def test_documentation_examples_run():
+    """The Python examples of docs/stats.md execute without error."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, str(DOCS), "exec"), {})
