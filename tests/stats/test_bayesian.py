@@ -154,7 +154,7 @@ def test_invalid_prior_is_rejected(kwargs):
         GaussianPrior(**kwargs)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(arm_pairs(), st.sampled_from(list(DifferenceType)), st.booleans(), st.booleans())
 def test_arbitrary_inputs_give_valid_results(pair, difference, proper, inverse):
     """No exception or NaN; probabilities in [0, 1]; risks >= 0; interval contains the mean."""
@@ -166,6 +166,7 @@ def test_arbitrary_inputs_give_valid_results(pair, difference, proper, inverse):
     assert r.ci_lower <= r.effect <= r.ci_upper
 
 
+@settings(deadline=None)
 @given(realistic_pairs())
 def test_risk_difference_is_the_posterior_mean(pair):
     """E[max(L,0)] - E[max(-L,0)] = E[L] for every posterior."""

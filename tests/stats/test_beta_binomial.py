@@ -139,7 +139,7 @@ def test_large_counts_switch_to_quadrature():
     assert r.chance_to_win == pytest.approx(0.5 * math.erfc(-z / math.sqrt(2)), abs=1e-3)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(
     st.integers(1, 2000),
     st.integers(1, 2000),
@@ -158,7 +158,7 @@ def test_swapping_arms_complements_the_probability(n_a, n_b, rate_a, rate_b, a0,
     assert forward + backward == pytest.approx(1.0, abs=2e-6)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(
     st.integers(0, 5000),
     st.integers(0, 5000),

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kameleoon_server.stats import (
@@ -42,6 +42,7 @@ def test_reference_benjamini_hochberg():
         assert_ref(g, e)
 
 
+@settings(deadline=None)
 @given(p_lists, st.sampled_from([Correction.HOLM, Correction.BENJAMINI_HOCHBERG]))
 def test_adjusted_values_are_valid_and_not_below_raw(ps, method):
     """Adjusted p-values are probabilities and never smaller than the raw ones."""
@@ -51,6 +52,7 @@ def test_adjusted_values_are_valid_and_not_below_raw(ps, method):
         assert raw <= adj <= 1.0
 
 
+@settings(deadline=None)
 @given(p_lists, st.sampled_from([Correction.HOLM, Correction.BENJAMINI_HOCHBERG]))
 def test_corrections_preserve_the_order_of_p_values(ps, method):
     """A smaller raw p-value never gets a larger adjusted one (monotone)."""
@@ -61,6 +63,7 @@ def test_corrections_preserve_the_order_of_p_values(ps, method):
                 assert adjusted[i] <= adjusted[j]
 
 
+@settings(deadline=None)
 @given(p_lists)
 def test_holm_is_at_least_as_strict_as_bh(ps):
     """Holm (family-wise) adjusts at least as much as BH (false discovery rate)."""

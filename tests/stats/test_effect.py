@@ -90,7 +90,7 @@ def test_welch_dof_degenerate_is_infinite():
     assert welch_dof(a, a) == math.inf
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(arm_pairs())
 def test_arbitrary_inputs_never_raise_or_leak_nan(pair):
     """Any numbers, even inconsistent or non-finite, give a finite result or a coded default."""
@@ -104,6 +104,7 @@ def test_arbitrary_inputs_never_raise_or_leak_nan(pair):
             assert m.standard_error > 0
 
 
+@settings(deadline=None)
 @given(realistic_pairs())
 def test_realistic_inputs_give_positive_standard_errors(pair):
     """Consistent sums from simulated data either succeed or fail for a stated reason."""

@@ -84,7 +84,7 @@ def test_absolute_test_equals_scipy_welch():
     assert (r.ci_lower, r.ci_upper) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     st.integers(2, 10_000),
     st.integers(2, 10_000),
@@ -144,7 +144,7 @@ def test_degenerate_cases_return_p_one_and_zero_interval(a, code):
         assert (r.effect, r.p_value, r.ci_lower, r.ci_upper) == (0.0, 1.0, 0.0, 0.0)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(arm_pairs(), st.sampled_from(list(Alternative)), st.sampled_from(list(DifferenceType)))
 def test_arbitrary_inputs_give_valid_results(pair, alternative, difference):
     """No exception, no NaN, p in [0, 1], and the interval contains the estimate."""
@@ -154,6 +154,7 @@ def test_arbitrary_inputs_give_valid_results(pair, alternative, difference):
     assert r.ci_lower <= r.effect <= r.ci_upper
 
 
+@settings(deadline=None)
 @given(realistic_pairs(), st.sampled_from(list(Alternative)))
 def test_realistic_inputs_give_valid_results(pair, alternative):
     """Simulated data: p in [0, 1], interval contains the estimate, finite standard error."""

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kameleoon_server.stats import msprt_p_value, running_p_values
@@ -44,6 +44,7 @@ def test_running_p_values_never_increase():
     assert running_p_values([0.5, 0.7, math.nan, 0.2, 0.3]) == (0.5, 0.5, 0.5, 0.2, 0.2)
 
 
+@settings(deadline=None)
 @given(st.floats(), st.floats(), st.floats(), st.floats())
 def test_any_input_gives_a_probability(diff, se, tau2, null):
     """No exception and a p-value in [0, 1] for any floats."""
