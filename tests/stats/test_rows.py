@@ -5,6 +5,8 @@ from decimal import Decimal
 import pytest
 
 from kameleoon_server.stats import (
+    DEFAULT_MAX_DIMENSIONS,
+    OTHER_DIMENSION,
     ComponentType,
     CupedRatioSums,
     CupedSums,
@@ -15,6 +17,7 @@ from kameleoon_server.stats import (
     RatioSums,
     StatisticType,
     effect_moments,
+    group_by_dimension,
     merge_rows,
     required_columns,
     sums_from_row,
@@ -112,3 +115,32 @@ def test_merge_rows_adds_dimension_slices():
         {"variation": "1", "dimension": "de", "users": 5, "main_sum": None},
     ]
     assert merge_rows(rows) == {"users": 15.0, "main_sum": 2.0}
+
+
+def _dim_rows(sizes: dict[str, int]) -> list[dict[str, object]]:
+    return [
+        {"variation": v, "dimension": d, "users": n, "main_sum": n / 2}
+        for d, n in sizes.items()
+        for v in ("0", "1")
+    ]
+
+
+def test_group_by_dimension_orders_by_total_units():
+    """Dimension values come largest first when there are fewer than the maximum."""
+    groups = group_by_dimension(_dim_rows({"fr": 10, "de": 30, "it": 20}), max_dimensions=4)
+    assert list(groups) == ["de", "it", "fr"]
+    assert all(r["dimension"] == "de" for r in groups["de"])
+
+
+def test_group_by_dimension_pools_the_smallest_into_other():
+    """With max_dimensions values or more, the smallest are pooled under "(other)"."""
+    groups = group_by_dimension(_dim_rows({"a": 5, "b": 50, "c": 40, "d": 1}), max_dimensions=3)
+    assert list(groups) == ["b", "c", OTHER_DIMENSION]
+    assert merge_rows([r for r in groups[OTHER_DIMENSION] if r["variation"] == "1"])["users"] == 6
+    assert len(group_by_dimension(_dim_rows({str(i): i + 1 for i in range(30)}))) == DEFAULT_MAX_DIMENSIONS
+
+
+def test_group_by_dimension_tolerates_missing_or_bad_users():
+    """Rows without a usable ``users`` value sort as empty instead of raising."""
+    rows = [{"dimension": "x", "users": "n/a"}, {"dimension": "y", "users": 3}, {"users": 1}]
+    assert list(group_by_dimension(rows)) == ["y", "None", "x"]

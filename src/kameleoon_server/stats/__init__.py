@@ -51,7 +51,17 @@ from ._effect import EffectMoments, effect_moments, summarize, welch_dof
 from ._frequentist import FrequentistResult, FrequentistSettings, welch_t_test
 from ._moments import ArmSummary
 from ._msprt import msprt_p_value, running_p_values
-from ._rows import ComponentType, MetricShape, StatisticType, merge_rows, required_columns, sums_from_row
+from ._rows import (
+    DEFAULT_MAX_DIMENSIONS,
+    OTHER_DIMENSION,
+    ComponentType,
+    MetricShape,
+    StatisticType,
+    group_by_dimension,
+    merge_rows,
+    required_columns,
+    sums_from_row,
+)
 from ._sequential import (
     DEFAULT_SEQUENTIAL_TUNING,
     SequentialSettings,
@@ -75,11 +85,13 @@ from ._types import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_DIMENSIONS",
     "DEFAULT_PRIOR_STDDEV",
     "DEFAULT_SEQUENTIAL_TUNING",
     "DEFAULT_SRM_MIN_COUNT",
     "DEFAULT_SRM_THRESHOLD",
     "MIN_PRIOR_COUNT",
+    "OTHER_DIMENSION",
     "UNIFORM_PRIOR",
     "Alternative",
     "ArmSummary",
@@ -123,6 +135,7 @@ __all__ = [
     "cuped_theta",
     "effect_moments",
     "gaussian_risk",
+    "group_by_dimension",
     "holm_bonferroni",
     "merge_rows",
     "msprt_p_value",

@@ -39,15 +39,23 @@ from ._types import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_DIMENSIONS",
+    "OTHER_DIMENSION",
     "ComponentType",
     "MetricShape",
     "StatisticType",
+    "group_by_dimension",
     "merge_rows",
     "required_columns",
     "sums_from_row",
 ]
 
 Row = Mapping[str, object]
+
+DEFAULT_MAX_DIMENSIONS = 20
+"""Most dimension values reported before the smallest ones are pooled."""
+OTHER_DIMENSION = "(other)"
+"""Label of the pooled smallest dimension values."""
 
 
 class StatisticType(str, Enum):
@@ -185,3 +193,30 @@ def merge_rows(rows: Iterable[Row], skip: Iterable[str] = ("variation", "dimensi
             if column not in skipped:
                 merged[column] = merged.get(column, 0.0) + _number(value)
     return merged
+
+
+def _total_users(rows: list[Row]) -> float:
+    total = sum(_number(row.get("users")) for row in rows)
+    return total if math.isfinite(total) else 0.0
+
+
+def group_by_dimension(
+    rows: Iterable[Row], max_dimensions: int = DEFAULT_MAX_DIMENSIONS
+) -> dict[str, list[Row]]:
+    """Rows per ``dimension`` value, largest first by total ``users`` across variations.
+
+    With ``max_dimensions`` or more values, the ``max_dimensions - 1`` largest are kept and
+    all others are pooled under ``OTHER_DIMENSION`` (so at most ``max_dimensions`` groups).
+    Pooling is exact because every column is a sum; ``analyze_rows`` merges the pooled rows
+    per variation. Ties keep the order of first appearance.
+    """
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(str(row.get("dimension")), []).append(row)
+    ordered = sorted(groups, key=lambda key: -_total_users(groups[key]))
+    if len(ordered) < max_dimensions:
+        return {key: groups[key] for key in ordered}
+    kept = max(max_dimensions - 1, 0)
+    result = {key: groups[key] for key in ordered[:kept]}
+    result[OTHER_DIMENSION] = [row for key in ordered[kept:] for row in groups[key]]
+    return result
