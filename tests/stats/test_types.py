@@ -1,7 +1,10 @@
 """Input dataclasses and enums of ``_types``."""
 
 import dataclasses
+import math
+from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from kameleoon_server.stats import (
@@ -13,6 +16,7 @@ from kameleoon_server.stats import (
     MeanSums,
     ProportionSums,
     RatioSums,
+    welch_t_test,
 )
 
 INPUTS = [ProportionSums, MeanSums, RatioSums, CupedSums, CupedRatioSums]
@@ -45,3 +49,19 @@ def test_error_codes_are_unique():
     """Every error code has its own value."""
     values = [e.value for e in ErrorCode]
     assert len(values) == len(set(values))
+
+
+def test_numbers_are_converted_to_float_on_construction():
+    """int, Decimal (PostgreSQL SUM) and numpy scalars become plain floats."""
+    sums = MeanSums(n=np.int64(3), sum=Decimal("1.5"), sum_squares=np.float32(2.25))
+    assert sums == MeanSums(3.0, 1.5, 2.25)
+    assert all(type(v) is float for v in (sums.n, sums.sum, sums.sum_squares))
+    ratio = RatioSums(10, ProportionSums(10, 4), MeanSums(10, 12, 20), Decimal(5))
+    assert type(ratio.sum_products) is float and type(ratio.n) is float
+
+
+def test_unconvertible_numbers_become_nan_and_are_reported():
+    """A value without a float form is stored as NaN; the tests flag NON_FINITE_INPUT."""
+    sums = MeanSums(n=3, sum="abc", sum_squares=10**400)
+    assert math.isnan(sums.sum) and math.isnan(sums.sum_squares)
+    assert welch_t_test(sums, MeanSums(3, 1, 1)).error == ErrorCode.NON_FINITE_INPUT

@@ -12,10 +12,9 @@ Formulas (spec section 3, "Per-arm moments"):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
-from ._numeric import all_finite, div
+from ._numeric import all_finite, div, to_float
 from ._types import (
     ArmSums,
     Component,
@@ -123,16 +122,8 @@ def _leaves(obj: ArmSums) -> list[float]:
     for f in fields(obj):
         value = getattr(obj, f.name)
         nested = isinstance(value, (ProportionSums, MeanSums))
-        out.extend(_leaves(value) if nested else [_as_float(value)])
+        out.extend(_leaves(value) if nested else [to_float(value)])
     return out
-
-
-def _as_float(value: object) -> float:
-    """``float(value)``, or NaN when the value has no finite float form."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return math.nan
 
 
 def _shape(obj: ArmSums) -> tuple[object, ...]:

@@ -30,12 +30,21 @@ __all__ = [
     "t_cdf",
     "t_ppf",
     "t_sf",
+    "to_float",
 ]
 
 
 def all_finite(values: Iterable[float]) -> bool:
     """Whether every value is a finite real number."""
     return all(math.isfinite(v) for v in values)
+
+
+def to_float(value: object) -> float:
+    """``float(value)``, or NaN when the value has no float form (never raises)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def div(a: float, b: float) -> float:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from ._numeric import to_float
 from ._types import (
     ArmSums,
     Component,
@@ -125,12 +126,7 @@ def required_columns(shape: MetricShape) -> tuple[str, ...]:
 
 def _number(value: object) -> float:
     """Column value as float: None -> 0, unconvertible -> NaN (flagged downstream)."""
-    if value is None:
-        return 0.0
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return math.nan
+    return 0.0 if value is None else to_float(value)
 
 
 def _get(row: Row, column: str) -> float:

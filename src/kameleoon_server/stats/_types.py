@@ -5,15 +5,19 @@ value) the storage layer hands over a handful of sums from one ``GROUP BY`` quer
 classes below are those sums, one class per metric shape (spec section 2, "data contract").
 Every field maps to one SQL column; ``sums_from_row`` in ``_rows.py`` does that mapping.
 
-Counts are typed ``float`` so that ``Decimal``/``int`` columns convert without ceremony;
-they are expected to be non-negative whole numbers.
+Every number is converted to ``float`` on construction, so ``int``, ``Decimal`` (e.g. from
+PostgreSQL ``SUM``) and numpy scalars can be passed as they come; a value without a float
+form becomes NaN and is later reported as ``NON_FINITE_INPUT``. Counts are expected to be
+non-negative whole numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import TypeAlias
+
+from ._numeric import to_float
 
 __all__ = [
     "Alternative",
@@ -73,6 +77,14 @@ class ErrorCode(str, Enum):
     """An intermediate value overflowed or became undefined (e.g. extreme magnitudes)."""
 
 
+def _coerce_numbers(sums: object) -> None:
+    """Replace every non-component field of a frozen sums instance by its float value."""
+    for f in fields(sums):  # type: ignore[arg-type]
+        value = getattr(sums, f.name)
+        if not isinstance(value, (ProportionSums, MeanSums)):
+            object.__setattr__(sums, f.name, to_float(value))
+
+
 @dataclass(frozen=True, slots=True)
 class ProportionSums:
     """A binary (0/1) metric for one arm: ``n`` units of which ``sum`` converted.
@@ -85,6 +97,9 @@ class ProportionSums:
     """Number of units (visitors) in the arm."""
     sum: float
     """Number of units that converted, between 0 and ``n``."""
+
+    def __post_init__(self) -> None:
+        _coerce_numbers(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +116,9 @@ class MeanSums:
     """Sum over units of the unit-level value."""
     sum_squares: float
     """Sum over units of the squared unit-level value."""
+
+    def __post_init__(self) -> None:
+        _coerce_numbers(self)
 
 
 Component: TypeAlias = ProportionSums | MeanSums
@@ -124,6 +142,9 @@ class RatioSums:
     sum_products: float
     """Sum over units of M * D."""
 
+    def __post_init__(self) -> None:
+        _coerce_numbers(self)
+
 
 @dataclass(frozen=True, slots=True)
 class CupedSums:
@@ -140,6 +161,9 @@ class CupedSums:
     """The same metric over the pre-exposure lookback window (X)."""
     sum_products: float
     """Sum over units of Y * X."""
+
+    def __post_init__(self) -> None:
+        _coerce_numbers(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +198,9 @@ class CupedRatioSums:
     """Sum over units of Mp * Dp."""
     sum_den_den_pre: float
     """Sum over units of D * Dp."""
+
+    def __post_init__(self) -> None:
+        _coerce_numbers(self)
 
 
 ArmSums: TypeAlias = ProportionSums | MeanSums | RatioSums | CupedSums | CupedRatioSums
