@@ -172,3 +172,8 @@ def test_risk_difference_is_the_posterior_mean(pair):
     """E[max(L,0)] - E[max(-L,0)] = E[L] for every posterior."""
     r = bayesian_test(*pair)
     assert r.risk_control - r.risk_treatment == pytest.approx(r.effect, abs=1e-9)
+
+
+def test_settings_accept_difference_as_string():
+    """``"absolute"`` selects the absolute effect."""
+    assert BayesianSettings(difference="absolute").difference is DifferenceType.ABSOLUTE

@@ -127,3 +127,11 @@ def test_correct_results_returns_frozen_results():
     r = welch_t_test(MeanSums(100, 50, 60), MeanSums(100, 60, 80), FrequentistSettings())
     out, _ = correct_results([r, r], Correction.BENJAMINI_HOCHBERG)
     assert isinstance(out, FrequentistResult) and out.effect == r.effect
+
+
+def test_methods_accept_string_values():
+    """``"holm"`` works like ``Correction.HOLM``; unknown names raise ValueError."""
+    assert adjust_p_values([0.01, 0.02], "holm") == holm_bonferroni([0.01, 0.02])
+    assert adjusted_ci(0.2, 0.05, alternative="greater")[1] == math.inf
+    with pytest.raises(ValueError, match="bonferoni"):
+        adjust_p_values([0.01], "bonferoni")

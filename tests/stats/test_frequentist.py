@@ -162,3 +162,14 @@ def test_realistic_inputs_give_valid_results(pair, alternative):
     assert 0.0 <= r.p_value <= 1.0
     assert r.ci_lower <= r.effect <= r.ci_upper
     assert math.isfinite(r.standard_error)
+
+
+def test_settings_accept_enum_values_as_strings():
+    """Strings from a JSON request select the same test as the enum members."""
+    s = FrequentistSettings(difference="absolute", alternative="greater")
+    assert s.difference is DifferenceType.ABSOLUTE and s.alternative is Alternative.GREATER
+    assert welch_t_test(A_3000, B, s) == welch_t_test(
+        A_3000, B, FrequentistSettings(difference=ABS, alternative=Alternative.GREATER)
+    )
+    with pytest.raises(ValueError, match="relativ"):
+        FrequentistSettings(difference="relativ")

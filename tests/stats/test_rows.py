@@ -144,3 +144,10 @@ def test_group_by_dimension_tolerates_missing_or_bad_users():
     """Rows without a usable ``users`` value sort as empty instead of raising."""
     rows = [{"dimension": "x", "users": "n/a"}, {"dimension": "y", "users": 3}, {"users": 1}]
     assert list(group_by_dimension(rows)) == ["y", "None", "x"]
+
+
+def test_metric_shape_accepts_string_values():
+    """Shapes can be built from stored metric definitions (plain strings)."""
+    assert MetricShape("ratio", "binomial", "count") == MetricShape(StatisticType.RATIO, BINOMIAL, COUNT)
+    with pytest.raises(ValueError, match="cuped"):
+        MetricShape("cuped")

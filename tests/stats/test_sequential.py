@@ -217,3 +217,9 @@ def test_realistic_inputs_give_valid_results(pair, alternative, tuning):
     assert r.ci_lower <= r.effect <= r.ci_upper
     if r.error is None and alternative is not Alternative.TWO_SIDED:
         assert 1e-5 <= r.p_value <= 0.4999
+
+
+def test_settings_accept_enum_values_as_strings():
+    """Strings work for the difference and the alternative."""
+    s = SequentialSettings(difference="absolute", alternative="less")
+    assert s.alternative is LESS and s.difference is ABS

@@ -57,7 +57,8 @@ class GaussianPrior:
 
 @dataclass(frozen=True, slots=True)
 class BayesianSettings:
-    """Options of the Bayesian comparison. Invalid values raise ``ValueError``."""
+    """Options of the Bayesian comparison. Enum fields also accept their string values
+    (e.g. ``"absolute"``); invalid values raise ``ValueError``."""
 
     alpha: float = 0.05
     """The credible interval has probability ``1 - alpha``."""
@@ -71,6 +72,7 @@ class BayesianSettings:
 
     def __post_init__(self) -> None:
         require_open_unit("alpha", self.alpha)
+        object.__setattr__(self, "difference", DifferenceType(self.difference))
 
 
 @dataclass(frozen=True, slots=True)

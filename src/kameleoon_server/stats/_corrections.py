@@ -76,6 +76,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> tuple[float, ...]:
 
 def adjust_p_values(p_values: Sequence[float], method: Correction) -> tuple[float, ...]:
     """Apply ``method`` to a family of p-values (``NONE`` only cleans them)."""
+    method = Correction(method)
     if method is Correction.HOLM:
         return holm_bonferroni(p_values)
     if method is Correction.BENJAMINI_HOCHBERG:
@@ -96,6 +97,7 @@ def adjusted_ci(
     """
     require_open_unit("alpha", alpha)
     p = 1.0 if math.isnan(adjusted_p) else min(1.0, max(0.0, adjusted_p))
+    alternative = Alternative(alternative)
     two_sided = alternative is Alternative.TWO_SIDED
     z_p = norm_ppf(1.0 - p / 2.0) if two_sided else norm_ppf(1.0 - p)
     if effect == 0.0 or not z_p > 0.0 or not math.isfinite(effect):
@@ -117,7 +119,7 @@ def correct_results(
     slices together); results carrying an error are returned unchanged and do not count
     towards the family size. ``NONE`` returns the results unchanged.
     """
-    if method is Correction.NONE:
+    if Correction(method) is Correction.NONE:
         return tuple(results)
     members = [i for i, r in enumerate(results) if r.error is None]
     adjusted = adjust_p_values([results[i].p_value for i in members], method)

@@ -143,6 +143,7 @@ def effect_moments(
     inconsistent inputs, an empty arm, an arm with one unit, a non-positive variance, a zero
     control mean for relative effects, and overflow (``NUMERICAL_ERROR``).
     """
+    difference = DifferenceType(difference)
     relative = difference is DifferenceType.RELATIVE
     error = validate_pair(control, treatment)
     if error is not None:

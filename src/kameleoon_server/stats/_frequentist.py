@@ -26,7 +26,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class FrequentistSettings:
-    """Options of the fixed-horizon t-test. Invalid values raise ``ValueError``."""
+    """Options of the fixed-horizon t-test. Enum fields also accept their string values
+    (e.g. ``"absolute"``); invalid values raise ``ValueError``."""
 
     alpha: float = 0.05
     """Significance level; the interval has coverage ``1 - alpha``."""
@@ -37,6 +38,8 @@ class FrequentistSettings:
 
     def __post_init__(self) -> None:
         require_open_unit("alpha", self.alpha)
+        object.__setattr__(self, "difference", DifferenceType(self.difference))
+        object.__setattr__(self, "alternative", Alternative(self.alternative))
 
 
 @dataclass(frozen=True, slots=True)

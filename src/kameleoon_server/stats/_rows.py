@@ -83,7 +83,11 @@ class ComponentType(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class MetricShape:
-    """What a metric's rows contain; decides which sums class ``sums_from_row`` builds."""
+    """What a metric's rows contain; decides which sums class ``sums_from_row`` builds.
+
+    Fields also accept their string values (``MetricShape("ratio", "binomial")``); unknown
+    values raise ``ValueError``.
+    """
 
     statistic: StatisticType = StatisticType.MEAN
     """Plain, ratio, CUPED or ratio-CUPED sums."""
@@ -91,6 +95,11 @@ class MetricShape:
     """Type of the metric (numerator) values; also of their pre-period version."""
     denominator: ComponentType = ComponentType.COUNT
     """Type of the denominator values (ratio metrics only); also of the pre-period one."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "statistic", StatisticType(self.statistic))
+        object.__setattr__(self, "main", ComponentType(self.main))
+        object.__setattr__(self, "denominator", ComponentType(self.denominator))
 
 
 def _component_columns(prefix: str, kind: ComponentType) -> tuple[str, ...]:

@@ -43,7 +43,8 @@ _BISECT_TOL, _BISECT_STEPS = 1e-6, 100
 
 @dataclass(frozen=True, slots=True)
 class SequentialSettings:
-    """Options of the sequential test. Invalid values raise ``ValueError``."""
+    """Options of the sequential test. Enum fields also accept their string values
+    (e.g. ``"absolute"``); invalid values raise ``ValueError``."""
 
     alpha: float = 0.05
     """Significance level; the sequence has time-uniform coverage ``1 - alpha``. Must be
@@ -56,6 +57,8 @@ class SequentialSettings:
     """``N*``, the total number of units (both arms) at which the sequence is tightest."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "difference", DifferenceType(self.difference))
+        object.__setattr__(self, "alternative", Alternative(self.alternative))
         require_open_unit("alpha", self.alpha)
         require_positive("tuning", self.tuning)
         if self.alternative is not Alternative.TWO_SIDED and self.alpha >= 0.5:
