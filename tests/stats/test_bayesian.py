@@ -177,3 +177,13 @@ def test_risk_difference_is_the_posterior_mean(pair):
 def test_settings_accept_difference_as_string():
     """``"absolute"`` selects the absolute effect."""
     assert BayesianSettings(difference="absolute").difference is DifferenceType.ABSOLUTE
+
+
+def test_numeric_settings_are_converted_to_float():
+    """Decimal settings (e.g. from a database) behave like floats."""
+    from decimal import Decimal
+
+    s = BayesianSettings(alpha=Decimal("0.1"), prior=GaussianPrior(Decimal("0.1"), Decimal("0.1"), True))
+    assert bayesian_test(A, B, s) == bayesian_test(
+        A, B, BayesianSettings(alpha=0.1, prior=GaussianPrior(0.1, 0.1, True))
+    )

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from ._effect import EffectMoments, effect_moments
-from ._numeric import all_finite, norm_cdf, norm_pdf, norm_ppf, require_open_unit, require_positive
+from ._numeric import all_finite, norm_cdf, norm_pdf, norm_ppf, require_open_unit, require_positive, to_float
 from ._types import ArmSums, DifferenceType, ErrorCode
 
 __all__ = [
@@ -50,6 +50,8 @@ class GaussianPrior:
     """Whether the prior is used at all; False (default) means a flat, improper prior."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", to_float(self.mean))
+        object.__setattr__(self, "variance", to_float(self.variance))
         require_positive("prior variance", self.variance)
         if not math.isfinite(self.mean):
             raise ValueError(f"prior mean must be finite, got {self.mean!r}")
@@ -71,6 +73,7 @@ class BayesianSettings:
     ``P(lift < 0)`` and the two risks swap."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", to_float(self.alpha))
         require_open_unit("alpha", self.alpha)
         object.__setattr__(self, "difference", DifferenceType(self.difference))
 

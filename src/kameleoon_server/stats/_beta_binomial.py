@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ._numeric import all_finite, require_positive
+from ._numeric import all_finite, require_positive, to_float
 from ._types import ErrorCode, ProportionSums
 
 __all__ = [
@@ -56,6 +56,8 @@ class BetaPrior:
     """Prior pseudo-count of non-conversions; finite and at least ``MIN_PRIOR_COUNT``."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", to_float(self.alpha))
+        object.__setattr__(self, "beta", to_float(self.beta))
         for name, value in (("alpha", self.alpha), ("beta", self.beta)):
             require_positive(f"beta prior {name}", value)
             if value < MIN_PRIOR_COUNT:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from ._effect import EffectMoments, effect_moments, welch_dof
-from ._numeric import all_finite, require_open_unit, t_cdf, t_ppf, t_sf
+from ._numeric import all_finite, require_open_unit, t_cdf, t_ppf, t_sf, to_float
 from ._types import Alternative, ArmSums, DifferenceType, ErrorCode
 
 __all__ = [
@@ -37,6 +37,7 @@ class FrequentistSettings:
     """Two-sided (default) or one-sided alternative."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", to_float(self.alpha))
         require_open_unit("alpha", self.alpha)
         object.__setattr__(self, "difference", DifferenceType(self.difference))
         object.__setattr__(self, "alternative", Alternative(self.alternative))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ._effect import EffectMoments, effect_moments
 from ._frequentist import FrequentistResult, default_frequentist_result, frequentist_result
-from ._numeric import div, exp, require_open_unit, require_positive, sqrt
+from ._numeric import div, exp, require_open_unit, require_positive, sqrt, to_float
 from ._types import Alternative, ArmSums, DifferenceType
 
 __all__ = [
@@ -59,6 +59,8 @@ class SequentialSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "difference", DifferenceType(self.difference))
         object.__setattr__(self, "alternative", Alternative(self.alternative))
+        object.__setattr__(self, "alpha", to_float(self.alpha))
+        object.__setattr__(self, "tuning", to_float(self.tuning))
         require_open_unit("alpha", self.alpha)
         require_positive("tuning", self.tuning)
         if self.alternative is not Alternative.TWO_SIDED and self.alpha >= 0.5:
