@@ -6,6 +6,7 @@ import inspect
 import re
 import textwrap
 import types
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,28 @@ def test_documentation_examples_run():
     assert blocks
     for block in blocks:
         exec(compile(block, str(DOCS), "exec"), {})
+
+
+@pytest.mark.parametrize(
+    ("fn", "args"),
+    [
+        (stats.gaussian_risk, (0.1, 0.05)),
+        (stats.msprt_p_value, (0.2, 0.05, 0.01)),
+        (stats.running_p_values, ([0.5, 0.2],)),
+        (stats.sequential_rho, (0.05, 5000)),
+        (stats.sequential_halfwidth, (0.1, 6000, 0.05, 0.03)),
+        (stats.sequential_p_value, (0.3, 0.1, 6000, 0.03)),
+        (stats.srm_p_value, ([1000, 1100], [0.5, 0.5])),
+        (stats.holm_bonferroni, ([0.01, 0.04],)),
+        (stats.adjusted_ci, (0.2, 0.04)),
+    ],
+)
+def test_numeric_helpers_accept_decimals(fn, args):
+    """Database numbers (Decimal) give exactly the float results."""
+
+    def to_decimal(value):
+        if isinstance(value, list):
+            return [to_decimal(v) for v in value]
+        return Decimal(str(value))
+
+    assert fn(*map(to_decimal, args)) == fn(*args)

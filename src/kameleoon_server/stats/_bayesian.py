@@ -116,6 +116,7 @@ def gaussian_risk(mean: float, sd: float) -> tuple[float, float]:
     ``E[max(lift, 0)]`` and ``E[max(-lift, 0)]``; both non-negative, and their difference is
     ``mean``. ``sd <= 0`` gives the point-mass limit; non-finite input gives ``(0, 0)``.
     """
+    mean, sd = to_float(mean), to_float(sd)
     if not all_finite((mean, sd)):
         return 0.0, 0.0
     if sd <= 0.0:

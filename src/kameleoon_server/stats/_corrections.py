@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._frequentist import FrequentistResult
-from ._numeric import div, norm_ppf, require_open_unit
+from ._numeric import div, norm_ppf, require_open_unit, to_float
 from ._types import Alternative
 
 __all__ = [
@@ -48,7 +48,7 @@ class Correction(str, Enum):
 
 
 def _clean(p_values: Sequence[float]) -> npt.NDArray[np.float64]:
-    arr = np.array([1.0 if math.isnan(p) else p for p in map(float, p_values)], dtype=np.float64)
+    arr = np.array([1.0 if math.isnan(p) else p for p in map(to_float, p_values)], dtype=np.float64)
     return np.clip(arr, 0.0, 1.0)
 
 
@@ -95,6 +95,7 @@ def adjusted_ci(
     An adjusted p-value of 1 (or a zero effect) carries no information: the interval is
     ``(-inf, inf)``. An adjusted p-value of 0 gives the point ``(effect, effect)``.
     """
+    effect, adjusted_p, alpha = to_float(effect), to_float(adjusted_p), to_float(alpha)
     require_open_unit("alpha", alpha)
     p = 1.0 if math.isnan(adjusted_p) else min(1.0, max(0.0, adjusted_p))
     alternative = Alternative(alternative)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from ._numeric import all_finite, div, exp
+from ._numeric import all_finite, div, exp, to_float
 
 __all__ = ["msprt_p_value", "running_p_values"]
 
@@ -28,6 +28,8 @@ def msprt_p_value(difference: float, standard_error: float, tau_squared: float, 
     ``difference`` and ``standard_error`` are in the effect's units, ``tau_squared`` in
     their square. Returns 1 when an input is non-finite or a variance is not positive.
     """
+    difference, standard_error = to_float(difference), to_float(standard_error)
+    tau_squared, null = to_float(tau_squared), to_float(null)
     if not all_finite((difference, standard_error, tau_squared, null)):
         return 1.0
     s2 = standard_error * standard_error
@@ -46,7 +48,7 @@ def running_p_values(p_values: Iterable[float]) -> tuple[float, ...]:
     """Running minimum of per-look p-values (NaN counts as 1): the always-valid sequence."""
     out: list[float] = []
     current = 1.0
-    for p in p_values:
+    for p in map(to_float, p_values):
         current = min(current, 1.0 if math.isnan(p) else max(0.0, p))
         out.append(current)
     return tuple(out)

@@ -72,6 +72,7 @@ def sequential_rho(alpha: float, tuning: float = DEFAULT_SEQUENTIAL_TUNING, two_
 
     Raises ``ValueError`` unless ``0 < alpha < 1`` (``< 0.5`` one-sided) and ``tuning > 0``.
     """
+    alpha, tuning = to_float(alpha), to_float(tuning)
     require_open_unit("alpha", alpha if two_sided else 2.0 * alpha)
     require_positive("tuning", tuning)
     a = alpha if two_sided else 2.0 * alpha
@@ -87,6 +88,7 @@ def sequential_halfwidth(
     In the units of ``standard_error``; ``inf`` when ``n_total * rho^2`` is not positive
     (no information yet).
     """
+    standard_error, n_total, alpha, rho = map(to_float, (standard_error, n_total, alpha, rho))
     v = n_total * rho * rho
     if not v > 0.0:
         return math.inf
@@ -100,6 +102,7 @@ def sequential_p_value(estimate: float, standard_error: float, n_total: float, r
 
     Returns 1 when the standard error or ``n_total * rho^2`` is not positive.
     """
+    estimate, standard_error, n_total, rho = map(to_float, (estimate, standard_error, n_total, rho))
     v = n_total * rho * rho
     if not (standard_error > 0.0 and v > 0.0):
         return 1.0

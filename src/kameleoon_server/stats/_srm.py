@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._numeric import all_finite, chi2_sf, div
+from ._numeric import all_finite, chi2_sf, div, to_float
 
 __all__ = [
     "DEFAULT_SRM_MIN_COUNT",
@@ -77,12 +77,18 @@ def _usable(counts: Sequence[float], weights: Sequence[float]) -> bool:
     )
 
 
+def _floats(counts: Sequence[float], weights: Sequence[float] | None) -> tuple[list[float], list[float]]:
+    """Counts and weights as float lists; equal weights when none are given."""
+    values = [to_float(c) for c in counts]
+    return values, [1.0] * len(values) if weights is None else [to_float(w) for w in weights]
+
+
 def srm_p_value(counts: Sequence[float], weights: Sequence[float] | None = None) -> float:
     """p-value of the observed units per variation against ``weights`` (equal by default).
 
     Returns 1 with no units, fewer than two variations, or unusable input.
     """
-    weights = [1.0] * len(counts) if weights is None else weights
+    counts, weights = _floats(counts, weights)
     if len(counts) < 2 or not _usable(counts, weights) or sum(counts) == 0:
         return 1.0
     stat = _chi_square(counts, weights)
@@ -97,7 +103,7 @@ def srm_check(
     min_count: float = DEFAULT_SRM_MIN_COUNT,
 ) -> SrmResult:
     """Run the SRM check on units per variation (same order as ``weights``); never raises."""
-    weights = [1.0] * len(counts) if weights is None else weights
+    counts, weights = _floats(counts, weights)
     dof = max(len(counts) - 1, 0)
     if not _usable(counts, weights):
         return SrmResult(1.0, 0.0, dof, enough_data=False, mismatch=False, valid=False)
