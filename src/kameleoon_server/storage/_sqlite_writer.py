@@ -1,0 +1,198 @@
+"""The single SQLite writer: one thread, a queue of jobs, one transaction per batch of jobs.
+
+Callers submit jobs and await their future; a future is resolved only after the transaction that
+contains the job has committed. Many concurrent jobs share one commit (group commit), which is
+what makes durable acknowledgements cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from kameleoon_server.storage.base import EventRow, IngestResult, LinkRow
+
+log = logging.getLogger("kameleoon_server.storage")
+
+INSERT_EVENT: Final = (
+    "INSERT OR IGNORE INTO events (site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id,"
+    " goal_id, revenue, negative, cd_index, bot, line) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_LINK: Final = (
+    "INSERT OR IGNORE INTO visitor_links (site_id, user_id, visitor_code, time_ms) VALUES (?,?,?,?)"
+)
+
+
+@dataclass(slots=True)
+class Job:
+    """Work for the writer thread. ``run`` executes inside the batch transaction."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    weight: int = 1
+    after_commit: Callable[[Any], None] | None = None  # runs on ``loop`` before the future resolves
+
+    def run(self, conn: sqlite3.Connection) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class CallJob(Job):
+    fn: Callable[[sqlite3.Connection], Any] = field(default=lambda conn: None)
+
+    def run(self, conn: sqlite3.Connection) -> Any:
+        return self.fn(conn)
+
+
+@dataclass(slots=True)
+class IngestJob(Job):
+    rows: Sequence[EventRow] = ()
+    links: Sequence[LinkRow] = ()
+
+    def run(self, conn: sqlite3.Connection) -> IngestResult:
+        before = conn.total_changes
+        conn.executemany(INSERT_EVENT, self.rows)
+        stored = conn.total_changes - before
+        if self.links:
+            conn.executemany(INSERT_LINK, self.links)
+        return IngestResult(stored=stored, duplicates=len(self.rows) - stored)
+
+
+@dataclass(slots=True)
+class WriterCounters:
+    batches: int = 0
+    jobs: int = 0
+    rows_stored: int = 0
+    rows_duplicate: int = 0
+    failed_jobs: int = 0
+    largest_batch: int = 0
+
+
+def _resolve(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
+    for job, result, error in outcomes:
+        if error is None and job.after_commit is not None:
+            try:
+                job.after_commit(result)
+            except Exception:
+                log.exception("after-commit callback failed")
+        if job.future.done():
+            continue
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)
+
+
+class Writer:
+    """Owns the only writing connection. Start with :meth:`start`, stop with :meth:`stop`."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], max_batch_weight: int = 50_000) -> None:
+        self._connect = connect
+        self._max_weight = max_batch_weight
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="kameleoon-sqlite-writer", daemon=True)
+        self.counters = WriterCounters()
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def submit(self, job: Job) -> None:
+        if not self._thread.is_alive():
+            raise RuntimeError("the storage writer is not running")
+        self._queue.put(job)
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._start_error = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            self._loop(conn)
+        finally:
+            conn.close()
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            batch, weight, stop = [job], job.weight, False
+            while weight < self._max_weight:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+                weight += more.weight
+            self._commit(conn, batch)
+            if stop:
+                return
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [job.run(conn) for job in batch]
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if len(batch) > 1:  # isolate the failing job: replay one transaction per job
+                for job in batch:
+                    self._commit(conn, [job])
+                return
+            log.warning("storage write failed: %s", exc)
+            self.counters.failed_jobs += 1
+            self._dispatch([(batch[0], None, exc)])
+            return
+        self._count(batch, results)
+        self._dispatch([(job, result, None) for job, result in zip(batch, results, strict=True)])
+
+    def _count(self, batch: list[Job], results: list[Any]) -> None:
+        c = self.counters
+        c.batches += 1
+        c.jobs += len(batch)
+        c.largest_batch = max(c.largest_batch, len(batch))
+        for result in results:
+            if isinstance(result, IngestResult):
+                c.rows_stored += result.stored
+                c.rows_duplicate += result.duplicates
+
+    @staticmethod
+    def _dispatch(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, Any, BaseException | None]]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, items in by_loop.items():
+            _call_soon(loop, items)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, items: list[tuple[Job, Any, BaseException | None]]) -> None:
+    try:
+        loop.call_soon_threadsafe(_resolve, items)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        log.debug("dropping %d results for a closed event loop", len(items))
