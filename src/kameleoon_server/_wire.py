@@ -122,13 +122,19 @@ def decode_line(line: str) -> dict[str, str]:
     return dict(parse_qsl(line.replace("+", "%2B"), keep_blank_values=True))
 
 
+_INT64: Final = range(-(2**63), 2**63)
+
+
 def _int(params: dict[str, str], name: str) -> int:
     try:
-        return int(params[name])
+        value = int(params[name])
     except KeyError:
         raise MalformedLine(f"missing {name}") from None
     except ValueError:
         raise MalformedLine(f"{name} is not an integer") from None
+    if value not in _INT64:
+        raise MalformedLine(f"{name} is out of range")
+    return value
 
 
 def _float(params: dict[str, str], name: str, default: float) -> float:
@@ -215,6 +221,62 @@ def _links(params: dict[str, str], site_id: int, identity: str, now_ms: int) -> 
             yield (site_id, user_id, identity, now_ms)
 
 
+# Fast paths: the exact layouts the SDKs write for the most frequent lines (§5.3). Anything else
+# (or anything these do not match exactly, e.g. a percent-encoded visitor code) takes the general
+# path below, which accepts every valid line.
+_NONCE = r"nonce=([0-9A-Za-z_\-]{1,64})"
+_WHO = r"&(visitorCode|mappingValue)=([^&%]{1,255})(?:&userAgent=([^&]*))?"
+_FAST_EXPERIMENT: Final = re.compile(
+    _NONCE + r"&eventType=experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})" + _WHO
+)
+_FAST_CONVERSION: Final = re.compile(
+    _NONCE + r"&eventType=conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)"
+    r"&negative=(true|false)" + _WHO
+)
+_FAST_ACTIVITY: Final = re.compile(_NONCE + r"&eventType=activity" + _WHO)
+
+# nonce, identity, is_mapping, etype, type fields, raw user agent, params (general path only)
+_Parsed = tuple[str, str, int, int, _Fields, "str | None", "dict[str, str] | None"]
+
+
+def _fast(line: str) -> _Parsed | None:
+    if (m := _FAST_EXPERIMENT.fullmatch(line)) is not None:
+        nonce, exp_id, var_id, kind, identity, ua = m.groups()
+        fields: _Fields = (int(exp_id), int(var_id), None, None, None, None)
+        return nonce, identity, int(kind == "mappingValue"), ET_EXPERIMENT, fields, ua, None
+    if (m := _FAST_CONVERSION.fullmatch(line)) is not None:
+        nonce, goal, revenue, negative, kind, identity, ua = m.groups()
+        fields = (None, None, int(goal), float(revenue), int(negative == "true"), None)
+        return nonce, identity, int(kind == "mappingValue"), ET_CONVERSION, fields, ua, None
+    if (m := _FAST_ACTIVITY.fullmatch(line)) is not None:
+        nonce, kind, identity, ua = m.groups()
+        return nonce, identity, int(kind == "mappingValue"), ET_ACTIVITY, _NO_FIELDS, ua, None
+    return None
+
+
+def _general(line: str, out: ParsedBody) -> _Parsed:
+    """Any valid line; raises MalformedLine."""
+    params = split_params(line)
+    nonce = params.get("nonce")
+    if not nonce or len(nonce) > MAX_NONCE_LENGTH:
+        raise MalformedLine("missing or oversized nonce")
+    identity, is_mapping = _identity(params)
+    etype = EVENT_TYPES.get(params.get("eventType", ""), ET_OTHER)
+    if etype == ET_OTHER:
+        if "eventType" not in params:
+            raise MalformedLine("missing eventType")
+        out.unknown_types += 1
+    return (
+        decode(nonce),
+        identity,
+        is_mapping,
+        etype,
+        _type_fields(etype, params),
+        params.get("userAgent"),
+        params,
+    )
+
+
 def parse_events_body(body: str, site_id: int, now_ms: int, max_lines: int) -> ParsedBody:
     """Parses a ``POST /visit/events`` body (§5) into rows; bad lines are counted and skipped.
 
@@ -228,32 +290,23 @@ def parse_events_body(body: str, site_id: int, now_ms: int, max_lines: int) -> P
     ua_identity: str | None = None
     bot = 0
     for line in lines:
-        line = line.rstrip("\r")
+        if line.endswith("\r"):
+            line = line[:-1]
         if not line:
             continue
         try:
-            params = split_params(line)
-            nonce = params.get("nonce")
-            if not nonce or len(nonce) > MAX_NONCE_LENGTH:
-                raise MalformedLine("missing or oversized nonce")
-            identity, is_mapping = _identity(params)
-            etype = EVENT_TYPES.get(params.get("eventType", ""), ET_OTHER)
-            if etype == ET_OTHER:
-                if "eventType" not in params:
-                    raise MalformedLine("missing eventType")
-                out.unknown_types += 1
-            fields = _type_fields(etype, params)
+            parsed = _fast(line) or _general(line, out)
+            nonce, identity, is_mapping, etype, fields, ua, params = parsed
             if identity != ua_identity:  # first line of this visitor in the request
                 ua_identity = identity
-                ua = params.get("userAgent")
                 bot = int(ua is not None and is_bot_user_agent(decode(ua)))
-            if etype == ET_CUSTOM_DATA and not is_mapping and params.get("mappingIdentifier") == "true":
-                out.links.extend(_links(params, site_id, identity, now_ms))
+            if params is not None and etype == ET_CUSTOM_DATA and params.get("mappingIdentifier") == "true":
+                out.links.extend(_links(params, site_id, identity, now_ms) if not is_mapping else ())
         except (MalformedLine, UnicodeDecodeError) as exc:
             out.reject(line, str(exc) or type(exc).__name__)
             continue
         out.bots += bot
-        rows.append((site_id, identity, is_mapping, decode(nonce), etype, now_ms, *fields, bot, line))
+        rows.append((site_id, identity, is_mapping, nonce, etype, now_ms, *fields, bot, line))
     return out
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from kameleoon_server.routes import admin, config, data, events, oauth, sse, visitor
 from kameleoon_server.settings import ServerSettings
@@ -33,7 +34,6 @@ async def signing_key(storage: Storage) -> bytes:
 def _routes() -> list[BaseRoute]:
     # config.routes last: its "/{site}" pattern matches any one-segment path.
     return [
-        *events.routes,
         *oauth.routes,
         *data.routes,
         *visitor.routes,
@@ -47,7 +47,7 @@ def create_app(
     storage: Storage,
     settings: ServerSettings,
     on_startup: Callable[[ServerState], Awaitable[None]] | None = None,
-) -> Starlette:
+) -> ServerApp:
     """The server application. Storage is opened and closed by the application's lifespan;
     ``on_startup`` runs once storage is open (the CLI uses it for ``--demo``)."""
     state = ServerState(
@@ -75,4 +75,19 @@ def create_app(
 
     app = Starlette(routes=_routes(), lifespan=lifespan)
     app.state.server = state
-    return app
+    return ServerApp(app, state)
+
+
+class ServerApp:
+    """The ASGI entry point: ``POST /visit/events`` goes straight to its handler (the hot path),
+    everything else (and the lifespan) to the Starlette application."""
+
+    def __init__(self, app: Starlette, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == events.PATH and scope["method"] == "POST":
+            await events.post_events(self.state, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

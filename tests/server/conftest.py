@@ -31,18 +31,49 @@ MINIMAL_DATAFILE: dict[str, Any] = {
         {"index": 1, "localOnly": False, "scope": "VISITOR", "isMappingIdentifier": True},
     ],
     "featureFlags": [
-        {"id": 1, "featureKey": "new_checkout", "defaultVariationKey": "off", "environmentEnabled": True,
-         "variations": [{"key": "off", "variables": []},
-                        {"key": "on", "variables": [{"key": "color", "type": "STRING", "value": "red"}]}],
-         "rules": [{"id": 101, "order": 1, "type": "EXPERIMENTATION", "exposition": 1.0, "experimentId": 5001,
-                    "respoolTime": None, "segment": None,
-                    "variationByExposition": [{"variationKey": "off", "variationId": 7001, "exposition": 0.5},
-                                              {"variationKey": "on", "variationId": 7002, "exposition": 0.5}]}]},
-        {"id": 2, "featureKey": "banner", "defaultVariationKey": "off", "environmentEnabled": True,
-         "variations": [{"key": "off"}, {"key": "on"}],
-         "rules": [{"id": 102, "order": 1, "type": "TARGETED_DELIVERY", "exposition": 1.0, "experimentId": 5002,
+        {
+            "id": 1,
+            "featureKey": "new_checkout",
+            "defaultVariationKey": "off",
+            "environmentEnabled": True,
+            "variations": [
+                {"key": "off", "variables": []},
+                {"key": "on", "variables": [{"key": "color", "type": "STRING", "value": "red"}]},
+            ],
+            "rules": [
+                {
+                    "id": 101,
+                    "order": 1,
+                    "type": "EXPERIMENTATION",
+                    "exposition": 1.0,
+                    "experimentId": 5001,
+                    "respoolTime": None,
                     "segment": None,
-                    "variationByExposition": [{"variationKey": "on", "variationId": 7003, "exposition": 1.0}]}]},
+                    "variationByExposition": [
+                        {"variationKey": "off", "variationId": 7001, "exposition": 0.5},
+                        {"variationKey": "on", "variationId": 7002, "exposition": 0.5},
+                    ],
+                }
+            ],
+        },
+        {
+            "id": 2,
+            "featureKey": "banner",
+            "defaultVariationKey": "off",
+            "environmentEnabled": True,
+            "variations": [{"key": "off"}, {"key": "on"}],
+            "rules": [
+                {
+                    "id": 102,
+                    "order": 1,
+                    "type": "TARGETED_DELIVERY",
+                    "exposition": 1.0,
+                    "experimentId": 5002,
+                    "segment": None,
+                    "variationByExposition": [{"variationKey": "on", "variationId": 7003, "exposition": 1.0}],
+                }
+            ],
+        },
     ],
 }
 
@@ -77,8 +108,9 @@ class LiveServer:
 
     def token(self, site: Site) -> str:
         body = f"grant_type=client_credentials&client_id={site.client_id}&client_secret={site.client_secret}"
-        r = self.http.post("/oauth/token", content=body,
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = self.http.post(
+            "/oauth/token", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         assert r.status_code == 200, r.text
         token: str = r.json()["access_token"]
         return token
@@ -87,8 +119,9 @@ class LiveServer:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return self.http.post(f"/visit/events?{SDK_QUERY}&siteCode={site.code}", content=body.encode(),
-                              headers=headers)
+        return self.http.post(
+            f"/visit/events?{SDK_QUERY}&siteCode={site.code}", content=body.encode(), headers=headers
+        )
 
     def db_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         import sqlite3

@@ -44,16 +44,39 @@ def test_create_site_validates_code_and_returns_credentials_once(live: LiveServe
 def test_flag_lifecycle_with_both_rule_types(live: LiveServer) -> None:
     site = live.create_site()
     base = f"/api/sites/{site.code}/flags"
-    r = live.admin("POST", base, {"key": "checkout", "variations": [
-        {"key": "off", "variables": [{"key": "color", "type": "STRING", "value": "grey"}]},
-        {"key": "on", "variables": [{"key": "color", "type": "STRING", "value": "green"}]},
-    ]})
+    r = live.admin(
+        "POST",
+        base,
+        {
+            "key": "checkout",
+            "variations": [
+                {"key": "off", "variables": [{"key": "color", "type": "STRING", "value": "grey"}]},
+                {"key": "on", "variables": [{"key": "color", "type": "STRING", "value": "green"}]},
+            ],
+        },
+    )
     assert r.status_code == 201, r.text
     rules = f"{base}/checkout/environments/production/rules"
-    td = live.admin("POST", rules, {"type": "TARGETED_DELIVERY", "exposition": 0.5,
-                                    "variations": [{"variation_key": "on", "exposition": 1.0}]})
-    exp = live.admin("POST", rules, {"type": "EXPERIMENTATION", "variations": [
-        {"variation_key": "off", "exposition": 0.5}, {"variation_key": "on", "exposition": 0.5}]})
+    td = live.admin(
+        "POST",
+        rules,
+        {
+            "type": "TARGETED_DELIVERY",
+            "exposition": 0.5,
+            "variations": [{"variation_key": "on", "exposition": 1.0}],
+        },
+    )
+    exp = live.admin(
+        "POST",
+        rules,
+        {
+            "type": "EXPERIMENTATION",
+            "variations": [
+                {"variation_key": "off", "exposition": 0.5},
+                {"variation_key": "on", "exposition": 0.5},
+            ],
+        },
+    )
     assert td.status_code == exp.status_code == 201
     live.admin("PATCH", f"{base}/checkout/environments/production", {"enabled": True})
     doc = flag(served(live, site), "checkout")
@@ -67,8 +90,9 @@ def test_flag_lifecycle_with_both_rule_types(live: LiveServer) -> None:
     assert r.status_code == 200 and r.json()["exposition"] == 0.25
     again = flag(served(live, site), "checkout")["rules"][1]
     assert again["exposition"] == 0.25 and again["variationByExposition"] == split  # ids kept
-    order = live.admin("PUT", f"{base}/checkout/environments/production/rule-order",
-                       {"rule_ids": [rule_id, td.json()["id"]]})
+    order = live.admin(
+        "PUT", f"{base}/checkout/environments/production/rule-order", {"rule_ids": [rule_id, td.json()["id"]]}
+    )
     assert [r["id"] for r in order.json()] == [rule_id, td.json()["id"]]
     assert live.admin("DELETE", f"{rules}/{rule_id}").status_code == 204
     assert live.admin("DELETE", f"{base}/checkout").status_code == 204
@@ -79,18 +103,40 @@ def test_flag_lifecycle_with_both_rule_types(live: LiveServer) -> None:
     ("body", "message"),
     [
         ({"type": "EXPERIMENTATION", "variations": [{"variation_key": "nope", "exposition": 1.0}]}, "nope"),
-        ({"type": "EXPERIMENTATION", "exposition": 2, "variations": [{"variation_key": "on", "exposition": 1}]},
-         "exposition"),
-        ({"type": "EXPERIMENTATION", "variations": [{"variation_key": "on", "exposition": 0.7},
-                                                    {"variation_key": "off", "exposition": 0.7}]}, "add up"),
+        (
+            {
+                "type": "EXPERIMENTATION",
+                "exposition": 2,
+                "variations": [{"variation_key": "on", "exposition": 1}],
+            },
+            "exposition",
+        ),
+        (
+            {
+                "type": "EXPERIMENTATION",
+                "variations": [
+                    {"variation_key": "on", "exposition": 0.7},
+                    {"variation_key": "off", "exposition": 0.7},
+                ],
+            },
+            "add up",
+        ),
         ({"type": "OTHER", "variations": [{"variation_key": "on", "exposition": 1}]}, "type"),
         ({"type": "EXPERIMENTATION", "variations": []}, "at least one"),
-        ({"type": "EXPERIMENTATION", "segment_id": 999999, "variations": [{"variation_key": "on", "exposition": 1}]},
-         "segment"),
+        (
+            {
+                "type": "EXPERIMENTATION",
+                "segment_id": 999999,
+                "variations": [{"variation_key": "on", "exposition": 1}],
+            },
+            "segment",
+        ),
         ({"type": "EXPERIMENTATION", "exposition": "high"}, "invalid body"),
     ],
 )
-def test_invalid_rules_are_refused_with_a_clear_message(live: LiveServer, site: Site, body: Any, message: str) -> None:
+def test_invalid_rules_are_refused_with_a_clear_message(
+    live: LiveServer, site: Site, body: Any, message: str
+) -> None:
     before = served(live, site)
     r = live.admin("POST", f"/api/sites/{site.code}/flags/banner/environments/production/rules", body)
     assert r.status_code == 422
@@ -100,11 +146,17 @@ def test_invalid_rules_are_refused_with_a_clear_message(live: LiveServer, site: 
 
 def test_variables_of_every_type_and_their_validation(live: LiveServer, site: Site) -> None:
     path = f"/api/sites/{site.code}/flags/banner/variations/on/variables"
-    good = {"flag_on": ("BOOLEAN", True), "count": ("NUMBER", 2.5), "label": ("STRING", "hi"),
-            "cfg": ("JSON", '{"a": [1]}')}
+    good = {
+        "flag_on": ("BOOLEAN", True),
+        "count": ("NUMBER", 2.5),
+        "label": ("STRING", "hi"),
+        "cfg": ("JSON", '{"a": [1]}'),
+    }
     for name, (kind, value) in good.items():
         assert live.admin("PUT", f"{path}/{name}", {"type": kind, "value": value}).status_code == 200
-    variables = next(v for v in flag(served(live, site), "banner")["variations"] if v["key"] == "on")["variables"]
+    variables = next(v for v in flag(served(live, site), "banner")["variations"] if v["key"] == "on")[
+        "variables"
+    ]
     assert {v["key"]: (v["type"], v["value"]) for v in variables} == good
     for kind, value in (("BOOLEAN", "yes"), ("NUMBER", "1"), ("JSON", "{bad"), ("DATE", "x")):
         assert live.admin("PUT", f"{path}/bad", {"type": kind, "value": value}).status_code == 422
@@ -113,10 +165,23 @@ def test_variables_of_every_type_and_their_validation(live: LiveServer, site: Si
 def test_segments_with_conditions_and_reference_checks(live: LiveServer) -> None:
     site = live.create_site(MINIMAL_DATAFILE)
     base = f"/api/sites/{site.code}/segments"
-    r = live.admin("POST", base, {"name": "vip", "match": "any", "conditions": [
-        {"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "EXACT", "value": "vip"},
-        {"targetingType": "DEVICE_TYPE", "device": "PHONE"},
-    ]})
+    r = live.admin(
+        "POST",
+        base,
+        {
+            "name": "vip",
+            "match": "any",
+            "conditions": [
+                {
+                    "targetingType": "CUSTOM_DATUM",
+                    "customDataIndex": "0",
+                    "valueMatchType": "EXACT",
+                    "value": "vip",
+                },
+                {"targetingType": "DEVICE_TYPE", "device": "PHONE"},
+            ],
+        },
+    )
     assert r.status_code == 201, r.text
     segment_id = r.json()["id"]
     assert r.json()["conditions_data"]["firstLevel"][0]["orOperators"] == [True]
@@ -125,13 +190,23 @@ def test_segments_with_conditions_and_reference_checks(live: LiveServer) -> None
     dangling = live.admin("POST", base, {"conditions": [{"targetingType": "SEGMENT", "segmentId": 424242}]})
     assert dangling.status_code == 422
     rules = f"/api/sites/{site.code}/flags/banner/environments/production/rules"
-    rule = live.admin("POST", rules, {"type": "TARGETED_DELIVERY", "segment_id": segment_id,
-                                      "variations": [{"variation_key": "on", "exposition": 1}]}).json()
-    embedded = next(r for r in flag(served(live, site), "banner")["rules"] if r["id"] == rule["id"])["segment"]
+    rule = live.admin(
+        "POST",
+        rules,
+        {
+            "type": "TARGETED_DELIVERY",
+            "segment_id": segment_id,
+            "variations": [{"variation_key": "on", "exposition": 1}],
+        },
+    ).json()
+    embedded = next(r for r in flag(served(live, site), "banner")["rules"] if r["id"] == rule["id"])[
+        "segment"
+    ]
     assert embedded["id"] == segment_id and embedded["conditionsData"]["firstLevel"]
     assert live.admin("DELETE", f"{base}/{segment_id}").status_code == 409
-    patched = live.admin("PATCH", f"{base}/{segment_id}", {"conditions": [
-        {"targetingType": "OPERATING_SYSTEM", "os": "IOS"}]})
+    patched = live.admin(
+        "PATCH", f"{base}/{segment_id}", {"conditions": [{"targetingType": "OPERATING_SYSTEM", "os": "IOS"}]}
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["conditions_data"]["firstLevel"][0]["conditions"][0]["os"] == "IOS"
 
@@ -140,14 +215,21 @@ def test_goals_custom_data_and_environments(live: LiveServer, site: Site) -> Non
     goal = live.admin("POST", f"/api/sites/{site.code}/goals", {"name": "purchase"})
     assert goal.status_code == 201 and isinstance(goal.json()["id"], int)
     assert live.admin("POST", f"/api/sites/{site.code}/goals", {"name": " "}).status_code == 422
-    cd = live.admin("POST", f"/api/sites/{site.code}/custom-data", {"index": 5, "name": "plan", "scope": "VISITOR"})
+    cd = live.admin(
+        "POST", f"/api/sites/{site.code}/custom-data", {"index": 5, "name": "plan", "scope": "VISITOR"}
+    )
     assert cd.status_code == 201
     assert live.admin("POST", f"/api/sites/{site.code}/custom-data", {"index": 5}).status_code == 422
-    assert live.admin("POST", f"/api/sites/{site.code}/custom-data",
-                      {"index": 6, "is_mapping_identifier": True}).status_code == 422  # index 1 is one already
+    assert (
+        live.admin(
+            "POST", f"/api/sites/{site.code}/custom-data", {"index": 6, "is_mapping_identifier": True}
+        ).status_code
+        == 422
+    )  # index 1 is one already
     entries = served(live, site)["customData"]
     assert {"index": 5, "scope": "VISITOR", "localOnly": False, "isMappingIdentifier": False}.items() <= next(
-        e for e in entries if e["index"] == 5).items()
+        e for e in entries if e["index"] == 5
+    ).items()
     assert live.admin("POST", f"/api/sites/{site.code}/environments", {"key": "qa"}).status_code == 201
     assert live.http.get(f"/{site.code}?environment=qa").status_code == 200
     assert live.admin("DELETE", f"/api/sites/{site.code}/environments/qa").status_code == 204
@@ -164,8 +246,11 @@ def test_every_change_bumps_the_configuration_timestamp(live: LiveServer, site: 
 
 
 def test_site_settings_and_configuration_import_export(live: LiveServer, site: Site) -> None:
-    r = live.admin("PATCH", f"/api/sites/{site.code}", {"settings": {"consent_type": "REQUIRED",
-                                                                     "data_api_domain": "data.example.com"}})
+    r = live.admin(
+        "PATCH",
+        f"/api/sites/{site.code}",
+        {"settings": {"consent_type": "REQUIRED", "data_api_domain": "data.example.com"}},
+    )
     assert r.status_code == 200, r.text
     conf = served(live, site)["configuration"]
     assert conf["consentType"] == "REQUIRED" and conf["dataApiDomain"] == "data.example.com"
@@ -187,7 +272,9 @@ def test_delete_site_removes_everything(live: LiveServer) -> None:
 
 
 def test_stats_metrics_events_and_openapi(live: LiveServer, site: Site) -> None:
-    live.post_events(site, "nonce=S1&eventType=experiment&id=5001&variationId=7002&visitorCode=v", live.token(site))
+    live.post_events(
+        site, "nonce=S1&eventType=experiment&id=5001&variationId=7002&visitorCode=v", live.token(site)
+    )
     summary = live.admin("GET", f"/api/sites/{site.code}/events/summary").json()
     assert summary == [{"type": "experiment", "events": 1, "visitors": 1}]
     lines = live.admin("GET", f"/api/sites/{site.code}/visitors/v/events").json()
@@ -202,8 +289,11 @@ def test_stats_metrics_events_and_openapi(live: LiveServer, site: Site) -> None:
 
 
 def test_malformed_admin_bodies(live: LiveServer, site: Site) -> None:
-    r = live.http.post(f"/api/sites/{site.code}/goals", content=b"{not json",
-                       headers={"Authorization": "Bearer test-admin-token"})
+    r = live.http.post(
+        f"/api/sites/{site.code}/goals",
+        content=b"{not json",
+        headers={"Authorization": "Bearer test-admin-token"},
+    )
     assert r.status_code == 400
     assert live.admin("GET", "/api/sites/nope/flags").status_code == 404
     assert live.admin("GET", f"/api/sites/{site.code}/flags/nope").status_code == 404

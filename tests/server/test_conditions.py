@@ -10,14 +10,25 @@ from kameleoon_server._conditions import conditions_data_errors, referenced
 
 
 def group(*conditions: dict[str, Any], ops: list[bool] | None = None) -> dict[str, Any]:
-    return {"firstLevelOrOperators": [],
-            "firstLevel": [{"orOperators": ops if ops is not None else [False] * (len(conditions) - 1),
-                            "conditions": list(conditions)}]}
+    return {
+        "firstLevelOrOperators": [],
+        "firstLevel": [
+            {
+                "orOperators": ops if ops is not None else [False] * (len(conditions) - 1),
+                "conditions": list(conditions),
+            }
+        ],
+    }
 
 
 GOOD = [
     {"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "EXACT", "value": "vip"},
-    {"targetingType": "CUSTOM_DATUM", "customDataIndex": "1", "valueMatchType": "AMONG_VALUES", "value": "[1, \"a\"]"},
+    {
+        "targetingType": "CUSTOM_DATUM",
+        "customDataIndex": "1",
+        "valueMatchType": "AMONG_VALUES",
+        "value": '[1, "a"]',
+    },
     {"targetingType": "CUSTOM_DATUM", "customDataIndex": "1", "valueMatchType": "UNDEFINED"},
     {"targetingType": "DEVICE_TYPE", "device": "desktop"},
     {"targetingType": "BROWSER", "browser": "CHROME", "version": "100.1", "versionMatchType": "GREATER"},
@@ -26,7 +37,13 @@ GOOD = [
     {"targetingType": "PAGE_VIEWS", "pageCount": 3, "matchType": "GREATER"},
     {"targetingType": "CONVERSIONS"},
     {"targetingType": "SDK_LANGUAGE", "sdkLanguage": "PYTHON"},
-    {"targetingType": "COOKIE", "name": "a", "nameMatchType": "EXACT", "value": "b", "valueMatchType": "CONTAINS"},
+    {
+        "targetingType": "COOKIE",
+        "name": "a",
+        "nameMatchType": "EXACT",
+        "value": "b",
+        "valueMatchType": "CONTAINS",
+    },
     {"targetingType": "GEOLOCATION", "country": "France", "region": None},
     {"targetingType": "VISITS", "visitCount": 2, "matchType": "EQUAL"},
     {"targetingType": "NEW_VISITORS", "visitorType": "RETURNING"},
@@ -44,17 +61,37 @@ def test_valid_conditions_pass_strict_checks(condition: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("condition", "message"),
     [
-        ({"targetingType": "CUSTOM_DATUM", "customDataIndex": 0, "valueMatchType": "EXACT", "value": "x"},
-         "customDataIndex"),
-        ({"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "LIKE", "value": "x"},
-         "valueMatchType"),
-        ({"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "REGULAR_EXPRESSION",
-          "value": "("}, "regular expression"),
-        ({"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "GREATER", "value": "a"},
-         "number"),
+        (
+            {"targetingType": "CUSTOM_DATUM", "customDataIndex": 0, "valueMatchType": "EXACT", "value": "x"},
+            "customDataIndex",
+        ),
+        (
+            {"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "LIKE", "value": "x"},
+            "valueMatchType",
+        ),
+        (
+            {
+                "targetingType": "CUSTOM_DATUM",
+                "customDataIndex": "0",
+                "valueMatchType": "REGULAR_EXPRESSION",
+                "value": "(",
+            },
+            "regular expression",
+        ),
+        (
+            {
+                "targetingType": "CUSTOM_DATUM",
+                "customDataIndex": "0",
+                "valueMatchType": "GREATER",
+                "value": "a",
+            },
+            "number",
+        ),
         ({"targetingType": "DEVICE_TYPE", "device": "WATCH"}, "device"),
-        ({"targetingType": "BROWSER", "browser": "CHROME", "version": "1.x", "versionMatchType": "EQUAL"},
-         "version"),
+        (
+            {"targetingType": "BROWSER", "browser": "CHROME", "version": "1.x", "versionMatchType": "EQUAL"},
+            "version",
+        ),
         ({"targetingType": "BROWSER", "browser": "CHROME", "version": "1"}, "versionMatchType"),
         ({"targetingType": "OPERATING_SYSTEM", "os": "linux"}, "os"),
         ({"targetingType": "PAGE_URL", "url": "/a"}, "matchType"),

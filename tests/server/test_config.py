@@ -38,7 +38,9 @@ def test_if_modified_since_answers_304_until_the_next_change(live: LiveServer, s
     assert again.status_code == 304 and again.content == b""
     older = formatdate(time.time() - 3600, usegmt=True)
     assert live.http.get(f"/v3/{site.code}", headers={"If-Modified-Since": older}).status_code in (200, 304)
-    r = live.admin("PATCH", f"/api/sites/{site.code}/flags/banner/environments/production", {"enabled": False})
+    r = live.admin(
+        "PATCH", f"/api/sites/{site.code}/flags/banner/environments/production", {"enabled": False}
+    )
     assert r.status_code == 200, r.text
     changed = live.http.get(f"/v3/{site.code}", headers={"If-Modified-Since": stamp})
     assert changed.status_code == 200

@@ -69,8 +69,9 @@ def test_v3_document_has_top_level_segments_and_segment_ids() -> None:
     doc["featureFlags"][0]["rules"][0]["segment"] = segment
     model = import_datafile(SiteModel(), doc, "production")
     v3 = build_datafile(model, "production", 1234, v3=True)
-    assert v3["segments"] == [{"id": 9, "name": "", "conditionsData": segment["conditionsData"],
-                               "audienceTracking": False}]
+    assert v3["segments"] == [
+        {"id": 9, "name": "", "conditionsData": segment["conditionsData"], "audienceTracking": False}
+    ]
     assert v3["featureFlags"][0]["rules"][0]["segmentId"] == 9
     assert v3["dateModified"] == 1234
     assert "segments" not in build_datafile(model, "production", 1234)
@@ -83,9 +84,28 @@ def test_v3_document_has_top_level_segments_and_segment_ids() -> None:
         (lambda d: d["featureFlags"][0].__setitem__("variations", None), "variations must be a list"),
         (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("segment", {"id": 1}), "conditionsData"),
         (lambda d: d["customData"][0].__setitem__("index", "x"), "index"),
-        (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("segment", {"id": 1, "conditionsData": {
-            "firstLevel": [{"conditions": [{"targetingType": "CUSTOM_DATUM", "customDataIndex": 0,
-                                            "valueMatchType": "EXACT"}]}]}}), "customDataIndex"),
+        (
+            lambda d: d["featureFlags"][0]["rules"][0].__setitem__(
+                "segment",
+                {
+                    "id": 1,
+                    "conditionsData": {
+                        "firstLevel": [
+                            {
+                                "conditions": [
+                                    {
+                                        "targetingType": "CUSTOM_DATUM",
+                                        "customDataIndex": 0,
+                                        "valueMatchType": "EXACT",
+                                    }
+                                ]
+                            }
+                        ]
+                    },
+                },
+            ),
+            "customDataIndex",
+        ),
     ],
 )
 def test_documents_the_sdk_would_reject_are_refused(mutate: Any, message: str) -> None:

@@ -14,7 +14,9 @@ from .conftest import LiveServer, Site
 
 def test_form_body_as_3_4_0_sends_it(live: LiveServer, site: Site) -> None:
     body = f"grant_type=client_credentials&client_id={site.client_id}&client_secret={site.client_secret}"
-    r = live.http.post("/oauth/token", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = live.http.post(
+        "/oauth/token", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
     data = r.json()
@@ -25,10 +27,11 @@ def test_form_body_as_3_4_0_sends_it(live: LiveServer, site: Site) -> None:
 
 def test_basic_header_as_3_22_2_sends_it(live: LiveServer, site: Site) -> None:
     basic = base64.b64encode(f"{site.client_id}:{site.client_secret}".encode()).decode()
-    r = live.http.post(f"/oauth/token?sdkName=PYTHON&sdkVersion=3.22.2&siteCode={site.code}",
-                       content="grant_type=client_credentials",
-                       headers={"Authorization": f"Basic {basic}",
-                                "Content-Type": "application/x-www-form-urlencoded"})
+    r = live.http.post(
+        f"/oauth/token?sdkName=PYTHON&sdkVersion=3.22.2&siteCode={site.code}",
+        content="grant_type=client_credentials",
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200 and r.json()["access_token"]
 
 
@@ -59,7 +62,9 @@ def test_a_renewed_token_works(live: LiveServer, site: Site) -> None:
     first, second = live.token(site), live.token(site)
     assert first != second
     for token in (first, second):
-        r = live.http.get(f"/map/map?siteCode={site.code}&key=k", headers={"Authorization": f"Bearer {token}"})
+        r = live.http.get(
+            f"/map/map?siteCode={site.code}&key=k", headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 404
 
 

@@ -51,9 +51,10 @@ class Stream:
 @contextmanager
 def stream(live: LiveServer, code: str) -> Iterator[Stream]:
     headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-    with httpx.Client(base_url=live.base_url, timeout=httpx.Timeout(10, read=None)) as client, client.stream(
-        "GET", f"/sse?siteCode={code}", headers=headers
-    ) as response:
+    with (
+        httpx.Client(base_url=live.base_url, timeout=httpx.Timeout(10, read=None)) as client,
+        client.stream("GET", f"/sse?siteCode={code}", headers=headers) as response,
+    ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         yield Stream(response)
@@ -63,8 +64,9 @@ def test_an_admin_change_reaches_every_connected_stream_within_a_second(live: Li
     with stream(live, site.code) as first, stream(live, site.code) as second:
         assert first.wait_for(re.compile(rb": kameleoon"), 5)
         assert second.wait_for(re.compile(rb": kameleoon"), 5)
-        r = live.admin("PATCH", f"/api/sites/{site.code}/flags/new_checkout/environments/production",
-                       {"enabled": False})
+        r = live.admin(
+            "PATCH", f"/api/sites/{site.code}/flags/new_checkout/environments/production", {"enabled": False}
+        )
         assert r.status_code == 200
         events = [s.wait_for(EVENT_RE, 1.0) for s in (first, second)]
         assert all(events)

@@ -49,15 +49,23 @@ def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
 
 def test_ingest_is_idempotent_per_site_identity_and_nonce(tmp_path: Path) -> None:
     async def body(s: SQLiteStorage) -> Any:
-        first = await s.ingest([row(1, "v", "N1"), row(1, "v", "N2")], [])
-        again = await s.ingest([row(1, "v", "N1"), row(1, "u", "N1"), row(2, "v", "N1")], [])
-        events = await s.visitor_events(1, ["v", "u"], 10)
-        return first, again, events
+        await s.ingest([row(1, "v", "N1"), row(1, "v", "N2")], [])
+        await s.ingest([row(1, "v", "N1"), row(1, "u", "N1"), row(2, "v", "N1")], [])
+        return await s.visitor_events(1, ["v", "u"], 10), s.counters()
 
-    first, again, events = run(tmp_path / "b.db", body)
-    assert (first.stored, first.duplicates) == (2, 0)
-    assert (again.stored, again.duplicates) == (2, 1)
+    events, counters = run(tmp_path / "b.db", body)
     assert [(e.identity, e.nonce) for e in events] == [("v", "N1"), ("v", "N2"), ("u", "N1")]
+    assert (counters["events_stored"], counters["events_duplicate"]) == (4, 1)
+
+
+def test_many_rows_are_written_in_chunks_and_all_land(tmp_path: Path) -> None:
+    rows = [row(1, f"v{i % 13}", f"N{i}") for i in range(700)]  # 256+256+32*5+4*7+1*0... every chunk size
+
+    async def body(s: SQLiteStorage) -> Any:
+        await asyncio.gather(s.ingest(rows[:333], []), s.ingest(rows[333:], []), s.ingest(rows[:10], []))
+        return len(await s.visitor_events(1, [f"v{i}" for i in range(13)], 10_000))
+
+    assert run(tmp_path / "g.db", body) == 700
 
 
 def test_acknowledged_rows_are_committed_and_visible_to_other_connections(tmp_path: Path) -> None:
@@ -90,7 +98,7 @@ def test_sites_update_with_optimistic_concurrency_and_announce_changes(tmp_path:
         assert await s.delete_site("abc")
         return site, updated, await s.get_site("abc")
 
-    site, updated, gone = run(tmp_path / "d.db", body)
+    _, updated, gone = run(tmp_path / "d.db", body)
     assert updated.version == 2 and updated.model == b'{"name":"x"}'
     assert updated.updated_ms == 2_000  # a later whole second than the previous timestamp
     assert gone is None
@@ -104,8 +112,14 @@ def test_credentials_remote_data_links_and_settings(tmp_path: Path) -> None:
         await s.put_remote_data(1, "k/1", b'{"a":2}', 2)
         await s.ingest([], [(1, "user", "anon", 3), (1, "user", "anon", 4)])
         await s.set_setting("x", "y")
-        return (await s.get_credential("cid"), await s.get_remote_data(1, "k/1"), await s.list_remote_data(1, "k", 10),
-                await s.linked_visitors(1, "user"), await s.get_setting("x"), await s.delete_remote_data(1, "k/1"))
+        return (
+            await s.get_credential("cid"),
+            await s.get_remote_data(1, "k/1"),
+            await s.list_remote_data(1, "k", 10),
+            await s.linked_visitors(1, "user"),
+            await s.get_setting("x"),
+            await s.delete_remote_data(1, "k/1"),
+        )
 
     credential, value, keys, links, setting, deleted = run(tmp_path / "e.db", body)
     assert credential == CredentialRecord("cid", 1, "hash", 5)
@@ -122,7 +136,7 @@ def test_a_failing_write_fails_only_its_own_caller(tmp_path: Path) -> None:
 
     failed, ingested = run(tmp_path / "f.db", body)
     assert isinstance(failed, AlreadyExists)
-    assert ingested.stored == 1
+    assert ingested is None
 
 
 def test_config_timestamps_move_to_a_later_second() -> None:

@@ -7,8 +7,16 @@ from kameleoon_server.storage import StoredEvent
 
 GAP = 30 * 60 * 1000
 NOW = 10_000_000_000
-ALL = VisitorQuery(max_previous=25, current_visit=True, custom_data=True, conversion=True, geolocation=True,
-                   experiment=True, page=True, static_data=True)
+ALL = VisitorQuery(
+    max_previous=25,
+    current_visit=True,
+    custom_data=True,
+    conversion=True,
+    geolocation=True,
+    experiment=True,
+    page=True,
+    static_data=True,
+)
 _ids = iter(range(1, 10_000))
 
 
@@ -18,8 +26,13 @@ def ev(line: str, etype: int, t: int, identity: str = "v1", mapping: bool = Fals
 
 
 def cd(nonce: str, t: int, index: int = 0, values: str = "%7B%22gold%22%3A1%7D", **kw: object) -> StoredEvent:
-    return ev(f"nonce={nonce}&eventType=customData&index={index}&valuesCountMap={values}&overwrite=true"
-              "&visitorCode=v1", 4, t, **kw)  # type: ignore[arg-type]
+    return ev(
+        f"nonce={nonce}&eventType=customData&index={index}&valuesCountMap={values}&overwrite=true"
+        "&visitorCode=v1",
+        4,
+        t,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def static(nonce: str, t: int, params: str) -> StoredEvent:
@@ -27,8 +40,9 @@ def static(nonce: str, t: int, params: str) -> StoredEvent:
 
 
 def test_default_filter_returns_only_custom_data_of_the_current_visit() -> None:
-    query = parse_visitor_query({"maxNumberPreviousVisits": "1", "version": "0", "currentVisit": "true",
-                                 "customData": "true"})
+    query = parse_visitor_query(
+        {"maxNumberPreviousVisits": "1", "version": "0", "currentVisit": "true", "customData": "true"}
+    )
     events = [cd("A", NOW - 5000), ev("nonce=B&eventType=conversion&goalId=3&visitorCode=v1", 3, NOW - 4000)]
     answer = build_visitor_response(events, query, NOW, GAP)
     visit = answer["currentVisit"]
@@ -68,8 +82,11 @@ def test_static_data_event_only_when_device_browser_and_os_are_all_known() -> No
     assert event["data"]["deviceType"] == "DESKTOP"
     assert event["data"]["browser"] == "CHROME"
     assert event["data"]["os"] == "LINUX"
-    bad = [static("A", NOW - 30, "deviceType=WATCH"), static("B", NOW - 20, "browserIndex=9"),
-           static("C", NOW - 10, "osIndex=3")]
+    bad = [
+        static("A", NOW - 30, "deviceType=WATCH"),
+        static("B", NOW - 20, "browserIndex=9"),
+        static("C", NOW - 10, "osIndex=3"),
+    ]
     assert "staticDataEvent" not in build_visitor_response(bad, ALL, NOW, GAP)["currentVisit"]
 
 
@@ -82,7 +99,11 @@ def test_every_event_kind_maps_to_its_array() -> None:
         ev("nonce=H&eventType=geolocation&city=Lyon&visitorCode=v1", 7, NOW - 10),
     ]
     visit = build_visitor_response(events, ALL, NOW, GAP)["currentVisit"]
-    assert visit["pageEvents"][0]["data"] == {"href": "https://ex.com/a", "title": "A", "referrersIndices": []}
+    assert visit["pageEvents"][0]["data"] == {
+        "href": "https://ex.com/a",
+        "title": "A",
+        "referrersIndices": [],
+    }
     assert visit["experimentEvents"][0]["data"] == {"id": 5001, "variationId": 7001}
     assert visit["conversionEvents"][0]["data"] == {"goalId": 32, "revenue": 10.0, "negative": False}
     assert visit["geolocationEvents"] == [
@@ -97,8 +118,11 @@ def test_values_count_map_is_always_an_object() -> None:
 
 
 def test_linked_identities_sharing_a_nonce_count_once_and_visit_names_the_anonymous_code() -> None:
-    events = [cd("A", NOW - 20, identity="user-42", mapping=True), cd("A", NOW - 19, identity="anon-1"),
-              cd("B", NOW - 10, identity="anon-1")]
+    events = [
+        cd("A", NOW - 20, identity="user-42", mapping=True),
+        cd("A", NOW - 19, identity="anon-1"),
+        cd("B", NOW - 10, identity="anon-1"),
+    ]
     assert [len(v) for v in split_visits(events, GAP)] == [2]
     visit = build_visitor_response(events, ALL, NOW, GAP)["currentVisit"]
     assert visit["visitorCode"] == "anon-1"

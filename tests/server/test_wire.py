@@ -11,21 +11,23 @@ from hypothesis import strategies as st
 from kameleoon_server import _wire as w
 
 # The captured 3.4.0 request body of protocol.md §5.8.
-CAPTURED_BODY = "\n".join([
-    "nonce=84D1C857B8E9CBA4&eventType=staticData&deviceType=DESKTOP&visitorCode=visitor-1"
-    "&userAgent=Mozilla%2F5.0%20(X11%3B%20Linux)%20TestUA%2F1.0",
-    "nonce=9C5E2273F56E6E0F&eventType=staticData&browserIndex=0&browserVersion=120.5&visitorCode=visitor-1",
-    "nonce=DCDDA996D359A4DB&eventType=staticData&country=France&region=%C3%8Ele-de-France&city=Paris"
-    "&postalCode=75001&latitude=48.85&longitude=2.35&visitorCode=visitor-1",
-    "nonce=67BE336F953E613D&eventType=staticData&os=LINUX&osIndex=3&visitorCode=visitor-1",
-    "nonce=D1A0BDD67666D791&eventType=customData&index=0&valuesCountMap=%7B%22val%20one%22%3A1%2C%22v%262%3D"
-    "%5Cu00fc%22%3A1%7D&overwrite=true&visitorCode=visitor-1",
-    "nonce=110E0030C7F1280B&eventType=page&href=https%3A%2F%2Fex.com%2Fp%3Fa%3D1%26b%3D2&title=Title%20%C3%A9"
-    "&referrersIndices=%5B1%2C3%5D&visitorCode=visitor-1",
-    "nonce=2450CEBEEF6BAC16&eventType=conversion&goalId=32&revenue=10.5&negative=true&visitorCode=visitor-1",
-    "nonce=3F3B9E5A4D3439B3&eventType=experiment&id=5001&variationId=7002&visitorCode=visitor-1",
-    "nonce=F946BBE3ACC4EFE4&eventType=experiment&id=5002&variationId=7003&visitorCode=visitor-1",
-])
+CAPTURED_BODY = "\n".join(
+    [
+        "nonce=84D1C857B8E9CBA4&eventType=staticData&deviceType=DESKTOP&visitorCode=visitor-1"
+        "&userAgent=Mozilla%2F5.0%20(X11%3B%20Linux)%20TestUA%2F1.0",
+        "nonce=9C5E2273F56E6E0F&eventType=staticData&browserIndex=0&browserVersion=120.5&visitorCode=visitor-1",
+        "nonce=DCDDA996D359A4DB&eventType=staticData&country=France&region=%C3%8Ele-de-France&city=Paris"
+        "&postalCode=75001&latitude=48.85&longitude=2.35&visitorCode=visitor-1",
+        "nonce=67BE336F953E613D&eventType=staticData&os=LINUX&osIndex=3&visitorCode=visitor-1",
+        "nonce=D1A0BDD67666D791&eventType=customData&index=0&valuesCountMap=%7B%22val%20one%22%3A1%2C%22v%262%3D"
+        "%5Cu00fc%22%3A1%7D&overwrite=true&visitorCode=visitor-1",
+        "nonce=110E0030C7F1280B&eventType=page&href=https%3A%2F%2Fex.com%2Fp%3Fa%3D1%26b%3D2&title=Title%20%C3%A9"
+        "&referrersIndices=%5B1%2C3%5D&visitorCode=visitor-1",
+        "nonce=2450CEBEEF6BAC16&eventType=conversion&goalId=32&revenue=10.5&negative=true&visitorCode=visitor-1",
+        "nonce=3F3B9E5A4D3439B3&eventType=experiment&id=5001&variationId=7002&visitorCode=visitor-1",
+        "nonce=F946BBE3ACC4EFE4&eventType=experiment&id=5002&variationId=7003&visitorCode=visitor-1",
+    ]
+)
 
 
 def parse(body: str, max_lines: int = 1000) -> w.ParsedBody:
@@ -46,24 +48,28 @@ def test_captured_body_gives_one_row_per_line_with_indexed_fields() -> None:
 
 def test_browser_user_agent_is_not_a_bot_but_curl_marks_every_line_of_its_visitor() -> None:
     assert parse(CAPTURED_BODY).bots == 0
-    body = ("nonce=A1&eventType=activity&visitorCode=v1&userAgent=curl%2F8.0\n"
-            "nonce=A2&eventType=experiment&id=1&variationId=2&visitorCode=v1\n"
-            "nonce=A3&eventType=activity&visitorCode=v2")
+    body = (
+        "nonce=A1&eventType=activity&visitorCode=v1&userAgent=curl%2F8.0\n"
+        "nonce=A2&eventType=experiment&id=1&variationId=2&visitorCode=v1\n"
+        "nonce=A3&eventType=activity&visitorCode=v2"
+    )
     rows = parse(body).rows
     assert [r[12] for r in rows] == [1, 1, 0]
 
 
 def test_malformed_lines_are_counted_and_skipped_without_losing_good_ones() -> None:
-    body = "\n".join([
-        "garbage",
-        "nonce=B1&eventType=experiment&id=x&variationId=2&visitorCode=v",
-        "nonce=B2&eventType=conversion&goalId=3&visitorCode=v",
-        "eventType=activity&visitorCode=v",
-        "nonce=B3&eventType=activity",
-        "nonce=B4&eventType=customData&index=1&valuesCountMap=%5B1%5D&visitorCode=v",
-        "nonce=B5&visitorCode=v",
-        "",
-    ])
+    body = "\n".join(
+        [
+            "garbage",
+            "nonce=B1&eventType=experiment&id=x&variationId=2&visitorCode=v",
+            "nonce=B2&eventType=conversion&goalId=3&visitorCode=v",
+            "eventType=activity&visitorCode=v",
+            "nonce=B3&eventType=activity",
+            "nonce=B4&eventType=customData&index=1&valuesCountMap=%5B1%5D&visitorCode=v",
+            "nonce=B5&visitorCode=v",
+            "",
+        ]
+    )
     parsed = parse(body)
     assert parsed.malformed == 6
     assert [r[3] for r in parsed.rows] == ["B2"]
@@ -71,16 +77,18 @@ def test_malformed_lines_are_counted_and_skipped_without_losing_good_ones() -> N
 
 
 def test_mapping_value_lines_and_3_22_additions_are_accepted() -> None:
-    body = "\n".join([
-        "nonce=C1&eventType=experiment&id=5001&variationId=7002&mappingValue=user-42",
-        "nonce=C2&eventType=geolocation&country=France&city=Paris&visitorCode=v22&userAgent=UA%2F22",
-        "nonce=C3&eventType=conversion&goalId=5&revenue=1.5&negative=false"
-        "&metadata=%7B%220%22%3A%5B%22m1%22%5D%7D&visitorCode=v22",
-        "nonce=C4&eventType=customData&index=2&valuesCountMap=%7B%7D&overwrite=false&visitorCode=v22",
-        "nonce=C5&eventType=staticData&visitNumber=3&timeSincePreviousVisit=1000&visitorCode=v22",
-        "nonce=C6&eventType=targetingSegment&id=77&visitorCode=v22",
-        "nonce=C7&eventType=futureThing&visitorCode=v22",
-    ])
+    body = "\n".join(
+        [
+            "nonce=C1&eventType=experiment&id=5001&variationId=7002&mappingValue=user-42",
+            "nonce=C2&eventType=geolocation&country=France&city=Paris&visitorCode=v22&userAgent=UA%2F22",
+            "nonce=C3&eventType=conversion&goalId=5&revenue=1.5&negative=false"
+            "&metadata=%7B%220%22%3A%5B%22m1%22%5D%7D&visitorCode=v22",
+            "nonce=C4&eventType=customData&index=2&valuesCountMap=%7B%7D&overwrite=false&visitorCode=v22",
+            "nonce=C5&eventType=staticData&visitNumber=3&timeSincePreviousVisit=1000&visitorCode=v22",
+            "nonce=C6&eventType=targetingSegment&id=77&visitorCode=v22",
+            "nonce=C7&eventType=futureThing&visitorCode=v22",
+        ]
+    )
     parsed = parse(body)
     assert parsed.malformed == 0
     assert parsed.rows[0][1:3] == ("user-42", 1)
@@ -90,8 +98,10 @@ def test_mapping_value_lines_and_3_22_additions_are_accepted() -> None:
 
 
 def test_mapping_identifier_custom_data_links_the_user_id_to_the_visitor() -> None:
-    line = ("nonce=2C9551334378193A&eventType=customData&index=2&valuesCountMap=%7B%22user-42%22%3A1%7D"
-            "&overwrite=true&mappingIdentifier=true&visitorCode=anon-1")
+    line = (
+        "nonce=2C9551334378193A&eventType=customData&index=2&valuesCountMap=%7B%22user-42%22%3A1%7D"
+        "&overwrite=true&mappingIdentifier=true&visitorCode=anon-1"
+    )
     assert parse(line).links == [(7, "user-42", "anon-1", 1000)]
     assert parse(line.replace("visitorCode=anon-1", "mappingValue=user-42")).links == []
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from kameleoon_server._wire import bearer_token
 from kameleoon_server.sites import SiteState
-from kameleoon_server.state import server
+from kameleoon_server.state import ServerState, server
 
 _encoder = msgspec.json.Encoder()
 
@@ -52,27 +52,35 @@ def too_large(limit: int) -> Response:
     return error(413, f"request body larger than {limit} bytes")
 
 
-async def data_api_site(request: Request) -> SiteState | Response:
-    """The site named by ``siteCode`` if the request may use it, else the error response.
+async def check_data_api(
+    state: ServerState, code: str | None, authorization: str | None
+) -> SiteState | tuple[int, str]:
+    """The site named by ``siteCode`` if the request may use it, else (status, message).
 
     Auth policy: a Bearer token must be valid, unexpired and issued for this site (else 401);
     without a token the request is accepted only when the site's ``data_api_auth`` is
     ``optional``.
     """
-    state = server(request)
-    code = request.query_params.get("siteCode")
     if not code:
-        return error(400, "siteCode is required")
+        return 400, "siteCode is required"
     site = await state.sites.get(code)
     if site is None:
         state.counters.add("unknown_site")
-        return error(404, f"unknown site {code!r}")
-    token = bearer_token(request.headers.get("authorization"))
+        return 404, f"unknown site {code!r}"
+    token = bearer_token(authorization)
     if token is not None:
         if state.tokens.verify(token) != site.id:
             state.counters.add("auth_rejected")
-            return error(401, "invalid or expired access token")
+            return 401, "invalid or expired access token"
     elif site.auth_required:
         state.counters.add("auth_missing")
-        return error(401, "an access token is required (POST /oauth/token)")
+        return 401, "an access token is required (POST /oauth/token)"
     return site
+
+
+async def data_api_site(request: Request) -> SiteState | Response:
+    """:func:`check_data_api` for a Starlette request."""
+    checked = await check_data_api(
+        server(request), request.query_params.get("siteCode"), request.headers.get("authorization")
+    )
+    return error(*checked) if isinstance(checked, tuple) else checked

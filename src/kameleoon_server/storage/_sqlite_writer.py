@@ -14,19 +14,41 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Final
 
 from kameleoon_server.storage.base import EventRow, IngestResult, LinkRow
 
 log = logging.getLogger("kameleoon_server.storage")
 
-INSERT_EVENT: Final = (
-    "INSERT OR IGNORE INTO events (site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id,"
-    " goal_id, revenue, negative, cd_index, bot, line) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+EVENT_COLUMNS: Final = (
+    "site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id, goal_id, revenue, negative,"
+    " cd_index, bot, line"
 )
-INSERT_LINK: Final = (
-    "INSERT OR IGNORE INTO visitor_links (site_id, user_id, visitor_code, time_ms) VALUES (?,?,?,?)"
-)
+LINK_COLUMNS: Final = "site_id, user_id, visitor_code, time_ms"
+# Rows go in as multi-row INSERTs of these sizes: one statement step (and one release of the
+# GIL) per chunk instead of per row, and only a handful of distinct statements to cache.
+CHUNKS: Final = (256, 32, 4, 1)
+
+
+def _insert_sql(table: str, columns: str, width: int, rows: int) -> str:
+    one = "(" + ",".join("?" * width) + ")"
+    return f"INSERT OR IGNORE INTO {table} ({columns}) VALUES " + ",".join([one] * rows)
+
+
+def insert_rows(conn: sqlite3.Connection, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Inserts rows (duplicates ignored) in multi-row chunks; returns how many were new."""
+    if not rows:
+        return 0
+    width = len(rows[0])
+    before = conn.total_changes
+    start = 0
+    for size in CHUNKS:
+        sql = _insert_sql(table, columns, width, size)
+        while len(rows) - start >= size:
+            conn.execute(sql, tuple(chain.from_iterable(rows[start : start + size])))
+            start += size
+    return conn.total_changes - before
 
 
 @dataclass(slots=True)
@@ -52,16 +74,21 @@ class CallJob(Job):
 
 @dataclass(slots=True)
 class IngestJob(Job):
+    """Events to store. All ingest jobs of one batch are written together (see Writer._commit)."""
+
     rows: Sequence[EventRow] = ()
     links: Sequence[LinkRow] = ()
 
     def run(self, conn: sqlite3.Connection) -> IngestResult:
-        before = conn.total_changes
-        conn.executemany(INSERT_EVENT, self.rows)
-        stored = conn.total_changes - before
-        if self.links:
-            conn.executemany(INSERT_LINK, self.links)
-        return IngestResult(stored=stored, duplicates=len(self.rows) - stored)
+        return ingest(conn, [self])
+
+
+def ingest(conn: sqlite3.Connection, jobs: Sequence[IngestJob]) -> IngestResult:
+    rows = [row for job in jobs for row in job.rows] if len(jobs) > 1 else jobs[0].rows
+    links = [link for job in jobs for link in job.links]
+    stored = insert_rows(conn, "events", EVENT_COLUMNS, rows)
+    insert_rows(conn, "visitor_links", LINK_COLUMNS, links)
+    return IngestResult(stored=stored, duplicates=len(rows) - stored)
 
 
 @dataclass(slots=True)
@@ -92,8 +119,14 @@ def _resolve(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:
 class Writer:
     """Owns the only writing connection. Start with :meth:`start`, stop with :meth:`stop`."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], max_batch_weight: int = 50_000) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        max_batch_weight: int = 50_000,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self._connect = connect
+        self._on_commit = on_commit
         self._max_weight = max_batch_weight
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kameleoon-sqlite-writer", daemon=True)
@@ -156,7 +189,9 @@ class Writer:
     def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
-            results = [job.run(conn) for job in batch]
+            ingests = [job for job in batch if isinstance(job, IngestJob)]
+            total = ingest(conn, ingests) if ingests else None
+            results = [total if isinstance(job, IngestJob) else job.run(conn) for job in batch]
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -170,6 +205,8 @@ class Writer:
             self._dispatch([(batch[0], None, exc)])
             return
         self._count(batch, results)
+        if self._on_commit is not None:
+            self._on_commit()
         self._dispatch([(job, result, None) for job, result in zip(batch, results, strict=True)])
 
     def _count(self, batch: list[Job], results: list[Any]) -> None:
@@ -177,10 +214,10 @@ class Writer:
         c.batches += 1
         c.jobs += len(batch)
         c.largest_batch = max(c.largest_batch, len(batch))
-        for result in results:
-            if isinstance(result, IngestResult):
-                c.rows_stored += result.stored
-                c.rows_duplicate += result.duplicates
+        total = next((r for r in results if isinstance(r, IngestResult)), None)
+        if total is not None:  # shared by every ingest job of the batch
+            c.rows_stored += total.stored
+            c.rows_duplicate += total.duplicates
 
     @staticmethod
     def _dispatch(outcomes: list[tuple[Job, Any, BaseException | None]]) -> None:

@@ -81,6 +81,8 @@ class ConfigChange:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
+    """Rows written by one storage transaction (for counters)."""
+
     stored: int
     duplicates: int
 
@@ -137,8 +139,11 @@ class Storage(Protocol):
     async def delete_remote_data(self, site_id: int, key: str) -> bool: ...
 
     # -- tracking events ---------------------------------------------------------------------
-    async def ingest(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> IngestResult:
-        """Stores rows, ignoring those whose (site_id, identity, nonce) exists. Durable on return."""
+    async def ingest(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> None:
+        """Stores rows, ignoring those whose (site_id, identity, nonce) exists. Durable on return.
+
+        Implementations may write many callers' rows in one transaction; ``counters()`` reports
+        how many rows were new and how many were duplicates."""
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
         """The latest ``limit`` events of these identities, oldest first."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from kameleoon_server.storage import _schema
+from kameleoon_server.storage._sqlite_checkpoint import Checkpointer
 from kameleoon_server.storage._sqlite_writer import CallJob, IngestJob, Job, Writer
 from kameleoon_server.storage.base import (
     AlreadyExists,
@@ -28,7 +29,6 @@ from kameleoon_server.storage.base import (
     CredentialRecord,
     EventRow,
     EventTypeCount,
-    IngestResult,
     LinkRow,
     Listener,
     NotFound,
@@ -65,19 +65,21 @@ class SQLiteStorage:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._writer: Writer | None = None
+        self._checkpointer: Checkpointer | None = None
         self._listeners: list[Listener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- connections ------------------------------------------------------------------------
-    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+    def _connect(self, *, writer: bool, read_only: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA cache_size=-65536")
         if writer:
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # see _sqlite_checkpoint
             _schema.migrate(conn)
-        else:
+        elif read_only:
             conn.execute("PRAGMA query_only=ON")
         return conn
 
@@ -113,14 +115,21 @@ class SQLiteStorage:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        writer = Writer(lambda: self._connect(writer=True))
+        checkpointer = Checkpointer(
+            lambda: self._connect(writer=False, read_only=False), Path(f"{self.path}-wal")
+        )
+        writer = Writer(lambda: self._connect(writer=True), on_commit=checkpointer.poke)
         await self._loop.run_in_executor(None, writer.start)
-        self._writer = writer
+        checkpointer.start()
+        self._writer, self._checkpointer = writer, checkpointer
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+        if self._checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
+            self._checkpointer = None
         self._readers.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:
@@ -149,6 +158,7 @@ class SQLiteStorage:
             "events_stored": c.rows_stored,
             "events_duplicate": c.rows_duplicate,
             "write_queue_depth": self._writer.queue_depth(),
+            "wal_checkpoints": self._checkpointer.checkpoints if self._checkpointer else 0,
         }
 
     # -- sites ------------------------------------------------------------------------------
@@ -290,13 +300,12 @@ class SQLiteStorage:
         return await self._write(delete)
 
     # -- events -----------------------------------------------------------------------------
-    async def ingest(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> IngestResult:
+    async def ingest(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> None:
         if not rows and not links:
-            return IngestResult(0, 0)
+            return
         loop = asyncio.get_running_loop()
         job = IngestJob(loop=loop, future=loop.create_future(), weight=len(rows) + 1, rows=rows, links=links)
-        result: IngestResult = await self._submit(job)
-        return result
+        await self._submit(job)
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
         def get(conn: sqlite3.Connection) -> list[StoredEvent]:
