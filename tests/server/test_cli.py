@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,12 +16,8 @@ from .conftest import ADMIN_TOKEN, MINIMAL_DATAFILE, LiveServer
 from .test_crash import Server
 
 
-def run(capsys: pytest.CaptureFixture[str], live: LiveServer, *args: str) -> object:
-    code = cli.main(
-        [*args[:2], "--url", live.base_url, "--admin-token", ADMIN_TOKEN, *args[2:]]
-        if args[0] not in ("stats",)
-        else [args[0], "--url", live.base_url, "--admin-token", ADMIN_TOKEN]
-    )
+def run(capsys: pytest.CaptureFixture[str], live: LiveServer, *args: str) -> Any:
+    code = cli.main([*args, "--url", live.base_url, "--admin-token", ADMIN_TOKEN])
     out = capsys.readouterr().out
     assert code == 0, out
     return json.loads(out) if out.strip() else None
@@ -93,24 +90,24 @@ def _demo(data_dir: Path) -> tuple[Server, str, str]:
 
 def test_admin_commands(live: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     created = run(capsys, live, "sites", "create", "--code", "clisite", "--name", "CLI")
-    assert created["site"]["code"] == "clisite"  # type: ignore[index]
+    assert created["site"]["code"] == "clisite"
     path = tmp_path / "datafile.json"
     path.write_text(json.dumps(MINIMAL_DATAFILE))
     run(capsys, live, "config", "import", "clisite", str(path))
     flags = run(capsys, live, "flags", "list", "clisite")
-    assert [f["key"] for f in flags] == ["new_checkout", "banner"]  # type: ignore[union-attr, index]
+    assert [f["key"] for f in flags] == ["new_checkout", "banner"]
     rules = run(capsys, live, "rules", "list", "clisite", "new_checkout")
-    rule_id = str(rules[0]["id"])  # type: ignore[index]
+    rule_id = str(rules[0]["id"])
     run(capsys, live, "rules", "set-exposition", "clisite", "new_checkout", rule_id, "0.3")
     assert live.http.get("/clisite").json()["featureFlags"][0]["rules"][0]["exposition"] == 0.3
     run(capsys, live, "flags", "create", "clisite", "promo", "--variations", "off,on,gold")
     added = run(capsys, live, "rules", "add", "clisite", "promo", "--split", "off=0.5,gold=0.5")
-    assert [v["variation_key"] for v in added["variations"]] == ["off", "gold"]  # type: ignore[index]
+    assert [v["variation_key"] for v in added["variations"]] == ["off", "gold"]
     run(capsys, live, "flags", "enable", "clisite", "promo")
     assert live.http.get("/clisite").json()["featureFlags"][2]["environmentEnabled"] is True
     run(capsys, live, "remote-data", "set", "clisite", "user-1", '{"warehouseAudiences": {"a": 1}}')
     assert run(capsys, live, "remote-data", "get", "clisite", "user-1") == {"warehouseAudiences": {"a": 1}}
-    assert "events_stored" in run(capsys, live, "stats")  # type: ignore[operator]
+    assert "events_stored" in run(capsys, live, "stats")
 
 
 def test_admin_command_errors_are_reported(live: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
