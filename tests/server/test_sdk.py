@@ -80,11 +80,8 @@ def test_sdk_decides_tracks_and_the_server_stores_exactly_those_events(
     )
     variation = {"off": 7001, "on": 7002}[key]
     assert experiments == [f"id=5001&variationId={variation}", "id=5002&variationId=7003"]
-    assert (
-        [ln for ln in stored if "eventType=conversion" in ln][0]
-        .split("&", 2)[2]
-        .startswith("goalId=42&revenue=19.99&negative=false")
-    )
+    conversion = next(ln for ln in stored if "eventType=conversion" in ln)
+    assert conversion.split("&", 2)[2].startswith("goalId=42&revenue=19.99&negative=false")
 
 
 def test_an_admin_change_reaches_a_connected_sdk_within_a_second(
