@@ -51,3 +51,16 @@ def test_if_modified_since_answers_304_until_the_next_change(live: LiveServer, s
 def test_unknown_site_is_404(live: LiveServer) -> None:
     assert live.http.get("/no-such-site").status_code == 404
     assert live.http.get("/v3/no-such-site").status_code == 404
+
+
+def test_a_path_prefix_before_the_site_code_is_accepted(live: LiveServer, site: Site) -> None:
+    assert live.http.get(f"/cfg/{site.code}?ts=1700000000123").json() == live.http.get(f"/{site.code}").json()
+
+
+def test_the_server_never_imports_the_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, kameleoon_server.app, kameleoon_server.cli; print('kameleoon' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -55,7 +55,9 @@ async def configuration_v3(request: Request) -> Response:
 
 
 # Registered last by the app: "/{site}" would otherwise shadow every other one-segment path.
+# "/{prefix}/{site}" serves clients whose configuration URL has a path prefix (e.g. "/cfg/").
 routes = [
     Route("/v3/{site}", configuration_v3, methods=["GET"]),
     Route("/{site}", configuration, methods=["GET"]),
+    Route("/{prefix}/{site}", configuration, methods=["GET"]),
 ]
