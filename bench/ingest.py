@@ -55,6 +55,15 @@ def start_server(data_dir: Path, sync: str) -> tuple[subprocess.Popen[str], str]
     raise RuntimeError("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0.0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def admin(base: str, token: str, method: str, path: str, body: object = None) -> object:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
@@ -140,7 +149,9 @@ def main() -> None:
             def events(conn: int, seq: int) -> bytes:
                 return template.replace(marker, b"%03X%09X" % (conn, seq))
 
+            server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
             ok, failed, elapsed = asyncio.run(drive(base, args.seconds, args.connections, events))
+            server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
             conn = sqlite3.connect(Path(tmp) / "kameleoon.db")
             stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
             conn.close()
@@ -150,6 +161,9 @@ def main() -> None:
                 f"{elapsed:.1f}s = {rate:,.0f} events/s stored ({rate / TARGET_EVENTS_PER_SECOND:.2f}x the "
                 f"{TARGET_EVENTS_PER_SECOND:,} target; {LINES_PER_REQUEST} events/request, "
                 f"{args.connections} connections, synchronous={args.sync})"
+            )
+            print(
+                f"cpu during ingest: server {server_cpu / elapsed:.2f} cores, clients {client_cpu / elapsed:.2f} cores"
             )
             stats = admin(base, token, "GET", "/api/stats")
             assert isinstance(stats, dict)

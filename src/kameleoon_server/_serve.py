@@ -69,7 +69,13 @@ def serve(args: argparse.Namespace) -> int:
     )
     app = create_app(storage, settings, startup)
     config = uvicorn.Config(
-        app, log_level=args.log_level, access_log=False, timeout_graceful_shutdown=2, backlog=2048
+        app,
+        log_level=args.log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=2,
+        backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

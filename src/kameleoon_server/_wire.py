@@ -277,14 +277,86 @@ def _general(line: str, out: ParsedBody) -> _Parsed:
     )
 
 
+# The same three layouts for a whole body at once (one C-level scan instead of one per line).
+_FAST_BODY: Final = re.compile(
+    r"^(nonce=([0-9A-Za-z_\-]{1,64})&eventType=(?:"
+    r"experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})"
+    r"|conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)&negative=(true|false)"
+    r"|(activity))"
+    r"&(visitorCode|mappingValue)=([^&%\n]{1,255})(?:&userAgent=([^&\n]*))?)$",
+    re.MULTILINE,
+)
+
+
+def _parse_fast_body(body: str, site_id: int, now_ms: int) -> ParsedBody | None:
+    """The rows of a body whose every line has a fast-path layout, else None."""
+    found = _FAST_BODY.findall(body)
+    if len(found) != body.count("\n") + 1:
+        return None
+    out = ParsedBody()
+    rows = out.rows
+    ua_identity: str | None = None
+    bot = 0
+    for line, nonce, exp_id, var_id, goal, revenue, negative, _, kind, identity, ua in found:
+        if identity != ua_identity:
+            ua_identity = identity
+            bot = int(bool(ua) and is_bot_user_agent(decode(ua)))
+        is_mapping = int(kind == "mappingValue")
+        if exp_id:
+            rows.append(
+                (
+                    site_id,
+                    identity,
+                    is_mapping,
+                    nonce,
+                    ET_EXPERIMENT,
+                    now_ms,
+                    int(exp_id),
+                    int(var_id),
+                    None,
+                    None,
+                    None,
+                    None,
+                    bot,
+                    line,
+                )
+            )
+        elif goal:
+            rows.append(
+                (
+                    site_id,
+                    identity,
+                    is_mapping,
+                    nonce,
+                    ET_CONVERSION,
+                    now_ms,
+                    None,
+                    None,
+                    int(goal),
+                    float(revenue),
+                    int(negative == "true"),
+                    None,
+                    bot,
+                    line,
+                )
+            )
+        else:
+            rows.append((site_id, identity, is_mapping, nonce, ET_ACTIVITY, now_ms, *_NO_FIELDS, bot, line))
+    out.bots = sum(row[12] for row in rows)
+    return out
+
+
 def parse_events_body(body: str, site_id: int, now_ms: int, max_lines: int) -> ParsedBody:
     """Parses a ``POST /visit/events`` body (§5) into rows; bad lines are counted and skipped.
 
     Raises ``ValueError`` when the body has more than ``max_lines`` lines.
     """
+    if body.count("\n") >= max_lines:
+        raise ValueError(f"{body.count(chr(10)) + 1} lines, the limit is {max_lines}")
+    fast = _parse_fast_body(body, site_id, now_ms)
+    if fast is not None:
+        return fast
     lines = body.split("\n")
-    if len(lines) > max_lines:
-        raise ValueError(f"{len(lines)} lines, the limit is {max_lines}")
     out = ParsedBody()
     rows = out.rows
     ua_identity: str | None = None

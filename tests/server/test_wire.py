@@ -155,3 +155,38 @@ def test_bearer_token_extraction() -> None:
     assert w.bearer_token("bearer  abc ") == "abc"
     assert w.bearer_token("Basic abc") is None
     assert w.bearer_token(None) is None
+
+
+_ids = st.integers(min_value=-(10**17), max_value=10**17)
+_fast_lines = st.one_of(
+    st.builds(lambda n, a, b: f"eventType=experiment&id={a}&variationId={b}", st.just(0), _ids, _ids),
+    st.builds(
+        lambda g, r, neg: f"eventType=conversion&goalId={g}&revenue={r}&negative={neg}",
+        _ids,
+        st.sampled_from(["0", "10.5", "-3.25", "12"]),
+        st.sampled_from(["true", "false"]),
+    ),
+    st.just("eventType=activity"),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _fast_lines,
+            st.sampled_from(["visitorCode=a", "visitorCode=b", "mappingValue=u"]),
+            st.sampled_from(["", "&userAgent=curl%2F8.0", "&userAgent=Mozilla%2F5.0"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_whole_body_fast_path_gives_the_same_rows_as_the_general_path(
+    parts: list[tuple[str, str, str]],
+) -> None:
+    lines = [f"nonce=N{i:04d}&{kind}&{who}{ua}" for i, (kind, who, ua) in enumerate(parts)]
+    fast = w._parse_fast_body("\n".join(lines), 7, 1000)
+    assert fast is not None
+    general = parse("\n".join([*lines, "not a line"]))  # one bad line forces the line-by-line path
+    assert fast.rows == general.rows
+    assert fast.bots == general.bots

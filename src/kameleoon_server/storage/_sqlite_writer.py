@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 from typing import Any, Final
 
@@ -25,30 +26,39 @@ EVENT_COLUMNS: Final = (
     "site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id, goal_id, revenue, negative,"
     " cd_index, bot, line"
 )
+EVENT_WIDTH: Final = 14
 LINK_COLUMNS: Final = "site_id, user_id, visitor_code, time_ms"
-# Rows go in as multi-row INSERTs of these sizes: one statement step (and one release of the
-# GIL) per chunk instead of per row, and only a handful of distinct statements to cache.
-CHUNKS: Final = (256, 32, 4, 1)
+# Rows go in as multi-row INSERT statements of up to this many parameters. The sqlite3 module
+# releases the GIL around each statement step and must win it back afterwards, which costs up to
+# one thread switch interval while the event loop is busy: so the fewer statements the better.
+MAX_PARAMETERS: Final = 32_000 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
+@lru_cache(maxsize=512)
 def _insert_sql(table: str, columns: str, width: int, rows: int) -> str:
     one = "(" + ",".join("?" * width) + ")"
     return f"INSERT OR IGNORE INTO {table} ({columns}) VALUES " + ",".join([one] * rows)
 
 
 def insert_rows(conn: sqlite3.Connection, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Inserts rows (duplicates ignored) in multi-row chunks; returns how many were new."""
+    """Inserts rows (duplicates ignored) with as few statements as possible; returns how many were new."""
     if not rows:
         return 0
     width = len(rows[0])
+    per_statement = max(1, MAX_PARAMETERS // width)
     before = conn.total_changes
-    start = 0
-    for size in CHUNKS:
-        sql = _insert_sql(table, columns, width, size)
-        while len(rows) - start >= size:
-            conn.execute(sql, tuple(chain.from_iterable(rows[start : start + size])))
-            start += size
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        conn.execute(_insert_sql(table, columns, width, len(part)), tuple(chain.from_iterable(part)))
     return conn.total_changes - before
+
+
+def single_statement(batch: Sequence[Job], ingests: Sequence[IngestJob]) -> bool:
+    """Whether a batch is one INSERT: then it runs without BEGIN/COMMIT (a statement is atomic)."""
+    if len(ingests) != len(batch) or any(job.links for job in ingests):
+        return False
+    rows = sum(len(job.rows) for job in ingests)
+    return 0 < rows and rows * EVENT_WIDTH <= MAX_PARAMETERS
 
 
 @dataclass(slots=True)
@@ -187,12 +197,16 @@ class Writer:
                 return
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
+        ingests = [job for job in batch if isinstance(job, IngestJob)]
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            ingests = [job for job in batch if isinstance(job, IngestJob)]
-            total = ingest(conn, ingests) if ingests else None
+            if single_statement(batch, ingests):  # the common case under load: one autocommit INSERT
+                total: IngestResult | None = ingest(conn, ingests)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                total = ingest(conn, ingests) if ingests else None
             results = [total if isinstance(job, IngestJob) else job.run(conn) for job in batch]
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
