@@ -163,7 +163,8 @@ def main() -> None:
                 f"{args.connections} connections, synchronous={args.sync})"
             )
             print(
-                f"cpu during ingest: server {server_cpu / elapsed:.2f} cores, clients {client_cpu / elapsed:.2f} cores"
+                f"cpu during ingest: server {server_cpu / elapsed:.2f} cores, "
+                f"clients {client_cpu / elapsed:.2f} cores"
             )
             stats = admin(base, token, "GET", "/api/stats")
             assert isinstance(stats, dict)

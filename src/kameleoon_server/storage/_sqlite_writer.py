@@ -58,7 +58,7 @@ def single_statement(batch: Sequence[Job], ingests: Sequence[IngestJob]) -> bool
     if len(ingests) != len(batch) or any(job.links for job in ingests):
         return False
     rows = sum(len(job.rows) for job in ingests)
-    return 0 < rows and rows * EVENT_WIDTH <= MAX_PARAMETERS
+    return rows > 0 and rows * EVENT_WIDTH <= MAX_PARAMETERS
 
 
 @dataclass(slots=True)
