@@ -151,3 +151,16 @@ def test_database_urls() -> None:
         open_storage("postgresql://localhost/db")
     with pytest.raises(ValueError):
         open_storage("mysql://x")
+
+
+def test_the_writer_survives_an_unexpected_error(tmp_path: Path) -> None:
+    async def body(s: SQLiteStorage) -> Any:
+        def boom(conn: sqlite3.Connection) -> None:
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await s._write(boom)
+        await s.ingest([row(1, "v", "after")], [])
+        return await s.visitor_events(1, ["v"], 10)
+
+    assert [e.nonce for e in run(tmp_path / "h.db", body)] == ["after"]

@@ -192,7 +192,11 @@ class Writer:
                     break
                 batch.append(more)
                 weight += more.weight
-            self._commit(conn, batch)
+            try:
+                self._commit(conn, batch)
+            except Exception as exc:  # never let the writer die: fail this batch, go on
+                log.exception("storage writer: unexpected error")
+                self._dispatch([(job, None, exc) for job in batch])
             if stop:
                 return
 
