@@ -122,3 +122,47 @@ def test_event_bytes() -> None:
     event = update_event(ConfigChange(1, "s", 2, 1700000000123))
     assert event.startswith(b'event: configuration-update-event\ndata: {"ts":1700000000123}\n\n')
     assert event.endswith(PADDING) and len(PADDING) >= 130
+
+
+def test_a_reader_blocking_on_128_byte_blocks_sees_the_event_at_once(tmp_path: Path) -> None:
+    """Emulates the 3.4.0 client (§3.4): no keep-alive helps here, only the padding does."""
+    import urllib3
+
+    srv, server, thread = start_server(tmp_path / "pad.db", sse_keepalive_seconds=60)
+    pool = urllib3.PoolManager()
+    try:
+        site = srv.create_site()
+        response = pool.request(
+            "GET",
+            f"{srv.base_url}/sse?siteCode={site.code}",
+            preload_content=False,
+            headers={"Accept": "text/event-stream"},
+            timeout=urllib3.Timeout(read=None),
+        )
+        blocks: queue.Queue[bytes] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                while block := response.read(128):
+                    blocks.put(block)
+            except Exception:  # the server shuts down at the end of the test
+                return
+
+        threading.Thread(target=pump, daemon=True).start()
+        data = b""
+        while b"kameleoon configuration stream" not in data:
+            data += blocks.get(timeout=5)
+        srv.admin("POST", f"/api/sites/{site.code}/goals", {"name": "g"})
+        deadline = time.monotonic() + 1.0
+        while EVENT_RE.search(data) is None and time.monotonic() < deadline:
+            try:
+                data += blocks.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+        assert EVENT_RE.search(data) is not None
+        response.release_conn()
+    finally:
+        pool.clear()
+        srv.http.close()
+        server.should_exit = True
+        thread.join(10)
