@@ -196,21 +196,3 @@ def find(items: list[T], predicate: Callable[[T], bool], what: str) -> T:
 
 def to_json(value: Any) -> Any:
     return msgspec.to_builtins(value)
-
-
-def respond_error(status: int, message: str) -> Response:
-    return error(status, message)
-
-
-__all__ = [
-    "ApiError",
-    "Call",
-    "edit",
-    "endpoint",
-    "find",
-    "invalid",
-    "json_response",
-    "load",
-    "merge",
-    "now_ms",
-]

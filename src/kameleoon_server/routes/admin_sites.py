@@ -14,7 +14,7 @@ from kameleoon_server._datafile import build_datafile
 from kameleoon_server._import import DatafileError, import_datafile
 from kameleoon_server._validate import settings_errors
 from kameleoon_server._wire import EVENT_TYPE_NAMES
-from kameleoon_server.model import Environment, SiteModel, SiteSettings, encode_model
+from kameleoon_server.model import Environment, SiteModel, SiteSettings, decode_model, encode_model
 from kameleoon_server.routes._admin_kit import (
     ApiError,
     Call,
@@ -94,8 +94,6 @@ async def create_site(state: ServerState, spec: SiteCreate) -> dict[str, Any]:
 
 @endpoint("GET", "/api/sites", "List sites")
 async def list_sites(call: Call) -> Any:
-    from kameleoon_server.model import decode_model
-
     return [summary(r, decode_model(r.model)) for r in await call.state.storage.list_sites()]
 
 
