@@ -228,8 +228,15 @@ def run_admin(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.group == "serve":
-        from kameleoon_server._serve import serve
-
+        try:
+            from kameleoon_server._serve import serve
+        except ImportError as exc:  # the SDK alone does not bring the server's dependencies
+            print(
+                f"error: {exc.name} is missing; install the server: pip install "
+                "'kameleoon-client-python[server]'",
+                file=sys.stderr,
+            )
+            return 2
         return serve(args)
     return run_admin(args)
 
