@@ -75,6 +75,9 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=2,
+        # Longer than the SDK's HTTP client keeps idle connections (aiohttp: 15 s), so the client
+        # closes first and never reuses a connection the server is closing.
+        timeout_keep_alive=65,
         backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[sock])
