@@ -1,0 +1,3 @@
+from kameleoon_server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""Builds the ``GET /visit/visitor`` answer (protocol.md §8.2) from stored events. Pure.
+
+Constraints of the 3.4.0 parser that this module guarantees:
+
+* times are epoch milliseconds and events of a visit are in chronological order;
+* ``previousVisits`` are most recent first;
+* every ``customDataEvents[].data.valuesCountMap`` is a JSON object;
+* ``staticDataEvent`` appears only when device type, browser and OS are all known with valid
+  names (a partial one would make the SDK discard the whole response).
+
+Visits are split at gaps of ``gap_ms`` without events; the latest visit is the current one while
+its last event is less than ``gap_ms`` old. Device, browser and OS are static: once seen, they
+carry over to later visits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kameleoon_server._wire import (
+    ET_CONVERSION,
+    ET_CUSTOM_DATA,
+    ET_EXPERIMENT,
+    ET_GEOLOCATION,
+    ET_PAGE,
+    ET_STATIC_DATA,
+    decode_line,
+)
+from kameleoon_server.storage import StoredEvent
+
+BROWSERS: Final = ("CHROME", "INTERNET_EXPLORER", "FIREFOX", "SAFARI", "OPERA", "OTHER")
+SYSTEMS: Final = ("WINDOWS", "MAC", "IOS", "LINUX", "ANDROID", "WINDOWS_PHONE")
+DEVICES: Final = ("PHONE", "TABLET", "DESKTOP")
+MAX_PREVIOUS_VISITS: Final = 25
+_GEO_TEXT: Final = ("country", "region", "city", "postalCode")
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorQuery:
+    max_previous: int = 1
+    current_visit: bool = False
+    custom_data: bool = False
+    conversion: bool = False
+    geolocation: bool = False
+    experiment: bool = False
+    page: bool = False
+    static_data: bool = False
+
+
+def parse_visitor_query(params: Mapping[str, str]) -> VisitorQuery:
+    """Reads the §8.1 flags. Raises ValueError for a bad ``maxNumberPreviousVisits``."""
+    raw = params.get("maxNumberPreviousVisits", "1")
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError("maxNumberPreviousVisits must be an integer") from None
+    if count < 0:
+        raise ValueError("maxNumberPreviousVisits must not be negative")
+
+    def flag(name: str) -> bool:
+        return params.get(name, "").lower() == "true"
+
+    return VisitorQuery(
+        max_previous=min(count, MAX_PREVIOUS_VISITS),
+        current_visit=flag("currentVisit"),
+        custom_data=flag("customData"),
+        conversion=flag("conversion"),
+        geolocation=flag("geolocation"),
+        experiment=flag("experiment"),
+        page=flag("page"),
+        static_data=flag("staticData"),
+    )
+
+
+def _json(raw: str | None, kind: type, default: Any) -> Any:
+    try:
+        value = json.loads(raw) if raw is not None else default
+    except ValueError:
+        return default
+    return value if isinstance(value, kind) else default
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class _Static:
+    """Device, browser and OS as last seen (carried across visits)."""
+
+    device: str | None = None
+    browser: str | None = None
+    browser_version: float | None = None
+    os: str | None = None
+    time: int = 0
+
+    def update(self, p: dict[str, str], time: int) -> None:
+        if p.get("deviceType") in DEVICES:
+            self.device, self.time = p["deviceType"], time
+        index = p.get("browserIndex", "")
+        if index.isdigit() and int(index) < len(BROWSERS):
+            self.browser, self.time = BROWSERS[int(index)], time
+            self.browser_version = _number(p.get("browserVersion"))
+        os_name = p.get("os")
+        os_index = p.get("osIndex", "")
+        if os_name in SYSTEMS:
+            self.os, self.time = os_name, time
+        elif os_index.isdigit() and int(os_index) < len(SYSTEMS):
+            self.os, self.time = SYSTEMS[int(os_index)], time
+
+    def event(self, visit_number: int) -> dict[str, Any] | None:
+        if self.device is None or self.browser is None or self.os is None:
+            return None
+        data: dict[str, Any] = {"deviceType": self.device, "browser": self.browser, "os": self.os}
+        if self.browser_version is not None:
+            data["browserVersion"] = self.browser_version
+        data["visitNumber"] = visit_number
+        return {"time": self.time, "data": data}
+
+
+def _geolocation(p: dict[str, str]) -> dict[str, Any] | None:
+    if not p.get("country"):
+        return None
+    data: dict[str, Any] = {k: p[k] for k in _GEO_TEXT if p.get(k)}
+    for key in ("latitude", "longitude"):
+        if (value := _number(p.get(key))) is not None:
+            data[key] = value
+    return data
+
+
+def _event_data(etype: int, p: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
+    """(array name, data) of one stored line, or None when it is not reported."""
+    if etype == ET_CUSTOM_DATA:
+        data = {"index": int(p["index"]), "valuesCountMap": _json(p.get("valuesCountMap"), dict, {})}
+        return "customDataEvents", data | {"overwrite": p.get("overwrite", "true") == "true"}
+    if etype == ET_PAGE:
+        page = {"href": p.get("href", ""), "referrersIndices": _json(p.get("referrersIndices"), list, [])}
+        return "pageEvents", page | ({"title": p["title"]} if "title" in p else {})
+    if etype == ET_EXPERIMENT:
+        return "experimentEvents", {"id": int(p["id"]), "variationId": int(p["variationId"])}
+    if etype == ET_CONVERSION:
+        revenue = _number(p.get("revenue")) or 0.0
+        return "conversionEvents", {
+            "goalId": int(p["goalId"]),
+            "revenue": revenue,
+            "negative": p.get("negative") == "true",
+        }
+    if etype in (ET_STATIC_DATA, ET_GEOLOCATION) and (geo := _geolocation(p)) is not None:
+        return "geolocationEvents", geo
+    return None
+
+
+def split_visits(events: Sequence[StoredEvent], gap_ms: int) -> list[list[StoredEvent]]:
+    """Chronological events → visits (oldest first), de-duplicated by nonce across identities."""
+    visits: list[list[StoredEvent]] = []
+    seen: set[str] = set()
+    last_time: int | None = None
+    for event in events:
+        if event.nonce in seen:
+            continue
+        seen.add(event.nonce)
+        if last_time is None or event.time_ms - last_time >= gap_ms:
+            visits.append([])
+        visits[-1].append(event)
+        last_time = event.time_ms
+    return visits
+
+
+_ARRAYS: Final = (
+    ("custom_data", "customDataEvents"),
+    ("page", "pageEvents"),
+    ("experiment", "experimentEvents"),
+    ("conversion", "conversionEvents"),
+    ("geolocation", "geolocationEvents"),
+)
+
+
+def _render(events: list[StoredEvent], query: VisitorQuery, static: _Static, number: int) -> dict[str, Any]:
+    arrays: dict[str, list[dict[str, Any]]] = {name: [] for _, name in _ARRAYS}
+    for event in events:
+        params = decode_line(event.line)
+        if event.etype == ET_STATIC_DATA:
+            static.update(params, event.time_ms)
+        item = _event_data(event.etype, params)
+        if item is not None:
+            arrays[item[0]].append({"time": event.time_ms, "data": item[1]})
+    anonymous = next((e.identity for e in events if not e.is_mapping), events[0].identity)
+    visit: dict[str, Any] = {
+        "visitorCode": anonymous,
+        "timeStarted": events[0].time_ms,
+        "timeLastEvent": events[-1].time_ms,
+    }
+    for flag, name in _ARRAYS:
+        if getattr(query, flag):
+            visit[name] = arrays[name]
+    if query.static_data and (static_event := static.event(number)) is not None:
+        visit["staticDataEvent"] = static_event
+    return visit
+
+
+def build_visitor_response(
+    events: Sequence[StoredEvent], query: VisitorQuery, now_ms: int, gap_ms: int
+) -> dict[str, Any]:
+    """The §8.2 JSON object for these events (chronological, all identities of one person)."""
+    visits = split_visits(events, gap_ms)
+    static = _Static()
+    rendered = [_render(v, query, static, i + 1) for i, v in enumerate(visits)]
+    current: dict[str, Any] | None = None
+    if visits and now_ms - visits[-1][-1].time_ms < gap_ms:
+        current = rendered.pop()
+    previous = rendered[::-1][: query.max_previous]
+    return {"currentVisit": current if query.current_visit else None, "previousVisits": previous}

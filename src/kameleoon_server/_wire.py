@@ -1,0 +1,423 @@
+"""Pure parsing of the SDK wire formats (protocol.md §1.4, §4, §5, §13). No I/O.
+
+The hot path is :func:`parse_events_body`: it turns a tracking body into storage rows. It does the
+minimum per line (split, a few ``int()``/``float()`` calls, percent-decoding only where a ``%`` is
+present) and keeps the raw line, so that every other field can be decoded later, off the hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qsl, unquote
+
+# Event type codes stored in the ``etype`` column. Never renumber: they are persisted.
+ET_OTHER: Final = 0
+ET_ACTIVITY: Final = 1
+ET_EXPERIMENT: Final = 2
+ET_CONVERSION: Final = 3
+ET_CUSTOM_DATA: Final = 4
+ET_PAGE: Final = 5
+ET_STATIC_DATA: Final = 6
+ET_GEOLOCATION: Final = 7
+ET_TARGETING_SEGMENT: Final = 8
+
+EVENT_TYPES: Final[dict[str, int]] = {
+    "activity": ET_ACTIVITY,
+    "experiment": ET_EXPERIMENT,
+    "conversion": ET_CONVERSION,
+    "customData": ET_CUSTOM_DATA,
+    "page": ET_PAGE,
+    "staticData": ET_STATIC_DATA,
+    "geolocation": ET_GEOLOCATION,
+    "targetingSegment": ET_TARGETING_SEGMENT,
+}
+EVENT_TYPE_NAMES: Final[dict[int, str]] = {code: name for name, code in EVENT_TYPES.items()} | {
+    ET_OTHER: "other"
+}
+
+MAX_IDENTITY_LENGTH: Final = 255
+MAX_NONCE_LENGTH: Final = 64
+
+# One stored event, in the column order of the ``events`` table (see storage.base.EventRow).
+Row = tuple[
+    int,  # site_id
+    str,  # identity (visitorCode or mappingValue)
+    int,  # is_mapping: 1 when the line used mappingValue=
+    str,  # nonce
+    int,  # etype
+    int,  # time_ms (server receive time)
+    int | None,  # exp_id: experiment id (experiment lines) or segment id (targetingSegment lines)
+    int | None,  # var_id
+    int | None,  # goal_id
+    float | None,  # revenue
+    int | None,  # negative (0/1, conversions only)
+    int | None,  # cd_index
+    int,  # bot: 1 when the visitor's user agent in this request looks like a bot
+    str,  # the raw line
+]
+Link = tuple[int, str, str, int]  # site_id, user_id, visitor_code, time_ms
+
+_BOT_RE: Final = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|curl/|wget|python-requests|python-urllib|aiohttp|httpclient|"
+    r"okhttp|go-http-client|java/|headless|phantomjs|lighthouse|pingdom|uptime|monitor|"
+    r"facebookexternalhit|preview|scrapy|feedfetcher|archiver",
+    re.IGNORECASE,
+)
+_bot_cache: dict[str, bool] = {}
+
+
+def is_bot_user_agent(user_agent: str) -> bool:
+    """Whether a user agent looks like a robot (curl/8.0, crawlers, HTTP libraries, headless browsers)."""
+    known = _bot_cache.get(user_agent)
+    if known is None:
+        known = not user_agent.strip() or _BOT_RE.search(user_agent) is not None
+        if len(_bot_cache) > 10_000:
+            _bot_cache.clear()
+        _bot_cache[user_agent] = known
+    return known
+
+
+class MalformedLine(ValueError):
+    """A tracking line that cannot be stored (the message says why)."""
+
+
+@dataclass(slots=True)
+class ParsedBody:
+    """The result of parsing one tracking body."""
+
+    rows: list[Row] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    malformed: int = 0
+    bots: int = 0
+    unknown_types: int = 0
+    errors: list[str] = field(default_factory=list)  # first few reasons, for the log
+
+    def reject(self, line: str, reason: str) -> None:
+        self.malformed += 1
+        if len(self.errors) < 5:
+            self.errors.append(f"{reason}: {line[:120]!r}")
+
+
+def split_params(line: str) -> dict[str, str]:
+    """``a=1&b=2`` → ``{"a": "1", "b": "2"}`` with values still percent-encoded."""
+    try:
+        return dict(part.split("=", 1) for part in line.split("&"))
+    except ValueError:
+        raise MalformedLine("parameter without '='") from None
+
+
+def decode(value: str) -> str:
+    """Percent-decodes a value (``+`` stays a plus: the SDK encodes spaces as ``%20``)."""
+    return unquote(value, errors="strict") if "%" in value else value
+
+
+def decode_line(line: str) -> dict[str, str]:
+    """Fully decoded parameters of a stored line (slow path, used when answering reads)."""
+    return dict(parse_qsl(line.replace("+", "%2B"), keep_blank_values=True))
+
+
+_INT64: Final = range(-(2**63), 2**63)
+
+
+def _int(params: dict[str, str], name: str) -> int:
+    try:
+        value = int(params[name])
+    except KeyError:
+        raise MalformedLine(f"missing {name}") from None
+    except ValueError:
+        raise MalformedLine(f"{name} is not an integer") from None
+    if value not in _INT64:
+        raise MalformedLine(f"{name} is out of range")
+    return value
+
+
+def _float(params: dict[str, str], name: str, default: float) -> float:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(decode(raw))
+    except ValueError:
+        raise MalformedLine(f"{name} is not a number") from None
+
+
+def _bool(params: dict[str, str], name: str) -> bool:
+    raw = params.get(name, "false")
+    if raw not in ("true", "false"):
+        raise MalformedLine(f"{name} is not true/false")
+    return raw == "true"
+
+
+def _values_count_map(params: dict[str, str]) -> dict[str, object]:
+    try:
+        value = json.loads(decode(params["valuesCountMap"]))
+    except KeyError:
+        raise MalformedLine("missing valuesCountMap") from None
+    except ValueError:
+        raise MalformedLine("valuesCountMap is not JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedLine("valuesCountMap is not a JSON object")
+    return value
+
+
+_STATIC_KEYS: Final = frozenset(
+    {"deviceType", "browserIndex", "os", "osIndex", "country", "region", "city", "postalCode"}
+    | {"latitude", "longitude", "visitNumber", "timeSincePreviousVisit"}
+)
+
+
+_Fields = tuple[int | None, int | None, int | None, float | None, int | None, int | None]
+_NO_FIELDS: Final[_Fields] = (None, None, None, None, None, None)
+
+
+def _type_fields(etype: int, params: dict[str, str]) -> _Fields:
+    """(exp_id, var_id, goal_id, revenue, negative, cd_index) for one line; raises MalformedLine."""
+    if etype == ET_EXPERIMENT:
+        return (_int(params, "id"), _int(params, "variationId"), None, None, None, None)
+    if etype == ET_CONVERSION:
+        revenue = _float(params, "revenue", 0.0)
+        return (None, None, _int(params, "goalId"), revenue, int(_bool(params, "negative")), None)
+    if etype == ET_CUSTOM_DATA:
+        index = _int(params, "index")
+        _values_count_map(params)
+        return (None, None, None, None, None, index)
+    if etype == ET_PAGE:
+        if not params.get("href"):
+            raise MalformedLine("missing href")
+        return _NO_FIELDS
+    if etype in (ET_STATIC_DATA, ET_GEOLOCATION):
+        if _STATIC_KEYS.isdisjoint(params):
+            raise MalformedLine("staticData line without data")
+        return _NO_FIELDS
+    if etype == ET_TARGETING_SEGMENT:
+        return (_int(params, "id"), None, None, None, None, None)
+    return _NO_FIELDS
+
+
+def _identity(params: dict[str, str]) -> tuple[str, int]:
+    raw = params.get("visitorCode")
+    is_mapping = 0
+    if raw is None:
+        raw = params.get("mappingValue")
+        is_mapping = 1
+    if not raw:
+        raise MalformedLine("missing visitorCode/mappingValue")
+    identity = decode(raw)
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        raise MalformedLine("visitor code longer than 255 characters")
+    return identity, is_mapping
+
+
+def _links(params: dict[str, str], site_id: int, identity: str, now_ms: int) -> Iterator[Link]:
+    """Mapping-identifier customData lines link the anonymous visitor to the user id(s) given."""
+    for user_id in _values_count_map(params):
+        if user_id and user_id != identity and len(user_id) <= MAX_IDENTITY_LENGTH:
+            yield (site_id, user_id, identity, now_ms)
+
+
+# Fast paths: the exact layouts the SDKs write for the most frequent lines (§5.3). Anything else
+# (or anything these do not match exactly, e.g. a percent-encoded visitor code) takes the general
+# path below, which accepts every valid line.
+_NONCE = r"nonce=([0-9A-Za-z_\-]{1,64})"
+_WHO = r"&(visitorCode|mappingValue)=([^&%]{1,255})(?:&userAgent=([^&]*))?"
+_FAST_EXPERIMENT: Final = re.compile(
+    _NONCE + r"&eventType=experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})" + _WHO
+)
+_FAST_CONVERSION: Final = re.compile(
+    _NONCE + r"&eventType=conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)"
+    r"&negative=(true|false)" + _WHO
+)
+_FAST_ACTIVITY: Final = re.compile(_NONCE + r"&eventType=activity" + _WHO)
+
+# nonce, identity, is_mapping, etype, type fields, raw user agent, params (general path only)
+_Parsed = tuple[str, str, int, int, _Fields, "str | None", "dict[str, str] | None"]
+
+
+def _fast(line: str) -> _Parsed | None:
+    if (m := _FAST_EXPERIMENT.fullmatch(line)) is not None:
+        nonce, exp_id, var_id, kind, identity, ua = m.groups()
+        fields: _Fields = (int(exp_id), int(var_id), None, None, None, None)
+        return nonce, identity, int(kind == "mappingValue"), ET_EXPERIMENT, fields, ua, None
+    if (m := _FAST_CONVERSION.fullmatch(line)) is not None:
+        nonce, goal, revenue, negative, kind, identity, ua = m.groups()
+        fields = (None, None, int(goal), float(revenue), int(negative == "true"), None)
+        return nonce, identity, int(kind == "mappingValue"), ET_CONVERSION, fields, ua, None
+    if (m := _FAST_ACTIVITY.fullmatch(line)) is not None:
+        nonce, kind, identity, ua = m.groups()
+        return nonce, identity, int(kind == "mappingValue"), ET_ACTIVITY, _NO_FIELDS, ua, None
+    return None
+
+
+def _general(line: str, out: ParsedBody) -> _Parsed:
+    """Any valid line; raises MalformedLine."""
+    params = split_params(line)
+    nonce = params.get("nonce")
+    if not nonce or len(nonce) > MAX_NONCE_LENGTH:
+        raise MalformedLine("missing or oversized nonce")
+    identity, is_mapping = _identity(params)
+    etype = EVENT_TYPES.get(params.get("eventType", ""), ET_OTHER)
+    if etype == ET_OTHER:
+        if "eventType" not in params:
+            raise MalformedLine("missing eventType")
+        out.unknown_types += 1
+    return (
+        decode(nonce),
+        identity,
+        is_mapping,
+        etype,
+        _type_fields(etype, params),
+        params.get("userAgent"),
+        params,
+    )
+
+
+# The same three layouts for a whole body at once (one C-level scan instead of one per line).
+_FAST_BODY: Final = re.compile(
+    r"^(nonce=([0-9A-Za-z_\-]{1,64})&eventType=(?:"
+    r"experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})"
+    r"|conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)&negative=(true|false)"
+    r"|(activity))"
+    r"&(visitorCode|mappingValue)=([^&%\n]{1,255})(?:&userAgent=([^&\n]*))?)$",
+    re.MULTILINE,
+)
+
+
+def _parse_fast_body(body: str, site_id: int, now_ms: int) -> ParsedBody | None:
+    """The rows of a body whose every line has a fast-path layout, else None."""
+    found = _FAST_BODY.findall(body)
+    if len(found) != body.count("\n") + 1:
+        return None
+    out = ParsedBody()
+    rows = out.rows
+    ua_identity: str | None = None
+    bot = 0
+    for line, nonce, exp_id, var_id, goal, revenue, negative, _, kind, identity, ua in found:
+        if identity != ua_identity:
+            ua_identity = identity
+            bot = int(bool(ua) and is_bot_user_agent(decode(ua)))
+        is_mapping = int(kind == "mappingValue")
+        if exp_id:
+            rows.append(
+                (
+                    site_id,
+                    identity,
+                    is_mapping,
+                    nonce,
+                    ET_EXPERIMENT,
+                    now_ms,
+                    int(exp_id),
+                    int(var_id),
+                    None,
+                    None,
+                    None,
+                    None,
+                    bot,
+                    line,
+                )
+            )
+        elif goal:
+            rows.append(
+                (
+                    site_id,
+                    identity,
+                    is_mapping,
+                    nonce,
+                    ET_CONVERSION,
+                    now_ms,
+                    None,
+                    None,
+                    int(goal),
+                    float(revenue),
+                    int(negative == "true"),
+                    None,
+                    bot,
+                    line,
+                )
+            )
+        else:
+            rows.append((site_id, identity, is_mapping, nonce, ET_ACTIVITY, now_ms, *_NO_FIELDS, bot, line))
+    out.bots = sum(row[12] for row in rows)
+    return out
+
+
+def parse_events_body(body: str, site_id: int, now_ms: int, max_lines: int) -> ParsedBody:
+    """Parses a ``POST /visit/events`` body (§5) into rows; bad lines are counted and skipped.
+
+    Raises ``ValueError`` when the body has more than ``max_lines`` lines.
+    """
+    if body.count("\n") >= max_lines:
+        raise ValueError(f"{body.count(chr(10)) + 1} lines, the limit is {max_lines}")
+    fast = _parse_fast_body(body, site_id, now_ms)
+    if fast is not None:
+        return fast
+    lines = body.split("\n")
+    out = ParsedBody()
+    rows = out.rows
+    ua_identity: str | None = None
+    bot = 0
+    for line in lines:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            continue
+        try:
+            parsed = _fast(line) or _general(line, out)
+            nonce, identity, is_mapping, etype, fields, ua, params = parsed
+            if identity != ua_identity:  # first line of this visitor in the request
+                ua_identity = identity
+                bot = int(ua is not None and is_bot_user_agent(decode(ua)))
+            if params is not None and etype == ET_CUSTOM_DATA and params.get("mappingIdentifier") == "true":
+                out.links.extend(_links(params, site_id, identity, now_ms) if not is_mapping else ())
+        except (MalformedLine, UnicodeDecodeError) as exc:
+            out.reject(line, str(exc) or type(exc).__name__)
+            continue
+        out.bots += bot
+        rows.append((site_id, identity, is_mapping, nonce, etype, now_ms, *fields, bot, line))
+    return out
+
+
+# --- OAuth token request (§4.1 and Appendix A.4) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+
+
+def parse_token_request(body: str, authorization: str | None) -> ClientCredentials:
+    """Client credentials from a form body (3.4.0) or an HTTP Basic header (3.22.2).
+
+    Raises ``ValueError`` with a message fit for an OAuth ``error_description``.
+    """
+    form = dict(parse_qsl(body.replace("+", "%20"), keep_blank_values=True))
+    grant = form.get("grant_type")
+    if grant is not None and grant != "client_credentials":
+        raise ValueError("unsupported grant_type (only client_credentials)")
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValueError("malformed Basic authorization") from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise ValueError("malformed Basic authorization")
+        return ClientCredentials(unquote(client_id), unquote(secret))
+    form_id = form.get("client_id")
+    form_secret = form.get("client_secret")
+    if not form_id or form_secret is None:
+        raise ValueError("client_id and client_secret are required")
+    return ClientCredentials(form_id, form_secret)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return None

@@ -1,0 +1,245 @@
+"""The ``kameleoon`` command: ``serve`` runs the server; the other commands use its admin API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kameleoon_server._client import AdminClient, ApiFailure
+from kameleoon_server._paths import default_data_dir, read_admin_token
+
+Command = Callable[[AdminClient, argparse.Namespace], Any]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _split(text: str) -> list[dict[str, Any]]:
+    """``on=0.5,off=0.5`` → split entries."""
+    out = []
+    for part in filter(None, text.split(",")):
+        key, _, share = part.partition("=")
+        out.append({"variation_key": key.strip(), "exposition": float(share or 1.0)})
+    return out
+
+
+def _rules(c: AdminClient, a: argparse.Namespace, *rest: str) -> str:
+    return c.site_path(a.site, "flags", a.flag, "environments", a.env, "rules", *rest)
+
+
+COMMANDS: dict[str, Command] = {
+    "sites list": lambda c, a: c.request("GET", "/api/sites"),
+    "sites create": lambda c, a: c.request("POST", "/api/sites", {"code": a.code, "name": a.name or ""}),
+    "sites show": lambda c, a: c.request("GET", c.site_path(a.site)),
+    "sites delete": lambda c, a: c.request("DELETE", c.site_path(a.site)),
+    "flags list": lambda c, a: [
+        {
+            "key": f["key"],
+            "id": f["id"],
+            "variations": [v["key"] for v in f["variations"]],
+            "enabled": sorted(k for k, e in f["environments"].items() if e["enabled"]),
+        }
+        for f in c.request("GET", c.site_path(a.site, "flags"))
+    ],
+    "flags show": lambda c, a: c.request("GET", c.site_path(a.site, "flags", a.flag)),
+    "flags create": lambda c, a: c.request(
+        "POST",
+        c.site_path(a.site, "flags"),
+        {
+            "key": a.flag,
+            "name": a.name or "",
+            "default_variation_key": a.variations.split(",")[0],
+            "variations": [{"key": k} for k in a.variations.split(",")],
+        },
+    ),
+    "flags enable": lambda c, a: c.request(
+        "PATCH", c.site_path(a.site, "flags", a.flag, "environments", a.env), {"enabled": True}
+    ),
+    "flags disable": lambda c, a: c.request(
+        "PATCH", c.site_path(a.site, "flags", a.flag, "environments", a.env), {"enabled": False}
+    ),
+    "rules list": lambda c, a: c.request("GET", _rules(c, a)),
+    "rules add": lambda c, a: c.request(
+        "POST",
+        _rules(c, a),
+        {
+            "type": a.type,
+            "exposition": a.exposition,
+            "variations": _split(a.split),
+            "segment_id": a.segment,
+        },
+    ),
+    "rules set-exposition": lambda c, a: c.request(
+        "PATCH", _rules(c, a, str(a.rule)), {"exposition": a.exposition}
+    ),
+    "rules set-split": lambda c, a: c.request(
+        "PATCH", _rules(c, a, str(a.rule)), {"variations": _split(a.split)}
+    ),
+    "rules delete": lambda c, a: c.request("DELETE", _rules(c, a, str(a.rule))),
+    "config export": lambda c, a: c.request(
+        "GET", c.site_path(a.site, "configuration") + f"?environment={a.env}"
+    ),
+    "config import": lambda c, a: c.request(
+        "PUT",
+        c.site_path(a.site, "configuration") + f"?environment={a.env}",
+        json.loads(Path(a.file).read_text(encoding="utf-8")),
+    ),
+    "remote-data set": lambda c, a: c.request(
+        "PUT", c.site_path(a.site, "remote-data", a.key), json.loads(a.json)
+    ),
+    "remote-data get": lambda c, a: c.request("GET", c.site_path(a.site, "remote-data", a.key)),
+    "remote-data delete": lambda c, a: c.request("DELETE", c.site_path(a.site, "remote-data", a.key)),
+    "credentials create": lambda c, a: c.request("POST", c.site_path(a.site, "credentials")),
+    "credentials list": lambda c, a: c.request("GET", c.site_path(a.site, "credentials")),
+    "stats": lambda c, a: c.request("GET", "/api/stats"),
+    "api": lambda c, a: c.request(a.method.upper(), a.path, json.loads(a.body) if a.body else None),
+}
+
+
+def _add_serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the server")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir",
+        type=Path,
+        help="data directory (default $KAMELEOON_DATA_DIR or ~/.local/share/kameleoon-server)",
+    )
+    where.add_argument("--db", help="database URL, e.g. sqlite:////var/lib/kameleoon/kameleoon.db")
+    p.add_argument("--demo", action="store_true", help="create (once) and print a demo site")
+    p.add_argument("--admin-token", help="admin API token (default $KAMELEOON_ADMIN_TOKEN, else generated)")
+    p.add_argument(
+        "--sync",
+        choices=["normal", "full"],
+        default="normal",
+        help="SQLite synchronous mode: normal survives process crashes, full also power loss",
+    )
+    p.add_argument("--token-ttl", type=int, default=7200, help="access token lifetime in seconds")
+    p.add_argument("--max-body-mb", type=float, default=16.0, help="tracking request body limit (MiB)")
+    p.add_argument("--max-lines", type=int, default=200_000, help="tracking lines per request limit")
+    p.add_argument("--sse-max-connections", type=int, default=1000)
+    p.add_argument("--log-level", default="info")
+
+
+def _positional(p: argparse.ArgumentParser, names: str) -> None:
+    for name in names.split():
+        if name == "rule":
+            p.add_argument(name, type=int)
+        elif name == "exposition":
+            p.add_argument(name, type=float)
+        else:
+            p.add_argument(name)
+
+
+_ARGS: dict[str, str] = {
+    "sites show": "site",
+    "sites delete": "site",
+    "flags list": "site",
+    "flags show": "site flag",
+    "flags create": "site flag",
+    "flags enable": "site flag",
+    "flags disable": "site flag",
+    "rules list": "site flag",
+    "rules add": "site flag",
+    "rules set-exposition": "site flag rule exposition",
+    "rules set-split": "site flag rule split",
+    "rules delete": "site flag rule",
+    "config export": "site",
+    "config import": "site file",
+    "remote-data set": "site key json",
+    "remote-data get": "site key",
+    "remote-data delete": "site key",
+    "credentials create": "site",
+    "credentials list": "site",
+    "api": "method path",
+    "sites create": "",
+    "sites list": "",
+    "stats": "",
+}
+
+
+def _admin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    groups: dict[str, Any] = {}
+    for name in COMMANDS:
+        group, _, action = name.partition(" ")
+        if not action:
+            p = sub.add_parser(group, parents=[common], help=f"admin: {group}")
+        else:
+            if group not in groups:
+                groups[group] = sub.add_parser(group, help=f"admin: {group}").add_subparsers(
+                    dest="action", required=True
+                )
+            p = groups[group].add_parser(action, parents=[common])
+        p.set_defaults(command=name)
+        _positional(p, _ARGS[name])
+        if name in ("sites create", "flags create"):
+            p.add_argument("--code") if group == "sites" else None
+            p.add_argument("--name")
+        if name == "flags create":
+            p.add_argument("--variations", default="off,on", help="comma-separated keys, first = default")
+        if group in ("rules", "config") or name in ("flags enable", "flags disable"):
+            p.add_argument("--env", default="production")
+        if name == "rules add":
+            p.add_argument(
+                "--type", default="EXPERIMENTATION", choices=["EXPERIMENTATION", "TARGETED_DELIVERY"]
+            )
+            p.add_argument("--exposition", type=float, default=1.0)
+            p.add_argument("--split", required=True, help="e.g. off=0.5,on=0.5")
+            p.add_argument("--segment", type=int)
+        if name == "api":
+            p.add_argument("body", nargs="?")
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=os.environ.get("KAMELEOON_URL", DEFAULT_URL), help="server base URL")
+    common.add_argument(
+        "--admin-token", help="default $KAMELEOON_ADMIN_TOKEN, else the data dir's admin-token"
+    )
+    common.add_argument("--data-dir", type=Path, help="where to find the admin-token file")
+    root = argparse.ArgumentParser(prog="kameleoon", description="Self-hosted Kameleoon-protocol server.")
+    sub = root.add_subparsers(dest="group", required=True)
+    _add_serve(sub)
+    _admin_parsers(sub, common)
+    return root
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    token = args.admin_token or os.environ.get("KAMELEOON_ADMIN_TOKEN")
+    token = token or read_admin_token(args.data_dir or default_data_dir())
+    client = AdminClient(args.url, token)
+    try:
+        result = COMMANDS[args.command](client, args)
+    except ApiFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.group == "serve":
+        try:
+            from kameleoon_server._serve import serve
+        except ImportError as exc:  # the SDK alone does not bring the server's dependencies
+            print(
+                f"error: {exc.name} is missing; install the server: pip install "
+                "'kameleoon-client-python[server]'",
+                file=sys.stderr,
+            )
+            return 2
+        return serve(args)
+    return run_admin(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""The configuration model of one site, stored as one versioned JSON document.
+
+The served configuration (evaluation.md §1) is derived from it per environment by
+:mod:`kameleoon_server._datafile`. Admin API bodies are decoded into these same types, so field
+names here are the admin API's field names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+VariableType = Literal["BOOLEAN", "NUMBER", "STRING", "JSON", "JS", "CSS"]
+RuleType = Literal["EXPERIMENTATION", "TARGETED_DELIVERY"]
+DEFAULT_ENVIRONMENTS = ("production", "staging", "development")
+
+
+class _Base(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Variable(_Base, kw_only=True):
+    key: str
+    type: VariableType | str
+    value: Any = None
+
+
+class Variation(_Base, kw_only=True):
+    key: str
+    name: str = ""
+    variables: list[Variable] = []
+
+
+class SplitEntry(_Base, kw_only=True):
+    variation_key: str
+    exposition: float
+    variation_id: int | None = None  # allocated by the server when a rule is created without it
+
+
+class Rule(_Base, kw_only=True):
+    id: int = 0  # allocated when 0
+    name: str = ""
+    type: RuleType | str = "EXPERIMENTATION"
+    exposition: float = 1.0
+    experiment_id: int = 0  # allocated when 0
+    respool_time: int | float | None = None
+    segment_id: int | None = None
+    variations: list[SplitEntry] = []
+
+
+class FlagEnvironment(_Base, kw_only=True):
+    enabled: bool = False
+    rules: list[Rule] = []
+
+
+class Flag(_Base, kw_only=True):
+    id: int = 0
+    key: str
+    name: str = ""
+    default_variation_key: str = "off"
+    variations: list[Variation] = []
+    environments: dict[str, FlagEnvironment] = {}
+
+
+class Segment(_Base, kw_only=True):
+    id: int = 0
+    name: str = ""
+    conditions_data: dict[str, Any] | None = None
+
+
+class Goal(_Base, kw_only=True):
+    id: int = 0
+    name: str
+    type: str = "CUSTOM"
+
+
+class CustomDataDefinition(_Base, kw_only=True):
+    id: int = 0
+    index: int
+    name: str = ""
+    scope: Literal["VISIT", "VISITOR"] = "VISIT"
+    local_only: bool = False
+    is_mapping_identifier: bool = False
+
+
+class Environment(_Base, kw_only=True):
+    key: str
+    name: str = ""
+
+
+class SiteSettings(_Base, kw_only=True):
+    real_time_update: bool = True
+    consent_type: Literal["REQUIRED", "NOT_REQUIRED"] = "NOT_REQUIRED"
+    data_api_domain: str | None = None
+    data_api_auth: Literal["required", "optional"] = "required"
+
+
+class SiteModel(_Base, kw_only=True):
+    name: str = ""
+    settings: SiteSettings = msgspec.field(default_factory=SiteSettings)
+    environments: list[Environment] = msgspec.field(
+        default_factory=lambda: [Environment(key=k, name=k.title()) for k in DEFAULT_ENVIRONMENTS]
+    )
+    custom_data: list[CustomDataDefinition] = []
+    goals: list[Goal] = []
+    segments: list[Segment] = []
+    flags: list[Flag] = []
+    next_id: int = 1000
+
+    def allocate_id(self) -> int:
+        """A fresh id, unique within the site (flags, rules, experiments, variations, ...)."""
+        value = self.next_id
+        self.next_id += 1
+        return value
+
+    def flag(self, key: str) -> Flag | None:
+        return next((f for f in self.flags if f.key == key), None)
+
+    def segment(self, segment_id: int) -> Segment | None:
+        return next((s for s in self.segments if s.id == segment_id), None)
+
+    def environment_keys(self) -> list[str]:
+        return [e.key for e in self.environments]
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(SiteModel)
+
+
+def encode_model(model: SiteModel) -> bytes:
+    return _encoder.encode(model)
+
+
+def decode_model(data: bytes) -> SiteModel:
+    return _decoder.decode(data)
+
+
+def max_id(model: SiteModel) -> int:
+    """The largest id used anywhere in the model (to keep ``next_id`` above imported ids)."""
+    ids = [0]
+    ids += [c.id for c in model.custom_data] + [g.id for g in model.goals] + [s.id for s in model.segments]
+    for flag in model.flags:
+        ids.append(flag.id)
+        for env in flag.environments.values():
+            for rule in env.rules:
+                ids += [rule.id, rule.experiment_id]
+                ids += [e.variation_id or 0 for e in rule.variations]
+    return max(ids)

@@ -1,0 +1,198 @@
+"""The small framework behind the admin API: an endpoint table (also used for the OpenAPI
+document), admin-token auth, body decoding with clear 4xx errors, and optimistic model edits."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kameleoon_server._validate import model_errors
+from kameleoon_server.model import SiteModel, decode_model, encode_model
+from kameleoon_server.routes._common import BodyTooLarge, error, json_response, read_body
+from kameleoon_server.state import ServerState, now_ms, server
+from kameleoon_server.storage import AlreadyExists, Conflict, NotFound, SiteRecord
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or []
+
+
+def invalid(errors: list[str]) -> None:
+    """Raises a 422 listing ``errors`` when there are any."""
+    if errors:
+        raise ApiError(422, "validation failed", errors)
+
+
+@dataclass(slots=True)
+class Call:
+    request: Request
+    state: ServerState
+    body: Any
+
+    def param(self, name: str) -> str:
+        value: str = self.request.path_params[name]
+        return value
+
+    def int_param(self, name: str) -> int:
+        try:
+            return int(self.param(name))
+        except ValueError:
+            raise ApiError(404, f"{name} must be an integer") from None
+
+    def query(self, name: str, default: str = "") -> str:
+        return self.request.query_params.get(name, default)
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    handler: Handler
+    body: Any = None  # type the JSON body is decoded into ("raw" = any JSON value, None = no body)
+    status: int = 200
+    tag: str = "sites"
+    public: bool = False
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def endpoint(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    body: Any = None,
+    status: int = 200,
+    tag: str = "sites",
+    public: bool = False,
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ENDPOINTS.append(Endpoint(method, path, summary, handler, body, status, tag, public))
+        return handler
+
+    return register
+
+
+def _authorized(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    return header[:7].lower() == "bearer " and hmac.compare_digest(
+        header[7:].strip().encode(), token.encode()
+    )
+
+
+async def _decode(request: Request, body_type: Any, limit: int) -> Any:
+    raw = await read_body(request, limit)
+    if body_type is dict:  # PATCH bodies: an object merged into the current value
+        body_type = dict[str, Any]
+    try:
+        if body_type == "raw":
+            return msgspec.json.decode(raw)
+        return msgspec.json.decode(raw, type=body_type)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, f"invalid body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+
+
+def _wrap(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        state = server(request)
+        if not ep.public and not _authorized(request, state.settings.admin_token):
+            return error(401, "admin token required (Authorization: Bearer <admin token>)")
+        try:
+            body = (
+                None
+                if ep.body is None
+                else await _decode(request, ep.body, state.settings.max_admin_body_bytes)
+            )
+            result = await ep.handler(Call(request, state, body))
+        except ApiError as exc:
+            return (
+                error(exc.status, exc.message, details=exc.details)
+                if exc.details
+                else error(exc.status, exc.message)
+            )
+        except BodyTooLarge:
+            return error(413, f"body larger than {state.settings.max_admin_body_bytes} bytes")
+        except NotFound as exc:
+            return error(404, str(exc))
+        except AlreadyExists as exc:
+            return error(409, str(exc))
+        if isinstance(result, Response):
+            return result
+        return json_response(result, ep.status) if ep.status != 204 else Response(status_code=204)
+
+    return handle
+
+
+def build_routes() -> list[Route]:
+    return [Route(ep.path, _wrap(ep), methods=[ep.method]) for ep in ENDPOINTS]
+
+
+# -- model access -----------------------------------------------------------------------------
+
+
+async def load(call: Call) -> tuple[SiteRecord, SiteModel]:
+    code = call.param("site")
+    record = await call.state.storage.get_site(code)
+    if record is None:
+        raise ApiError(404, f"unknown site {code!r}")
+    return record, decode_model(record.model)
+
+
+async def edit(call: Call, change: Callable[[SiteModel], T]) -> T:
+    """Applies ``change`` to the site's model and saves it; retried if another edit won the race.
+
+    The save bumps the configuration timestamp and notifies SSE subscribers (through storage).
+    """
+    for _ in range(5):
+        record, model = await load(call)
+        result = change(model)
+        invalid(model_errors(model))
+        try:
+            await call.state.storage.update_site(record.code, record.version, encode_model(model), now_ms())
+        except Conflict:
+            continue
+        return result
+    raise ApiError(409, "the site is being changed concurrently; retry")
+
+
+def merge(current: Any, patch: dict[str, Any], kind: type[T], fixed: tuple[str, ...] = ()) -> T:
+    """``current`` updated with the fields of ``patch`` (validated as ``kind``)."""
+    for name in fixed:
+        if name in patch and patch[name] != getattr(current, name):
+            raise ApiError(422, f"{name} cannot be changed")
+    merged = msgspec.to_builtins(current) | patch
+    try:
+        return msgspec.convert(merged, kind)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, f"invalid body: {exc}") from None
+
+
+def find(items: list[T], predicate: Callable[[T], bool], what: str) -> T:
+    for item in items:
+        if predicate(item):
+            return item
+    raise ApiError(404, f"{what} not found")
+
+
+def to_json(value: Any) -> Any:
+    return msgspec.to_builtins(value)

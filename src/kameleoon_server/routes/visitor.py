@@ -1,0 +1,35 @@
+"""``GET /visit/visitor``: a visitor's stored data, shaped as protocol.md §8.2 describes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kameleoon_server._visits import build_visitor_response, parse_visitor_query
+from kameleoon_server.routes._common import data_api_site, error, json_response
+from kameleoon_server.state import now_ms, server
+
+
+async def visitor_data(request: Request) -> Response:
+    state = server(request)
+    site = await data_api_site(request)
+    if isinstance(site, Response):
+        return site
+    params = request.query_params
+    try:
+        query = parse_visitor_query(params)
+    except ValueError as exc:
+        return error(400, str(exc))
+    if code := params.get("visitorCode"):
+        identities = [code]
+    elif user_id := params.get("mappingValue"):  # the user id and every visitor linked to it
+        identities = [user_id, *await state.storage.linked_visitors(site.id, user_id)]
+    else:
+        return error(400, "visitorCode or mappingValue is required")
+    events = await state.storage.visitor_events(site.id, identities, state.settings.visitor_event_limit)
+    state.counters.add("visitor_data_served")
+    return json_response(build_visitor_response(events, query, now_ms(), state.settings.visit_gap_ms))
+
+
+routes = [Route("/visit/visitor", visitor_data, methods=["GET"])]

@@ -1,0 +1,166 @@
+"""The storage interface every back end implements (SQLite now, PostgreSQL next).
+
+Callers only see this module: records, errors and the :class:`Storage` protocol. SQL lives in the
+implementations. Two promises every implementation keeps:
+
+* ``ingest`` returns only once the rows are committed (durable across a crash of the process);
+* every committed configuration change (``create_site``, ``update_site``, ``delete_site``) is
+  announced to the listeners registered with ``subscribe``, on the event loop that opened the
+  storage, including changes made by other server instances sharing the same database when the
+  back end can see them (PostgreSQL: LISTEN/NOTIFY).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kameleoon_server._wire import Link, Row
+
+EventRow = Row
+"""One event: (site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id, goal_id,
+revenue, negative, cd_index, bot, line) — the column order of the ``events`` table."""
+LinkRow = Link
+"""One identity link: (site_id, user_id, visitor_code, time_ms)."""
+
+
+class StorageError(Exception):
+    """Base class of storage errors."""
+
+
+class NotFound(StorageError):
+    """The site (or other record) does not exist."""
+
+
+class AlreadyExists(StorageError):
+    """A record with that key exists already."""
+
+
+class Conflict(StorageError):
+    """Optimistic concurrency: the site changed since it was read."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRecord:
+    id: int
+    code: str
+    version: int  # +1 on every change
+    updated_ms: int  # configuration timestamp; strictly increasing, in distinct whole seconds
+    model: bytes  # JSON document of kameleoon_server.model.SiteModel
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    client_id: str
+    site_id: int
+    secret_hash: str  # hex SHA-256 of the secret
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    identity: str
+    is_mapping: bool
+    nonce: str
+    etype: int
+    time_ms: int
+    bot: bool
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    site_id: int
+    site_code: str
+    version: int
+    updated_ms: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """Rows written by one storage transaction (for counters)."""
+
+    stored: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventTypeCount:
+    etype: int
+    events: int
+    visitors: int
+
+
+Listener = Callable[[ConfigChange], None]
+
+
+class Storage(Protocol):
+    """Persistent state of the server. All methods are coroutines run on one event loop."""
+
+    async def open(self) -> None:
+        """Connects, applies pending schema migrations and starts background workers."""
+
+    async def close(self) -> None:
+        """Flushes pending writes and releases every resource. Idempotent."""
+
+    # -- sites and their configuration model ------------------------------------------------
+    async def create_site(self, code: str, model: bytes, now_ms: int) -> SiteRecord:
+        """Raises AlreadyExists."""
+
+    async def get_site(self, code: str) -> SiteRecord | None: ...
+
+    async def list_sites(self) -> list[SiteRecord]: ...
+
+    async def update_site(self, code: str, base_version: int, model: bytes, now_ms: int) -> SiteRecord:
+        """Replaces the model if the site is still at ``base_version``; raises Conflict or NotFound."""
+
+    async def delete_site(self, code: str) -> bool:
+        """Deletes the site with its credentials, remote data and events."""
+
+    # -- API credentials ---------------------------------------------------------------------
+    async def add_credential(self, credential: CredentialRecord) -> None: ...
+
+    async def get_credential(self, client_id: str) -> CredentialRecord | None: ...
+
+    async def list_credentials(self, site_id: int) -> list[CredentialRecord]: ...
+
+    async def delete_credential(self, client_id: str) -> bool: ...
+
+    # -- remote data (GET /map/map) ----------------------------------------------------------
+    async def put_remote_data(self, site_id: int, key: str, value: bytes, now_ms: int) -> None: ...
+
+    async def get_remote_data(self, site_id: int, key: str) -> bytes | None: ...
+
+    async def list_remote_data(self, site_id: int, prefix: str, limit: int) -> list[str]: ...
+
+    async def delete_remote_data(self, site_id: int, key: str) -> bool: ...
+
+    # -- tracking events ---------------------------------------------------------------------
+    async def ingest(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> None:
+        """Stores rows, ignoring those whose (site_id, identity, nonce) exists. Durable on return.
+
+        Implementations may write many callers' rows in one transaction; ``counters()`` reports
+        how many rows were new and how many were duplicates."""
+
+    async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
+        """The latest ``limit`` events of these identities, oldest first."""
+
+    async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
+        """Visitor codes linked to a user id by mapping-identifier custom data."""
+
+    async def event_counts(self, site_id: int) -> list[EventTypeCount]: ...
+
+    # -- server settings (key/value) ---------------------------------------------------------
+    async def get_setting(self, key: str) -> str | None: ...
+
+    async def set_setting(self, key: str, value: str) -> None: ...
+
+    # -- configuration change notification ---------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Registers a listener for committed configuration changes; returns an unsubscribe."""
+
+    def counters(self) -> dict[str, int]:
+        """Implementation counters (batches, rows, queue depth, ...)."""

@@ -1,0 +1,117 @@
+"""The ``kameleoon`` command: ``serve --demo`` in a subprocess, admin subcommands over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kameleoon_server import cli
+
+from .conftest import ADMIN_TOKEN, MINIMAL_DATAFILE, LiveServer
+from .test_crash import Server
+
+
+def run(capsys: pytest.CaptureFixture[str], live: LiveServer, *args: str) -> Any:
+    code = cli.main([*args, "--url", live.base_url, "--admin-token", ADMIN_TOKEN])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out) if out.strip() else None
+
+
+def test_demo_serve_is_idempotent_and_prints_site_credentials_and_snippet(tmp_path: Path) -> None:
+    banners = []
+    for _ in range(2):
+        server, banner, base = _demo(tmp_path)
+        try:
+            doc = httpx.get(f"{base}/demo").json()
+        finally:
+            server.stop()
+        assert [f["featureKey"] for f in doc["featureFlags"]] == [
+            "new_checkout",
+            "welcome_banner",
+            "recommendations",
+        ]
+        assert {r["type"] for f in doc["featureFlags"] for r in f["rules"]} == {
+            "EXPERIMENTATION",
+            "TARGETED_DELIVERY",
+        }
+        types = {v["type"] for f in doc["featureFlags"] for var in f["variations"] for v in var["variables"]}
+        assert types == {"STRING", "NUMBER", "BOOLEAN", "JSON"}
+        banners.append(banner[banner.index("demo site code") :])
+    assert banners[0] == banners[1]  # same site, same credentials after a restart
+    creds = dict(re.findall(r"demo (client id|client secret): (\S+)", banners[0]))
+    snippet = banners[0][banners[0].index("from kameleoon import") :].splitlines()
+    assert len(snippet) == 5
+    client_id, secret = creds["client id"], creds["client secret"]
+    assert f'KameleoonClientConfig("{client_id}", "{secret}", ' in snippet[1]
+    assert 'network_domain="http://HOST"' in snippet[1]
+    assert snippet[2] == 'client = KameleoonClientFactory.create("demo", config)'
+
+
+def _demo(data_dir: Path) -> tuple[Server, str, str]:
+    import subprocess
+    import sys
+    import threading
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "kameleoon_server",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--demo",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("print(client.get_feature_variation_key"):
+            break
+    banner = "".join(lines)
+    base = re.search(r"kameleoon server (http://\S+)", banner)
+    assert base, banner
+    server = Server.__new__(Server)
+    server.proc, server.base = proc, base.group(1)
+    server._drain = threading.Thread(target=proc.stdout.read, daemon=True)
+    server._drain.start()
+    return server, re.sub(r"127\.0\.0\.1:\d+", "HOST", banner), base.group(1)
+
+
+def test_admin_commands(live: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    created = run(capsys, live, "sites", "create", "--code", "clisite", "--name", "CLI")
+    assert created["site"]["code"] == "clisite"
+    path = tmp_path / "datafile.json"
+    path.write_text(json.dumps(MINIMAL_DATAFILE))
+    run(capsys, live, "config", "import", "clisite", str(path))
+    flags = run(capsys, live, "flags", "list", "clisite")
+    assert [f["key"] for f in flags] == ["new_checkout", "banner"]
+    rules = run(capsys, live, "rules", "list", "clisite", "new_checkout")
+    rule_id = str(rules[0]["id"])
+    run(capsys, live, "rules", "set-exposition", "clisite", "new_checkout", rule_id, "0.3")
+    assert live.http.get("/clisite").json()["featureFlags"][0]["rules"][0]["exposition"] == 0.3
+    run(capsys, live, "flags", "create", "clisite", "promo", "--variations", "off,on,gold")
+    added = run(capsys, live, "rules", "add", "clisite", "promo", "--split", "off=0.5,gold=0.5")
+    assert [v["variation_key"] for v in added["variations"]] == ["off", "gold"]
+    run(capsys, live, "flags", "enable", "clisite", "promo")
+    assert live.http.get("/clisite").json()["featureFlags"][2]["environmentEnabled"] is True
+    run(capsys, live, "remote-data", "set", "clisite", "user-1", '{"warehouseAudiences": {"a": 1}}')
+    assert run(capsys, live, "remote-data", "get", "clisite", "user-1") == {"warehouseAudiences": {"a": 1}}
+    assert "events_stored" in run(capsys, live, "stats")
+
+
+def test_admin_command_errors_are_reported(live: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["flags", "list", "nope", "--url", live.base_url, "--admin-token", ADMIN_TOKEN])
+    assert code == 1 and "HTTP 404" in capsys.readouterr().err
+    code = cli.main(["sites", "list", "--url", live.base_url, "--admin-token", "wrong"])
+    assert code == 1 and "HTTP 401" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+"""GET /{siteCode} and /v3/{siteCode} on a live server (protocol.md §2, Appendix A.2)."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+from .conftest import LiveServer, Site
+
+
+def test_configuration_is_json_with_last_modified(live: LiveServer, site: Site) -> None:
+    r = live.http.get(f"/{site.code}", headers={"X-Kameleoon-SDK-Type": "PYTHON"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    doc = r.json()
+    assert [f["featureKey"] for f in doc["featureFlags"]] == ["new_checkout", "banner"]
+    assert "dataApiDomain" not in doc["configuration"]
+    assert "last-modified" in r.headers
+
+
+def test_environment_and_ts_query_parameters(live: LiveServer, site: Site) -> None:
+    staging = live.http.get(f"/{site.code}?environment=staging&ts=1700000000123").json()
+    assert [f["environmentEnabled"] for f in staging["featureFlags"]] == [False, False]
+    production = live.http.get(f"/{site.code}?environment=production").json()
+    assert production == live.http.get(f"/{site.code}").json()
+    assert live.http.get(f"/{site.code}?environment=nowhere").status_code == 404
+
+
+def test_v3_path_serves_segments_and_date_modified(live: LiveServer, site: Site) -> None:
+    doc = live.http.get(f"/v3/{site.code}?environment=production").json()
+    assert doc["segments"] == [] and isinstance(doc["dateModified"], int)
+
+
+def test_if_modified_since_answers_304_until_the_next_change(live: LiveServer, site: Site) -> None:
+    first = live.http.get(f"/v3/{site.code}")
+    stamp = first.headers["last-modified"]
+    again = live.http.get(f"/v3/{site.code}", headers={"If-Modified-Since": stamp})
+    assert again.status_code == 304 and again.content == b""
+    older = formatdate(time.time() - 3600, usegmt=True)
+    assert live.http.get(f"/v3/{site.code}", headers={"If-Modified-Since": older}).status_code in (200, 304)
+    r = live.admin(
+        "PATCH", f"/api/sites/{site.code}/flags/banner/environments/production", {"enabled": False}
+    )
+    assert r.status_code == 200, r.text
+    changed = live.http.get(f"/v3/{site.code}", headers={"If-Modified-Since": stamp})
+    assert changed.status_code == 200
+    assert changed.json()["featureFlags"][1]["environmentEnabled"] is False
+    assert changed.headers["last-modified"] != stamp
+
+
+def test_unknown_site_is_404(live: LiveServer) -> None:
+    assert live.http.get("/no-such-site").status_code == 404
+    assert live.http.get("/v3/no-such-site").status_code == 404
+
+
+def test_a_path_prefix_before_the_site_code_is_accepted(live: LiveServer, site: Site) -> None:
+    assert live.http.get(f"/cfg/{site.code}?ts=1700000000123").json() == live.http.get(f"/{site.code}").json()
+
+
+def test_the_server_never_imports_the_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, kameleoon_server.app, kameleoon_server.cli; print('kameleoon' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

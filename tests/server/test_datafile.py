@@ -1,0 +1,115 @@
+"""The served configuration document (evaluation.md §1) built from a model, and its import."""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kameleoon_server._datafile import build_datafile
+from kameleoon_server._import import DatafileError, import_datafile
+from kameleoon_server.model import SiteModel, decode_model, encode_model
+
+from .conftest import MINIMAL_DATAFILE
+
+CONFORMANCE = sorted(glob.glob(str(Path(__file__).parents[3] / "shared" / "conformance" / "public_*.json")))
+if not CONFORMANCE:
+    CONFORMANCE = sorted(glob.glob("/work/shared/conformance/public_*.json"))
+
+
+def _normalise(doc: dict[str, Any]) -> dict[str, Any]:
+    """Drops what 3.4.0 does not read (segment names, custom data id/name, dataApiDomain)."""
+    doc = json.loads(json.dumps(doc))
+    doc["configuration"].pop("dataApiDomain", None)
+    for entry in doc.get("customData", []):
+        entry.pop("id", None)
+        entry.pop("name", None)
+    for flag in doc.get("featureFlags", []):
+        for rule in flag["rules"]:
+            rule.setdefault("respoolTime", None)
+            if not rule.get("segment"):
+                rule["segment"] = None
+            else:
+                rule["segment"].pop("name", None)
+        for variation in flag["variations"]:
+            variation.setdefault("variables", [])
+    return doc
+
+
+@pytest.mark.parametrize("path", CONFORMANCE, ids=lambda p: Path(p).stem)
+def test_conformance_configurations_survive_import_and_serving(path: str) -> None:
+    original = json.loads(Path(path).read_text())["config"]
+    model = decode_model(encode_model(import_datafile(SiteModel(), original, "production")))
+    served = build_datafile(model, "production", 0)
+    assert _normalise(served) == _normalise(original)
+
+
+def test_minimal_datafile_round_trip_and_other_environments_are_disabled() -> None:
+    model = import_datafile(SiteModel(), MINIMAL_DATAFILE, "production")
+    assert _normalise(build_datafile(model, "production", 0)) == _normalise(MINIMAL_DATAFILE)
+    staging = build_datafile(model, "staging", 0)
+    assert [f["environmentEnabled"] for f in staging["featureFlags"]] == [False, False]
+    assert all(f["rules"] == [] for f in staging["featureFlags"])
+
+
+def test_data_api_domain_is_served_only_when_configured() -> None:
+    doc = dict(MINIMAL_DATAFILE, configuration={"realTimeUpdate": True, "dataApiDomain": "data.kameleoon.io"})
+    model = import_datafile(SiteModel(), doc, "production")
+    assert "dataApiDomain" not in build_datafile(model, "production", 0)["configuration"]
+    kept = import_datafile(SiteModel(), doc, "production", keep_data_api_domain=True)
+    assert build_datafile(kept, "production", 0)["configuration"]["dataApiDomain"] == "data.kameleoon.io"
+
+
+def test_v3_document_has_top_level_segments_and_segment_ids() -> None:
+    doc = json.loads(json.dumps(MINIMAL_DATAFILE))
+    segment = {"id": 9, "conditionsData": {"firstLevelOrOperators": [], "firstLevel": []}}
+    doc["featureFlags"][0]["rules"][0]["segment"] = segment
+    model = import_datafile(SiteModel(), doc, "production")
+    v3 = build_datafile(model, "production", 1234, v3=True)
+    assert v3["segments"] == [
+        {"id": 9, "name": "", "conditionsData": segment["conditionsData"], "audienceTracking": False}
+    ]
+    assert v3["featureFlags"][0]["rules"][0]["segmentId"] == 9
+    assert v3["dateModified"] == 1234
+    assert "segments" not in build_datafile(model, "production", 1234)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["featureFlags"][0]["rules"][0].pop("id"), "integer id"),
+        (lambda d: d["featureFlags"][0].__setitem__("variations", None), "variations must be a list"),
+        (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("segment", {"id": 1}), "conditionsData"),
+        (lambda d: d["customData"][0].__setitem__("index", "x"), "index"),
+        (
+            lambda d: d["featureFlags"][0]["rules"][0].__setitem__(
+                "segment",
+                {
+                    "id": 1,
+                    "conditionsData": {
+                        "firstLevel": [
+                            {
+                                "conditions": [
+                                    {
+                                        "targetingType": "CUSTOM_DATUM",
+                                        "customDataIndex": 0,
+                                        "valueMatchType": "EXACT",
+                                    }
+                                ]
+                            }
+                        ]
+                    },
+                },
+            ),
+            "customDataIndex",
+        ),
+    ],
+)
+def test_documents_the_sdk_would_reject_are_refused(mutate: Any, message: str) -> None:
+    doc = json.loads(json.dumps(MINIMAL_DATAFILE))
+    mutate(doc)
+    with pytest.raises(DatafileError, match=message):
+        import_datafile(SiteModel(), doc, "production")

@@ -1,0 +1,168 @@
+"""GET /sse on a live server (protocol.md §3): update events with padding, keep-alives, limits."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from kameleoon_server.routes.sse import PADDING, update_event
+from kameleoon_server.storage import ConfigChange
+
+from .conftest import LiveServer, Site, start_server
+
+EVENT_RE = re.compile(rb"event: configuration-update-event\ndata: (\{[^\n]*\})\n\n")
+
+
+class Stream:
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.data = b""
+        self._chunks: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            for chunk in self.response.iter_raw():
+                self._chunks.put(chunk)
+        except httpx.HTTPError:
+            pass
+
+    def wait_for(self, pattern: re.Pattern[bytes], timeout: float, start: int = 0) -> re.Match[bytes] | None:
+        deadline = time.monotonic() + timeout
+        while (match := pattern.search(self.data, start)) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                self.data += self._chunks.get(timeout=left)
+            except queue.Empty:
+                return None
+        return match
+
+
+@contextmanager
+def stream(live: LiveServer, code: str) -> Iterator[Stream]:
+    headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    with (
+        httpx.Client(base_url=live.base_url, timeout=httpx.Timeout(10, read=None)) as client,
+        client.stream("GET", f"/sse?siteCode={code}", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield Stream(response)
+
+
+def test_an_admin_change_reaches_every_connected_stream_within_a_second(live: LiveServer, site: Site) -> None:
+    with stream(live, site.code) as first, stream(live, site.code) as second:
+        assert first.wait_for(re.compile(rb": kameleoon"), 5)
+        assert second.wait_for(re.compile(rb": kameleoon"), 5)
+        r = live.admin(
+            "PATCH", f"/api/sites/{site.code}/flags/new_checkout/environments/production", {"enabled": False}
+        )
+        assert r.status_code == 200
+        events = [s.wait_for(EVENT_RE, 1.0) for s in (first, second)]
+        assert all(events)
+        assert events[0] is not None
+        ts = json.loads(events[0].group(1))["ts"]
+        served = live.http.get(f"/{site.code}?ts={ts}")
+        assert served.json()["featureFlags"][0]["environmentEnabled"] is False
+
+
+def test_each_event_is_followed_by_at_least_128_bytes_of_comment(live: LiveServer, site: Site) -> None:
+    with stream(live, site.code) as s:
+        assert s.wait_for(re.compile(rb": kameleoon"), 5)
+        live.admin("POST", f"/api/sites/{site.code}/goals", {"name": "g"})
+        match = s.wait_for(EVENT_RE, 1.0)
+        assert match is not None
+        padding = s.wait_for(re.compile(rb":[^\n]*\n"), 1.0, start=match.end())
+        assert padding is not None and padding.start() == match.end()
+        assert len(padding.group(0)) >= 128
+
+
+def test_keep_alive_comments_flow_while_nothing_changes(live: LiveServer, site: Site) -> None:
+    with stream(live, site.code) as s:
+        assert s.wait_for(re.compile(rb": keep-alive\n\n(.|\n)*: keep-alive\n\n"), 5)
+
+
+def test_other_sites_do_not_get_the_event(live: LiveServer, site: Site) -> None:
+    other = live.create_site()
+    with stream(live, other.code) as s:
+        assert s.wait_for(re.compile(rb": kameleoon"), 5)
+        live.admin("POST", f"/api/sites/{site.code}/goals", {"name": "g"})
+        assert s.wait_for(EVENT_RE, 0.5) is None
+
+
+def test_connection_cap_answers_503(tmp_path: Path) -> None:
+    srv, server, thread = start_server(tmp_path / "cap.db", sse_max_connections=1, sse_keepalive_seconds=0.2)
+    try:
+        capped = srv.create_site()
+        with stream(srv, capped.code) as s:
+            assert s.wait_for(re.compile(rb": kameleoon"), 5)
+            assert srv.http.get(f"/sse?siteCode={capped.code}").status_code == 503
+    finally:
+        srv.http.close()
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_unknown_site_and_missing_site_code(live: LiveServer) -> None:
+    assert live.http.get("/sse?siteCode=nope").status_code == 404
+    assert live.http.get("/sse").status_code == 400
+
+
+def test_event_bytes() -> None:
+    event = update_event(ConfigChange(1, "s", 2, 1700000000123))
+    assert event.startswith(b'event: configuration-update-event\ndata: {"ts":1700000000123}\n\n')
+    assert event.endswith(PADDING) and len(PADDING) >= 130
+
+
+def test_a_reader_blocking_on_128_byte_blocks_sees_the_event_at_once(tmp_path: Path) -> None:
+    """Emulates the 3.4.0 client (§3.4): no keep-alive helps here, only the padding does."""
+    import urllib3
+
+    srv, server, thread = start_server(tmp_path / "pad.db", sse_keepalive_seconds=60)
+    pool = urllib3.PoolManager()
+    try:
+        site = srv.create_site()
+        response = pool.request(
+            "GET",
+            f"{srv.base_url}/sse?siteCode={site.code}",
+            preload_content=False,
+            headers={"Accept": "text/event-stream"},
+            timeout=urllib3.Timeout(read=None),
+        )
+        blocks: queue.Queue[bytes] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                while block := response.read(128):
+                    blocks.put(block)
+            except Exception:  # the server shuts down at the end of the test
+                return
+
+        threading.Thread(target=pump, daemon=True).start()
+        data = b""
+        while b"kameleoon configuration stream" not in data:
+            data += blocks.get(timeout=5)
+        srv.admin("POST", f"/api/sites/{site.code}/goals", {"name": "g"})
+        deadline = time.monotonic() + 1.0
+        while EVENT_RE.search(data) is None and time.monotonic() < deadline:
+            try:
+                data += blocks.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+        assert EVENT_RE.search(data) is not None
+        response.release_conn()
+    finally:
+        pool.clear()
+        srv.http.close()
+        server.should_exit = True
+        thread.join(10)

@@ -1,0 +1,166 @@
+"""The SQLite storage: migrations, sites with optimistic concurrency, idempotent durable ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kameleoon_server.storage import (
+    AlreadyExists,
+    ConfigChange,
+    Conflict,
+    CredentialRecord,
+    NotFound,
+    SQLiteStorage,
+    open_storage,
+)
+from kameleoon_server.storage._schema import MIGRATIONS
+from kameleoon_server.storage.sqlite import next_config_ms
+
+
+def run(path: Path, body: Callable[[SQLiteStorage], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        storage = SQLiteStorage(path)
+        await storage.open()
+        try:
+            return await body(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(main())
+
+
+def row(site: int, identity: str, nonce: str, etype: int = 1, t: int = 1) -> tuple[Any, ...]:
+    return (site, identity, 0, nonce, etype, t, None, None, None, None, None, None, 0, f"nonce={nonce}")
+
+
+def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
+    run(tmp_path / "a.db", lambda s: asyncio.sleep(0))
+    conn = sqlite3.connect(tmp_path / "a.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    run(tmp_path / "a.db", lambda s: asyncio.sleep(0))  # reopening applies nothing twice
+
+
+def test_ingest_is_idempotent_per_site_identity_and_nonce(tmp_path: Path) -> None:
+    async def body(s: SQLiteStorage) -> Any:
+        await s.ingest([row(1, "v", "N1"), row(1, "v", "N2")], [])
+        await s.ingest([row(1, "v", "N1"), row(1, "u", "N1"), row(2, "v", "N1")], [])
+        return await s.visitor_events(1, ["v", "u"], 10), s.counters()
+
+    events, counters = run(tmp_path / "b.db", body)
+    assert [(e.identity, e.nonce) for e in events] == [("v", "N1"), ("v", "N2"), ("u", "N1")]
+    assert (counters["events_stored"], counters["events_duplicate"]) == (4, 1)
+
+
+def test_many_rows_are_written_in_chunks_and_all_land(tmp_path: Path) -> None:
+    rows = [row(1, f"v{i % 13}", f"N{i}") for i in range(700)]  # 256+256+32*5+4*7+1*0... every chunk size
+
+    async def body(s: SQLiteStorage) -> Any:
+        await asyncio.gather(s.ingest(rows[:333], []), s.ingest(rows[333:], []), s.ingest(rows[:10], []))
+        return len(await s.visitor_events(1, [f"v{i}" for i in range(13)], 10_000))
+
+    assert run(tmp_path / "g.db", body) == 700
+
+
+def test_acknowledged_rows_are_committed_and_visible_to_other_connections(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+
+    async def body(s: SQLiteStorage) -> int:
+        await asyncio.gather(*(s.ingest([row(1, f"v{i}", "N")], []) for i in range(50)))
+        conn = sqlite3.connect(path)  # an independent connection sees every acknowledged row
+        try:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        finally:
+            conn.close()
+
+    assert run(path, body) == 50
+
+
+def test_sites_update_with_optimistic_concurrency_and_announce_changes(tmp_path: Path) -> None:
+    changes: list[ConfigChange] = []
+
+    async def body(s: SQLiteStorage) -> Any:
+        s.subscribe(changes.append)
+        site = await s.create_site("abc", b"{}", 1_000)
+        with pytest.raises(AlreadyExists):
+            await s.create_site("abc", b"{}", 1_000)
+        updated = await s.update_site("abc", 1, b'{"name":"x"}', 1_200)
+        with pytest.raises(Conflict):
+            await s.update_site("abc", 1, b"{}", 1_300)
+        with pytest.raises(NotFound):
+            await s.update_site("nope", 1, b"{}", 1_300)
+        assert await s.delete_site("abc")
+        return site, updated, await s.get_site("abc")
+
+    _, updated, gone = run(tmp_path / "d.db", body)
+    assert updated.version == 2 and updated.model == b'{"name":"x"}'
+    assert updated.updated_ms == 2_000  # a later whole second than the previous timestamp
+    assert gone is None
+    assert [(c.version, c.deleted) for c in changes] == [(1, False), (2, False), (3, True)]
+
+
+def test_credentials_remote_data_links_and_settings(tmp_path: Path) -> None:
+    async def body(s: SQLiteStorage) -> Any:
+        await s.add_credential(CredentialRecord("cid", 1, "hash", 5))
+        await s.put_remote_data(1, "k/1", b'{"a":1}', 1)
+        await s.put_remote_data(1, "k/1", b'{"a":2}', 2)
+        await s.ingest([], [(1, "user", "anon", 3), (1, "user", "anon", 4)])
+        await s.set_setting("x", "y")
+        return (
+            await s.get_credential("cid"),
+            await s.get_remote_data(1, "k/1"),
+            await s.list_remote_data(1, "k", 10),
+            await s.linked_visitors(1, "user"),
+            await s.get_setting("x"),
+            await s.delete_remote_data(1, "k/1"),
+        )
+
+    credential, value, keys, links, setting, deleted = run(tmp_path / "e.db", body)
+    assert credential == CredentialRecord("cid", 1, "hash", 5)
+    assert (value, keys, links, setting, deleted) == (b'{"a":2}', ["k/1"], ["anon"], "y", True)
+
+
+def test_a_failing_write_fails_only_its_own_caller(tmp_path: Path) -> None:
+    async def body(s: SQLiteStorage) -> Any:
+        await s.create_site("dup", b"{}", 1)
+        results = await asyncio.gather(
+            s.create_site("dup", b"{}", 1), s.ingest([row(1, "v", "Z")], []), return_exceptions=True
+        )
+        return results
+
+    failed, ingested = run(tmp_path / "f.db", body)
+    assert isinstance(failed, AlreadyExists)
+    assert ingested is None
+
+
+def test_config_timestamps_move_to_a_later_second() -> None:
+    assert next_config_ms(1_500, 1_600) == 2_000
+    assert next_config_ms(1_500, 9_999) == 9_999
+
+
+def test_database_urls() -> None:
+    assert open_storage("sqlite:////tmp/x/a.db").path == Path("/tmp/x/a.db")  # type: ignore[attr-defined]
+    assert open_storage("sqlite:///rel.db").path == Path("rel.db")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        open_storage("postgresql://localhost/db")
+    with pytest.raises(ValueError):
+        open_storage("mysql://x")
+
+
+def test_the_writer_survives_an_unexpected_error(tmp_path: Path) -> None:
+    async def body(s: SQLiteStorage) -> Any:
+        def boom(conn: sqlite3.Connection) -> None:
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await s._write(boom)
+        await s.ingest([row(1, "v", "after")], [])
+        return await s.visitor_events(1, ["v"], 10)
+
+    assert [e.nonce for e in run(tmp_path / "h.db", body)] == ["after"]
