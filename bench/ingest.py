@@ -1,16 +1,19 @@
 """Ingest and configuration throughput of `kameleoon serve` on loopback.
 
-Starts the server in a subprocess (fresh data directory), creates a site through the admin API,
-gets an access token, then drives it with concurrent keep-alive HTTP/1.1 clients (raw asyncio
-streams, so the client side costs as little CPU as possible):
+Starts the server (one or more instances, each a `kameleoon serve` process, on a fresh SQLite
+data directory or on the PostgreSQL database given with --db), creates a site through the admin
+API, gets an access token, then drives the instances with concurrent keep-alive HTTP/1.1
+connections spread over them. The load generator is kept cheap (pre-built requests written by
+asyncio protocols, no HTTP library) because it shares the machine's cores with the server:
 
 * ingest: POST /visit/events with 20 unique tracking lines per request; the figure printed is
   events counted in the database afterwards divided by the time from the first request to the
   last acknowledgement (every 204 means "committed");
-* configuration: GET /{siteCode} as fast as the clients can.
+* configuration: GET /{siteCode} as fast as the connections can.
 
-Prints figures and the ratio to the target; never fails on speed.
+Prints figures, CPU time per event and the ratio to the target; never fails on speed.
 Usage: python bench/ingest.py [--seconds 10] [--connections 64] [--sync normal|full]
+                              [--db postgresql://user@host:port/db] [--instances 1,2]
 """
 
 from __future__ import annotations
@@ -20,33 +23,24 @@ import asyncio
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 TARGET_EVENTS_PER_SECOND = 100_000
 LINES_PER_REQUEST = 20
+ADMIN_TOKEN = "bench-admin-token"
+Make = Callable[[int, int], bytes]
 
 
-def start_server(data_dir: Path, sync: str) -> tuple[subprocess.Popen[str], str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "kameleoon_server",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-        "--sync",
-        sync,
-        "--log-level",
-        "warning",
-    ]
+def start_server(data_dir: Path, sync: str, db: str | None) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "kameleoon_server", "serve", "--port", "0", "--data-dir", str(data_dir)]
+    cmd += ["--sync", sync, "--log-level", "warning", "--admin-token", ADMIN_TOKEN]
+    cmd += ["--db", db] if db else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -64,14 +58,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def admin(base: str, token: str, method: str, path: str, body: object = None) -> object:
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (Linux /proc), [pid] elsewhere."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            for child in task.read_text().split():
+                found += process_tree(int(child))
+        except OSError:
+            pass
+    return found
+
+
+def admin(base: str, method: str, path: str, body: object = None) -> object:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        base + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req) as r:
         raw = r.read()
     return json.loads(raw) if raw else None
@@ -81,15 +83,6 @@ def access_token(base: str, client_id: str, secret: str) -> str:
     body = f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}".encode()
     with urllib.request.urlopen(urllib.request.Request(base + "/oauth/token", data=body)) as r:
         return str(json.loads(r.read())["access_token"])
-
-
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    match = re.search(rb"(?i)content-length: *(\d+)", head)
-    if match and int(match.group(1)):
-        await reader.readexactly(int(match.group(1)))
-    return status
 
 
 def _event_template(host: str, site: str, token: str) -> tuple[bytes, bytes]:
@@ -111,23 +104,127 @@ def _event_template(host: str, site: str, token: str) -> tuple[bytes, bytes]:
     return head.encode() + body, marker.encode()
 
 
-async def _client(base: str, deadline: float, make: object, conn: int, counts: list[int]) -> None:
+class _Client(asyncio.Protocol):
+    """One keep-alive connection: sends a request, reads its response, sends the next."""
+
+    def __init__(self, make: Make, conn: int, deadline: float, counts: list[int]) -> None:
+        self.make, self.conn, self.deadline, self.counts = make, conn, deadline, counts
+        self.seq = 0
+        self.buffer = b""
+        self.done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self._send()
+
+    def _send(self) -> None:
+        if time.monotonic() >= self.deadline:
+            self.transport.close()
+            return
+        self.transport.write(self.make(self.conn, self.seq))
+        self.seq += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end]
+            match = re.search(rb"(?i)content-length: *(\d+)", head)
+            size = end + 4 + (int(match.group(1)) if match else 0)
+            if len(self.buffer) < size:
+                return
+            self.buffer = self.buffer[size:]
+            self.counts[0 if head[9:12] in (b"200", b"204") else 1] += 1
+            self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _connect(base: str, make: Make, conn: int, deadline: float, counts: list[int]) -> None:
     host, port = base.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    seq = 0
-    while time.monotonic() < deadline:
-        writer.write(make(conn, seq))  # type: ignore[operator]
-        status = await _read_response(reader)
-        counts[0 if status in (200, 204) else 1] += 1
-        seq += 1
-    writer.close()
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(lambda: _Client(make, conn, deadline, counts), host, int(port))
+    await client.done
 
 
-async def drive(base: str, seconds: float, connections: int, make: object) -> tuple[int, int, float]:
+async def _drive(bases: list[str], seconds: float, connections: int, make: Make) -> tuple[int, int, float]:
     counts = [0, 0]
     start = time.monotonic()
-    await asyncio.gather(*(_client(base, start + seconds, make, c, counts) for c in range(connections)))
+    await asyncio.gather(
+        *(_connect(bases[c % len(bases)], make, c, start + seconds, counts) for c in range(connections))
+    )
     return counts[0], counts[1], time.monotonic() - start
+
+
+def drive(bases: list[str], seconds: float, connections: int, make: Make) -> tuple[int, int, float]:
+    try:
+        import uvloop
+
+        return uvloop.run(_drive(bases, seconds, connections, make))
+    except ImportError:
+        return asyncio.run(_drive(bases, seconds, connections, make))
+
+
+def stored_events(base: str, site: str) -> int:
+    summary = admin(base, "GET", f"/api/sites/{site}/events/summary")
+    assert isinstance(summary, list)
+    return sum(int(row["events"]) for row in summary)
+
+
+def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
+    servers = [start_server(data_dir, args.sync, args.db) for _ in range(instances)]
+    bases = [base for _, base in servers]
+    try:
+        site = f"bench{os.getpid()}x{instances}x{int(time.time()) % 100000}"
+        created = admin(bases[0], "POST", "/api/sites", {"code": site})
+        creds = created["credentials"]  # type: ignore[index]
+        bearer = access_token(bases[0], creds["client_id"], creds["client_secret"])
+        templates = [_event_template(b.removeprefix("http://"), site, bearer) for b in bases]
+
+        def events(conn: int, seq: int) -> bytes:
+            template, marker = templates[conn % len(templates)]
+            return template.replace(marker, b"%03X%09X" % (conn, seq))
+
+        pids = [pid for proc, _ in servers for pid in process_tree(proc.pid)]
+        server_cpu, client_cpu = [cpu_seconds(p) for p in pids], time.process_time()
+        ok, failed, elapsed = drive(bases, args.seconds, args.connections, events)
+        server_cpu = [cpu_seconds(p) - before for p, before in zip(pids, server_cpu, strict=True)]
+        client_cpu = time.process_time() - client_cpu
+        stored = stored_events(bases[0], site)
+        rate = stored / elapsed
+        where = "PostgreSQL" if args.db else f"SQLite, synchronous={args.sync}"
+        print(
+            f"ingest, {instances} instance(s), {where}: {ok} requests acknowledged ({failed} failed), "
+            f"{stored} events stored in {elapsed:.1f}s = {rate:,.0f} events/s stored "
+            f"({rate / TARGET_EVENTS_PER_SECOND:.2f}x the {TARGET_EVENTS_PER_SECOND:,} target; "
+            f"{LINES_PER_REQUEST} events/request, {args.connections} connections)"
+        )
+        print(
+            f"  cpu: server processes {sum(server_cpu) / elapsed:.2f} cores "
+            f"({' + '.join(f'{c / elapsed:.2f}' for c in server_cpu)}), "
+            f"{1e6 * sum(server_cpu) / max(stored, 1):.1f} µs per event; "
+            f"load generator {client_cpu / elapsed:.2f} cores"
+        )
+        stats = admin(bases[0], "GET", "/api/stats")
+        assert isinstance(stats, dict)
+        if stats.get("ingest_batches"):
+            print(
+                f"  instance 1: {stats['ingest_batches']} commits, "
+                f"{stats['ingest_requests'] / stats['ingest_batches']:.1f} requests per commit on average, "
+                f"largest {stats['ingest_largest_batch']}"
+            )
+        hosts = [b.removeprefix("http://") for b in bases]
+        config_requests = [f"GET /{site} HTTP/1.1\r\nHost: {h}\r\n\r\n".encode() for h in hosts]
+        ok, failed, elapsed = drive(
+            bases, args.seconds / 2, args.connections, lambda c, s: config_requests[c % len(hosts)]
+        )
+        print(f"  configuration: {ok / elapsed:,.0f} GETs/s ({failed} failed, {args.connections} conn.)")
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+        for proc, _ in servers:
+            proc.wait(30)
 
 
 def main() -> None:
@@ -135,55 +232,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--sync", choices=["normal", "full"], default="normal")
+    parser.add_argument("--db", help="postgresql://… (default: SQLite in a temporary folder)")
+    parser.add_argument("--instances", default="1", help="comma-separated instance counts, e.g. 1,2")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = start_server(Path(tmp), args.sync)
-        try:
-            token = (Path(tmp) / "admin-token").read_text().strip()
-            created = admin(base, token, "POST", "/api/sites", {"code": "bench"})
-            creds = created["credentials"]  # type: ignore[index]
-            bearer = access_token(base, creds["client_id"], creds["client_secret"])
-            host = base.removeprefix("http://")
-            template, marker = _event_template(host, "bench", bearer)
-
-            def events(conn: int, seq: int) -> bytes:
-                return template.replace(marker, b"%03X%09X" % (conn, seq))
-
-            server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
-            ok, failed, elapsed = asyncio.run(drive(base, args.seconds, args.connections, events))
-            server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
-            conn = sqlite3.connect(Path(tmp) / "kameleoon.db")
-            stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-            conn.close()
-            rate = stored / elapsed
-            print(
-                f"ingest: {ok} requests acknowledged ({failed} failed), {stored} events stored in "
-                f"{elapsed:.1f}s = {rate:,.0f} events/s stored ({rate / TARGET_EVENTS_PER_SECOND:.2f}x the "
-                f"{TARGET_EVENTS_PER_SECOND:,} target; {LINES_PER_REQUEST} events/request, "
-                f"{args.connections} connections, synchronous={args.sync})"
-            )
-            print(
-                f"cpu during ingest: server {server_cpu / elapsed:.2f} cores, "
-                f"clients {client_cpu / elapsed:.2f} cores"
-            )
-            stats = admin(base, token, "GET", "/api/stats")
-            assert isinstance(stats, dict)
-            print(
-                f"server: {stats['write_batches']} commits, "
-                f"{stats['events_stored'] / stats['write_batches']:.0f} "
-                f"events per commit on average, largest batch {stats['write_largest_batch']} requests"
-            )
-            config_request = f"GET /bench HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-            ok, failed, elapsed = asyncio.run(
-                drive(base, args.seconds / 2, args.connections, lambda c, s: config_request)
-            )
-            print(
-                f"configuration: {ok / elapsed:,.0f} GETs/s ({failed} failed, {args.connections} connections)"
-            )
-            print(f"machine: {os.cpu_count()} cores; server and clients share them")
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        for count in [int(n) for n in args.instances.split(",")]:
+            run(args, count, Path(tmp))
+    print(f"machine: {os.cpu_count()} cores; servers, database and load generator share them")
 
 
 if __name__ == "__main__":

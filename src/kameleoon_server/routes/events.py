@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 import msgspec
 
-from kameleoon_server._wire import ParsedBody, parse_events_body
 from kameleoon_server.routes._common import check_data_api
 from kameleoon_server.state import ServerState, now_ms
+from kameleoon_server.storage import BodySummary, TooManyLines
 
 log = logging.getLogger("kameleoon_server.events")
 PATH = "/visit/events"
@@ -63,10 +63,12 @@ async def _body(scope: Scope, receive: Any, limit: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _count(state: ServerState, code: str, parsed: ParsedBody) -> None:
+def _count(state: ServerState, code: str, parsed: BodySummary) -> None:
     counters = state.counters
     counters.add("events_requests")
-    counters.add("events_received", len(parsed.rows))
+    counters.add("events_received", parsed.received)
+    if parsed.invalid_utf8:
+        counters.add("events_invalid_utf8")
     if parsed.malformed:
         counters.add("events_malformed", parsed.malformed)
         log.warning("site %s: skipped %d malformed line(s): %s", code, parsed.malformed, parsed.errors)
@@ -81,24 +83,17 @@ async def _ingest(state: ServerState, scope: Scope, receive: Any) -> int:
     site = await check_data_api(state, _site_code(scope["query_string"]), _header(scope, b"authorization"))
     if isinstance(site, tuple):
         raise _Reject(*site)
-    raw = await _body(scope, receive, state.settings.max_body_bytes)
+    body = await _body(scope, receive, state.settings.max_body_bytes)
     try:
-        body = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        body = raw.decode("utf-8", errors="replace")  # the bad lines fail to parse below
-        state.counters.add("events_invalid_utf8")
-    try:
-        parsed = parse_events_body(body, site.id, now_ms(), state.settings.max_lines)
-    except ValueError as exc:
+        parsed = await state.storage.ingest_body(site.id, body, now_ms(), state.settings.max_lines)
+    except TooManyLines as exc:
         state.counters.add("events_too_many_lines")
         raise _Reject(413, f"too many lines: {exc}") from None
-    _count(state, site.code, parsed)
-    try:
-        await state.storage.ingest(parsed.rows, parsed.links)
     except Exception:
-        state.counters.add("events_store_failed", len(parsed.rows))
-        log.exception("site %s: could not store %d events", site.code, len(parsed.rows))
+        state.counters.add("events_store_failed_requests")
+        log.exception("site %s: could not store a tracking request", site.code)
         raise _Reject(503, "events could not be stored; retry later") from None
+    _count(state, site.code, parsed)
     return parsed.malformed
 
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from kameleoon_server.storage.base import (
     AlreadyExists,
+    BodySummary,
     ConfigChange,
     Conflict,
     CredentialRecord,
@@ -19,11 +20,13 @@ from kameleoon_server.storage.base import (
     Storage,
     StorageError,
     StoredEvent,
+    TooManyLines,
 )
 from kameleoon_server.storage.sqlite import SQLiteStorage, Synchronous
 
 __all__ = [
     "AlreadyExists",
+    "BodySummary",
     "ConfigChange",
     "Conflict",
     "CredentialRecord",
@@ -37,6 +40,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "StoredEvent",
+    "TooManyLines",
     "open_storage",
 ]
 

@@ -3,7 +3,8 @@
 Callers only see this module: records, errors and the :class:`Storage` protocol. SQL lives in the
 implementations. Two promises every implementation keeps:
 
-* ``ingest`` returns only once the rows are committed (durable across a crash of the process);
+* ``ingest`` and ``ingest_body`` return only once the rows are committed (durable across a crash
+  of the process);
 * every committed configuration change (``create_site``, ``update_site``, ``delete_site``) is
   announced to the listeners registered with ``subscribe``, on the event loop that opened the
   storage, including changes made by other server instances sharing the same database when the
@@ -16,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from kameleoon_server._wire import BodySummary as BodySummary  # the answer of ingest_body
 from kameleoon_server._wire import Link, Row
+from kameleoon_server._wire import TooManyLines as TooManyLines
 
 EventRow = Row
 """One event: (site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id, goal_id,
@@ -144,6 +147,10 @@ class Storage(Protocol):
 
         Implementations may write many callers' rows in one transaction; ``counters()`` reports
         how many rows were new and how many were duplicates."""
+
+    async def ingest_body(self, site_id: int, body: bytes, time_ms: int, max_lines: int) -> BodySummary:
+        """Parses a ``POST /visit/events`` body (``_wire.parse_events_bytes``) and stores its rows
+        and links like :meth:`ingest`; durable on return. Raises TooManyLines (nothing stored)."""
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
         """The latest ``limit`` events of these identities, oldest first."""

@@ -17,13 +17,17 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from kameleoon_server.storage import _schema
+from kameleoon_server.storage._ingest import ingest_in_process
+from kameleoon_server.storage._ingest_client import IngestCounters, IngestProcess
 from kameleoon_server.storage._sqlite_checkpoint import Checkpointer
+from kameleoon_server.storage._sqlite_conn import Synchronous, connect
 from kameleoon_server.storage._sqlite_writer import CallJob, IngestJob, Job, Writer
 from kameleoon_server.storage.base import (
     AlreadyExists,
+    BodySummary,
     ConfigChange,
     Conflict,
     CredentialRecord,
@@ -37,7 +41,6 @@ from kameleoon_server.storage.base import (
 )
 
 T = TypeVar("T")
-Synchronous = Literal["normal", "full"]
 
 _SITE_COLUMNS = "id, code, version, updated_ms, model"
 
@@ -57,9 +60,17 @@ def next_config_ms(previous_ms: int, now_ms: int) -> int:
 class SQLiteStorage:
     """Storage in one SQLite database file."""
 
-    def __init__(self, path: str | Path, synchronous: Synchronous = "normal", readers: int = 2) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: Synchronous = "normal",
+        readers: int = 2,
+        ingest_process: bool = True,
+    ) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self._ingest_process = ingest_process
+        self._ingester: IngestProcess | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="kameleoon-sqlite-reader")
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -71,16 +82,9 @@ class SQLiteStorage:
 
     # -- connections ------------------------------------------------------------------------
     def _connect(self, *, writer: bool, read_only: bool = True) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn = connect(self.path, self.synchronous, writer=writer, read_only=read_only)
         if writer:
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # see _sqlite_checkpoint
             _schema.migrate(conn)
-        elif read_only:
-            conn.execute("PRAGMA query_only=ON")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -122,8 +126,14 @@ class SQLiteStorage:
         await self._loop.run_in_executor(None, writer.start)
         checkpointer.start()
         self._writer, self._checkpointer = writer, checkpointer
+        if self._ingest_process:
+            self._ingester = IngestProcess(str(self.path.resolve()), self.synchronous)
+            await self._ingester.start()
 
     async def close(self) -> None:
+        ingester, self._ingester = self._ingester, None
+        if ingester is not None:
+            await ingester.stop()
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, writer.stop)
@@ -150,14 +160,20 @@ class SQLiteStorage:
         if self._writer is None:
             return {}
         c = self._writer.counters
+        i = self._ingester.counters if self._ingester is not None else IngestCounters()
         return {
             "write_batches": c.batches,
             "write_jobs": c.jobs,
             "write_largest_batch": c.largest_batch,
             "write_failed_jobs": c.failed_jobs,
-            "events_stored": c.rows_stored,
-            "events_duplicate": c.rows_duplicate,
+            "events_stored": c.rows_stored + i.rows_stored,
+            "events_duplicate": c.rows_duplicate + i.rows_duplicate,
             "write_queue_depth": self._writer.queue_depth(),
+            "ingest_batches": i.batches,
+            "ingest_requests": i.requests,
+            "ingest_largest_batch": i.largest_batch,
+            "ingest_process_starts": i.starts,
+            "ingest_queue_depth": self._ingester.queue_depth() if self._ingester is not None else 0,
             "wal_checkpoints": self._checkpointer.checkpoints if self._checkpointer else 0,
         }
 
@@ -306,6 +322,11 @@ class SQLiteStorage:
         loop = asyncio.get_running_loop()
         job = IngestJob(loop=loop, future=loop.create_future(), weight=len(rows) + 1, rows=rows, links=links)
         await self._submit(job)
+
+    async def ingest_body(self, site_id: int, body: bytes, time_ms: int, max_lines: int) -> BodySummary:
+        if self._ingester is not None:
+            return await self._ingester.submit(site_id, body, time_ms, max_lines)
+        return await ingest_in_process(self, site_id, body, time_ms, max_lines)
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
         def get(conn: sqlite3.Connection) -> list[StoredEvent]:

@@ -1,0 +1,190 @@
+"""The ingest process: parses tracking bodies and writes their rows, beside the server process.
+
+The server hands every ``POST /visit/events`` body over a socket (``_ingest_proto`` frames) and
+answers ``204`` when this process replies, which it does only after the transaction holding the
+rows has committed. Bodies that arrive while a transaction runs go into the next one (group
+commit). Parsing and writing here instead of in the server gives them a core and an interpreter
+lock of their own, so the server's event loop only does HTTP.
+
+Run as ``python -m kameleoon_server.storage._ingest_process FD DATABASE-URL SYNCHRONOUS``; it
+ends when the server closes its end of the socket (including when the server dies).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kameleoon_server._wire import FastBody, Link, ParsedBody, Row, TooManyLines, parse_for_storage
+from kameleoon_server.storage import _ingest_proto as proto
+
+log = logging.getLogger("kameleoon_server.ingest")
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+_RECV = 1024 * 1024
+
+
+class Sink(Protocol):
+    """Where rows go: ``write`` commits them (or raises, leaving nothing written)."""
+
+    def write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody] = ()) -> int:
+        """Stores rows and the rows of ``fast`` (ignoring existing (site, identity, nonce)) and
+        links in one transaction; returns how many rows were new."""
+
+    def close(self) -> None: ...
+
+
+def open_sink(url: str, synchronous: str) -> Sink:
+    if url.startswith(("postgresql:", "postgres:")):
+        from kameleoon_server.storage._pg_sink import PostgresSink
+
+        return PostgresSink(url)
+    from kameleoon_server.storage._sqlite_sink import SQLiteSink
+
+    return SQLiteSink(url, synchronous)
+
+
+def read_batch(sock: socket.socket, buffer: bytearray) -> list[bytes] | None:
+    """Blocks until at least one frame is complete, then takes whatever else already arrived.
+    None at end of input. (The socket stays blocking: the writer thread sends on it.)"""
+    frames = proto.take_frames(buffer)
+    while not frames:
+        data = sock.recv(_RECV)
+        if not data:
+            return None
+        buffer += data
+        frames = proto.take_frames(buffer)
+    while len(buffer) < MAX_BATCH_BYTES:
+        try:
+            data = sock.recv(_RECV, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        buffer += data
+    return frames + proto.take_frames(buffer)
+
+
+Parsed = ParsedBody | FastBody
+
+
+@dataclass(slots=True)
+class Batch:
+    """Parsed request bodies waiting for the writer, and answers already known (413s)."""
+
+    parsed: list[tuple[int, Parsed]] = field(default_factory=list)
+    replies: list[proto.Reply] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.parsed += other.parsed
+        self.replies += other.replies
+
+
+def parse(frames: list[bytes]) -> Batch:
+    batch = Batch()
+    for frame in frames:
+        request_id, site_id, time_ms, max_lines, body = proto.decode_request(frame)
+        try:
+            batch.parsed.append((request_id, parse_for_storage(body, site_id, time_ms, max_lines)))
+        except TooManyLines as exc:
+            batch.replies.append(proto.error_reply(request_id, proto.TOO_MANY_LINES, str(exc)))
+        except Exception as exc:  # a parser bug must not stop the process: fail this request only
+            log.exception("could not parse a tracking body")
+            batch.replies.append(proto.error_reply(request_id, proto.FAILED, str(exc)))
+    return batch
+
+
+def _write(sink: Sink, parsed: list[tuple[int, Parsed]]) -> int:
+    rows: list[Row] = []
+    links: list[Link] = []
+    fast: list[FastBody] = []
+    for _, body in parsed:
+        if isinstance(body, FastBody):
+            fast.append(body)
+        else:
+            rows += body.rows
+            links += body.links
+    return sink.write(rows, links, fast)
+
+
+def _store(sink: Sink, parsed: list[tuple[int, Parsed]]) -> tuple[int, list[proto.Reply]]:
+    """Writes every body in one transaction; if that fails, each body alone, so one bad body
+    fails only its own request."""
+    try:
+        stored = _write(sink, parsed)
+        return stored, [proto.ok_reply(rid, p.summary()) for rid, p in parsed]
+    except Exception as exc:
+        if len(parsed) == 1:
+            rid, body = parsed[0]
+            received = body.summary().received
+            log.warning("could not store %d events: %s", received, exc)
+            return 0, [proto.error_reply(rid, proto.FAILED, str(exc) or type(exc).__name__, received)]
+    stored, replies = 0, []
+    for item in parsed:
+        count, reply = _store(sink, [item])
+        stored += count
+        replies += reply
+    return stored, replies
+
+
+def handle(sink: Sink, batch: Batch) -> list[object]:
+    """Stores a batch; returns the reply message (``_ingest_proto``)."""
+    stored, replies = (0, []) if not batch.parsed else _store(sink, batch.parsed)
+    received = sum(p.summary().received for _, p in batch.parsed)
+    return [stored, received - stored, batch.replies + replies]
+
+
+def _write_loop(sock: socket.socket, sink: Sink, work: queue.SimpleQueue[Batch | None]) -> None:
+    """The writer thread: everything parsed while the previous transaction ran goes in the next."""
+    while (batch := work.get()) is not None:
+        done = False
+        while not work.empty():
+            more = work.get()
+            if more is None:
+                done = True
+                break
+            batch.extend(more)
+        try:
+            sock.sendall(proto.encode_message(handle(sink, batch)))
+        except OSError:  # the server is gone: nobody waits for these answers
+            return
+        if done:
+            return
+
+
+def serve(sock: socket.socket, sink: Sink) -> None:
+    """Reads and parses on this thread while the writer thread commits (SQLite and PostgreSQL
+    work without the interpreter lock, so parsing the next bodies overlaps with the commit)."""
+    sock.sendall(proto.encode_message(proto.READY))
+    work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+    writer = threading.Thread(target=_write_loop, args=(sock, sink, work), name="kameleoon-ingest-writer")
+    writer.start()
+    buffer = bytearray()
+    try:
+        while (frames := read_batch(sock, buffer)) is not None:
+            work.put(parse(frames))
+    finally:
+        work.put(None)
+        writer.join()
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fd, url, synchronous = int(argv[0]), argv[1], argv[2]
+    sock = socket.socket(fileno=fd)
+    sink = open_sink(url, synchronous)
+    try:
+        serve(sock, sink)
+    finally:
+        sink.close()
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

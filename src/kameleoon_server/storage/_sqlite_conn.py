@@ -1,0 +1,25 @@
+"""Opening SQLite connections with the server's settings (shared by the server and its ingest process)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+Synchronous = Literal["normal", "full"]
+
+
+def connect(
+    path: Path, synchronous: Synchronous, *, writer: bool, read_only: bool = True
+) -> sqlite3.Connection:
+    """A connection in WAL mode; a writer never checkpoints itself (see ``_sqlite_checkpoint``)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-65536")
+    if writer:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    elif read_only:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
