@@ -190,3 +190,43 @@ def test_whole_body_fast_path_gives_the_same_rows_as_the_general_path(
     general = parse("\n".join([*lines, "not a line"]))  # one bad line forces the line-by-line path
     assert fast.rows == general.rows
     assert fast.bots == general.bots
+
+
+def test_fast_bodies_stay_regex_groups_for_storage_and_give_the_same_rows() -> None:
+    body = (
+        "nonce=N1&eventType=experiment&id=5001&variationId=7002&visitorCode=v1&userAgent=Mozilla%2F5.0\n"
+        "nonce=N2&eventType=conversion&goalId=32&revenue=10.5&negative=true&visitorCode=v1\n"
+        "nonce=N3&eventType=activity&mappingValue=u1"
+    )
+    fast = w.parse_for_storage(body.encode(), 7, 1000, 1000)
+    assert isinstance(fast, w.FastBody)
+    assert fast.rows() == parse(body).rows
+    assert fast.summary() == w.BodySummary(received=3)
+
+
+def test_bodies_with_robots_or_other_layouts_are_parsed_fully_for_storage() -> None:
+    robot = "nonce=N1&eventType=activity&visitorCode=v1&userAgent=curl%2F8.0"
+    other = "nonce=N1&eventType=page&href=x&visitorCode=v1"
+    for body in (robot, other):
+        parsed = w.parse_for_storage(body.encode(), 7, 1000, 1000)
+        assert isinstance(parsed, w.ParsedBody)
+        assert parsed.rows == parse(body).rows
+    assert w.parse_for_storage(robot.encode(), 7, 1000, 1000).summary().bots == 1
+    with pytest.raises(w.TooManyLines):
+        w.parse_for_storage(b"a\nb\nc", 7, 1000, 2)
+
+
+def test_a_user_agent_that_is_not_valid_percent_encoding_rejects_only_its_line() -> None:
+    body = (
+        "nonce=N1&eventType=activity&visitorCode=v1&userAgent=%FF\nnonce=N2&eventType=activity&visitorCode=v2"
+    )
+    for parsed in (parse(body), w.parse_for_storage(body.encode(), 7, 1000, 1000)):
+        assert isinstance(parsed, w.ParsedBody)
+        assert [r[3] for r in parsed.rows] == ["N2"]
+        assert parsed.malformed == 1
+
+
+def test_invalid_utf8_is_flagged() -> None:
+    parsed = w.parse_events_bytes(b"nonce=N1&eventType=page&href=\xff&visitorCode=v1", 7, 1000, 10)
+    assert parsed.invalid_utf8
+    assert parsed.summary().invalid_utf8

@@ -1,0 +1,127 @@
+"""The SQLite ingest process: same rows as in-process ingest, group commit, restarts after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kameleoon_server.storage import SQLiteStorage, StorageError, TooManyLines
+
+BODIES = [
+    # fast lines (converted in SQL)
+    b"nonce=F1&eventType=experiment&id=5001&variationId=7002&visitorCode=v1\n"
+    b"nonce=F2&eventType=conversion&goalId=32&revenue=-1.25&negative=true&mappingValue=u1\n"
+    b"nonce=F3&eventType=activity&visitorCode=v1&userAgent=Mozilla%2F5.0",
+    # a robot, other layouts, a link, a malformed line
+    b"nonce=R1&eventType=activity&visitorCode=bot&userAgent=curl%2F8.0",
+    b"nonce=G1&eventType=page&href=https%3A%2F%2Fx&visitorCode=v2\n"
+    b"nonce=G2&eventType=customData&index=1&valuesCountMap=%7B%22user-9%22%3A1%7D&overwrite=true"
+    b"&mappingIdentifier=true&visitorCode=v2\nnot a line",
+]
+COLUMNS = (
+    "site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id, goal_id, revenue, negative,"
+    " cd_index, bot, line"
+)
+
+
+def run(path: Path, process: bool, body: Callable[[SQLiteStorage], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        storage = SQLiteStorage(path, ingest_process=process)
+        await storage.open()
+        try:
+            return await body(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(main())
+
+
+def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+async def ingest_all(storage: SQLiteStorage) -> Any:
+    summaries = [await storage.ingest_body(3, body, 1000 + i, 100) for i, body in enumerate(BODIES)]
+    return summaries, storage.counters()
+
+
+def test_the_process_stores_exactly_what_in_process_ingest_stores(tmp_path: Path) -> None:
+    via_process, counters = run(tmp_path / "p.db", True, ingest_all)
+    in_process, _ = run(tmp_path / "i.db", False, ingest_all)
+    assert via_process == in_process
+    assert [s.received for s in via_process] == [3, 1, 2]
+    assert via_process[1].bots == 1 and via_process[2].malformed == 1
+    events = f"SELECT {COLUMNS} FROM events ORDER BY id"
+    assert rows(tmp_path / "p.db", events) == rows(tmp_path / "i.db", events)
+    assert len(rows(tmp_path / "p.db", events)) == 6
+    assert rows(tmp_path / "p.db", "SELECT user_id, visitor_code FROM visitor_links") == [("user-9", "v2")]
+    assert (counters["events_stored"], counters["ingest_process_starts"]) == (6, 1)
+
+
+def test_concurrent_bodies_share_commits_and_resends_are_stored_once(tmp_path: Path) -> None:
+    async def body(storage: SQLiteStorage) -> Any:
+        lines = [f"nonce=N{i}&eventType=activity&visitorCode=v{i % 7}".encode() for i in range(400)]
+        await asyncio.gather(*(storage.ingest_body(1, line, 5, 10) for line in lines))
+        await asyncio.gather(*(storage.ingest_body(1, line, 6, 10) for line in lines[:100]))
+        return storage.counters()
+
+    counters = run(tmp_path / "c.db", True, body)
+    assert (counters["events_stored"], counters["events_duplicate"]) == (400, 100)
+    assert counters["ingest_batches"] < 500  # at least some requests shared a commit
+    assert rows(tmp_path / "c.db", "SELECT count(*) FROM events") == [(400,)]
+
+
+def test_too_many_lines_is_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    async def body(storage: SQLiteStorage) -> Any:
+        with pytest.raises(TooManyLines):
+            await storage.ingest_body(1, b"nonce=A&eventType=activity&visitorCode=v\n" * 3, 5, 2)
+
+    run(tmp_path / "t.db", True, body)
+    assert rows(tmp_path / "t.db", "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_a_killed_ingest_process_fails_its_requests_and_is_started_again(tmp_path: Path) -> None:
+    async def body(storage: SQLiteStorage) -> Any:
+        await storage.ingest_body(1, b"nonce=A&eventType=activity&visitorCode=v", 5, 10)
+        ingester = storage._ingester
+        assert ingester is not None and ingester._proc is not None and ingester._channel is not None
+        channel = ingester._channel
+        os.kill(ingester._proc.pid, signal.SIGKILL)
+        for _ in range(500):
+            if channel.closed:
+                break
+            await asyncio.sleep(0.01)
+        assert channel.closed
+        await storage.ingest_body(1, b"nonce=B&eventType=activity&visitorCode=v", 5, 10)
+        return storage.counters()["ingest_process_starts"]
+
+    assert run(tmp_path / "k.db", True, body) == 2
+    assert rows(tmp_path / "k.db", "SELECT nonce FROM events ORDER BY id") == [("A",), ("B",)]
+
+
+def test_requests_waiting_for_a_dead_process_fail(tmp_path: Path) -> None:
+    async def body(storage: SQLiteStorage) -> None:
+        ingester = storage._ingester
+        assert ingester is not None and ingester._proc is not None
+        os.kill(ingester._proc.pid, signal.SIGSTOP)  # stalled: the request waits
+        pending = asyncio.ensure_future(
+            storage.ingest_body(1, b"nonce=A&eventType=activity&visitorCode=v", 5, 10)
+        )
+        await asyncio.sleep(0.05)
+        assert not pending.done()
+        os.kill(ingester._proc.pid, signal.SIGKILL)
+        with pytest.raises(StorageError):
+            await asyncio.wait_for(pending, 10)
+
+    run(tmp_path / "d.db", True, body)
