@@ -26,9 +26,8 @@ async def signing_key(storage: Storage) -> bytes:
     """The token signing key shared by every instance using this storage (created once)."""
     key = await storage.get_setting(SIGNING_KEY_SETTING)
     if key is None:
-        await storage.set_setting(SIGNING_KEY_SETTING, secrets.token_hex(32))
-        key = await storage.get_setting(SIGNING_KEY_SETTING)
-    return bytes.fromhex(key or "")
+        key = await storage.init_setting(SIGNING_KEY_SETTING, secrets.token_hex(32))
+    return bytes.fromhex(key)
 
 
 def _routes() -> list[BaseRoute]:

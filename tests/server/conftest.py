@@ -1,13 +1,21 @@
-"""A real server on a loopback port (uvicorn in a thread) and helpers to talk to it."""
+"""A real server on a loopback port (uvicorn in a thread) and helpers to talk to it.
+
+Every test that uses ``live``, ``backend`` or ``new_storage`` runs once per storage back end:
+SQLite (a file in a temporary folder) and PostgreSQL (a throwaway cluster started once per test
+session, see ``pg_cluster``; skipped with a reason when PostgreSQL is not installed, a failure
+instead when ``CI=true``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import socket
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +25,9 @@ import uvicorn
 
 from kameleoon_server.app import create_app
 from kameleoon_server.settings import ServerSettings
-from kameleoon_server.storage import SQLiteStorage
+from kameleoon_server.storage import SQLiteStorage, Storage
+
+from . import pg_cluster
 
 ADMIN_TOKEN = "test-admin-token"
 SDK_QUERY = "sdkName=PYTHON&sdkVersion=3.4.0&bodyUa=true"
@@ -85,8 +95,77 @@ class Site:
     client_secret: str
 
 
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg_cluster.Cluster]:
+    """A PostgreSQL cluster for the whole session."""
+    if pg_cluster.binaries() is None:
+        reason = "PostgreSQL binaries not found (Debian: apt-get install postgresql; .ci/system-deps does it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = pg_cluster.Cluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres")
+    return str(request.param)
+
+
+def storage_for(backend: str, request: pytest.FixtureRequest, **options: Any) -> Storage:
+    """A new storage on a new, empty database of the back end."""
+    if backend == "postgresql":
+        from kameleoon_server.storage.postgres import PostgresStorage
+
+        cluster: pg_cluster.Cluster = request.getfixturevalue("postgres")
+        return PostgresStorage(cluster.create_database(), **options)
+    folder = request.getfixturevalue("tmp_path_factory").mktemp("db")
+    return SQLiteStorage(folder / "k.db", **options)
+
+
+def same_database(storage: Storage, **options: Any) -> Storage:
+    """Another storage object on the database of ``storage`` (another instance's view)."""
+    if isinstance(storage, SQLiteStorage):
+        return SQLiteStorage(storage.path, **options)
+    from kameleoon_server.storage.postgres import PostgresStorage
+
+    assert isinstance(storage, PostgresStorage)
+    return PostgresStorage(storage.url, **options)
+
+
+def database_url(storage: Storage) -> str:
+    """The ``--db`` argument of ``kameleoon serve`` for the database of ``storage``."""
+    return f"sqlite:///{storage.path}" if isinstance(storage, SQLiteStorage) else storage.url  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def new_storage(backend: str, request: pytest.FixtureRequest) -> Callable[..., Storage]:
+    return lambda **options: storage_for(backend, request, **options)
+
+
+def query(storage: Storage, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query (``?`` placeholders) straight from the database of ``storage``."""
+    if isinstance(storage, SQLiteStorage):
+        conn = sqlite3.connect(storage.path)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(storage.url) as pg:  # type: ignore[attr-defined]
+        return pg.execute(sql.replace("?", "%s"), params).fetchall()
+
+
 class LiveServer:
-    def __init__(self, base_url: str, storage: SQLiteStorage, settings: ServerSettings) -> None:
+    def __init__(self, base_url: str, storage: Storage, settings: ServerSettings) -> None:
         self.base_url = base_url
         self.storage = storage
         self.settings = settings
@@ -124,18 +203,15 @@ class LiveServer:
         )
 
     def db_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        import sqlite3
-
-        conn = sqlite3.connect(self.storage.path)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+        return query(self.storage, sql, *params)
 
 
-def start_server(path: Path, **overrides: Any) -> tuple[LiveServer, uvicorn.Server, threading.Thread]:
+def start_server(
+    storage: Storage | Path, **overrides: Any
+) -> tuple[LiveServer, uvicorn.Server, threading.Thread]:
     settings = ServerSettings(admin_token=ADMIN_TOKEN, **overrides)
-    storage = SQLiteStorage(path)
+    if isinstance(storage, Path):
+        storage = SQLiteStorage(storage)
     app = create_app(storage, settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -151,13 +227,17 @@ def start_server(path: Path, **overrides: Any) -> tuple[LiveServer, uvicorn.Serv
     return LiveServer(f"http://127.0.0.1:{port}", storage, settings), server, thread
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    srv, server, thread = start_server(tmp_path_factory.mktemp("server") / "k.db", sse_keepalive_seconds=0.3)
-    yield srv
+def stop_server(srv: LiveServer, server: uvicorn.Server, thread: threading.Thread) -> None:
     srv.http.close()
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def live(backend: str, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    srv, server, thread = start_server(storage_for(backend, request), sse_keepalive_seconds=0.3)
+    yield srv
+    stop_server(srv, server, thread)
 
 
 @pytest.fixture

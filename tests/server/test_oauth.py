@@ -9,7 +9,7 @@ import time
 from kameleoon_server.app import signing_key
 from kameleoon_server.tokens import TokenIssuer
 
-from .conftest import LiveServer, Site
+from .conftest import LiveServer, Site, same_database
 
 
 def test_form_body_as_3_4_0_sends_it(live: LiveServer, site: Site) -> None:
@@ -78,9 +78,7 @@ def test_token_issuer_expiry_without_a_server() -> None:
 
 
 async def _key(live: LiveServer) -> bytes:
-    from kameleoon_server.storage import SQLiteStorage
-
-    reader = SQLiteStorage(live.storage.path)
+    reader = same_database(live.storage, ingest_process=False)
     await reader.open()
     try:
         return await signing_key(reader)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from kameleoon_server.storage import Storage
 
 from .conftest import MINIMAL_DATAFILE, LiveServer, Site, start_server
 
@@ -119,8 +120,10 @@ def test_remote_data_and_remote_visitor_data_round_trip(
     assert [(c.id if hasattr(c, "id") else c.index, list(c.values)) for c in custom] == [(0, ["gold"])]
 
 
-def test_short_lived_tokens_are_renewed(tmp_path: Path, make_client: Callable[..., Any]) -> None:
-    server, uvicorn_server, thread = start_server(tmp_path / "ttl.db", token_ttl_seconds=30)
+def test_short_lived_tokens_are_renewed(
+    new_storage: Callable[..., Storage], make_client: Callable[..., Any]
+) -> None:
+    server, uvicorn_server, thread = start_server(new_storage(), token_ttl_seconds=30)
     try:
         site = server.create_site(MINIMAL_DATAFILE)
         client = make_client(site, server)

@@ -7,14 +7,13 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
 from kameleoon_server.routes.sse import PADDING, update_event
-from kameleoon_server.storage import ConfigChange
+from kameleoon_server.storage import ConfigChange, Storage
 
 from .conftest import LiveServer, Site, start_server
 
@@ -100,8 +99,8 @@ def test_other_sites_do_not_get_the_event(live: LiveServer, site: Site) -> None:
         assert s.wait_for(EVENT_RE, 0.5) is None
 
 
-def test_connection_cap_answers_503(tmp_path: Path) -> None:
-    srv, server, thread = start_server(tmp_path / "cap.db", sse_max_connections=1, sse_keepalive_seconds=0.2)
+def test_connection_cap_answers_503(new_storage: Callable[..., Storage]) -> None:
+    srv, server, thread = start_server(new_storage(), sse_max_connections=1, sse_keepalive_seconds=0.2)
     try:
         capped = srv.create_site()
         with stream(srv, capped.code) as s:
@@ -124,11 +123,13 @@ def test_event_bytes() -> None:
     assert event.endswith(PADDING) and len(PADDING) >= 130
 
 
-def test_a_reader_blocking_on_128_byte_blocks_sees_the_event_at_once(tmp_path: Path) -> None:
+def test_a_reader_blocking_on_128_byte_blocks_sees_the_event_at_once(
+    new_storage: Callable[..., Storage],
+) -> None:
     """Emulates the 3.4.0 client (§3.4): no keep-alive helps here, only the padding does."""
     import urllib3
 
-    srv, server, thread = start_server(tmp_path / "pad.db", sse_keepalive_seconds=60)
+    srv, server, thread = start_server(new_storage(), sse_keepalive_seconds=60)
     pool = urllib3.PoolManager()
     try:
         site = srv.create_site()

@@ -1,4 +1,5 @@
-"""The SQLite storage: migrations, sites with optimistic concurrency, idempotent durable ingest."""
+"""The storages (SQLite and PostgreSQL): migrations, sites with optimistic concurrency, idempotent
+durable ingest."""
 
 from __future__ import annotations
 
@@ -17,15 +18,20 @@ from kameleoon_server.storage import (
     CredentialRecord,
     NotFound,
     SQLiteStorage,
+    Storage,
     open_storage,
 )
 from kameleoon_server.storage._schema import MIGRATIONS
 from kameleoon_server.storage.sqlite import next_config_ms
 
+from .conftest import query
 
-def run(path: Path, body: Callable[[SQLiteStorage], Awaitable[Any]]) -> Any:
+NewStorage = Callable[..., Storage]
+
+
+def run(where: Path | Storage, body: Callable[[Any], Awaitable[Any]]) -> Any:
     async def main() -> Any:
-        storage = SQLiteStorage(path)
+        storage = SQLiteStorage(where) if isinstance(where, Path) else where
         await storage.open()
         try:
             return await body(storage)
@@ -47,45 +53,41 @@ def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
     run(tmp_path / "a.db", lambda s: asyncio.sleep(0))  # reopening applies nothing twice
 
 
-def test_ingest_is_idempotent_per_site_identity_and_nonce(tmp_path: Path) -> None:
-    async def body(s: SQLiteStorage) -> Any:
+def test_ingest_is_idempotent_per_site_identity_and_nonce(new_storage: NewStorage) -> None:
+    async def body(s: Storage) -> Any:
         await s.ingest([row(1, "v", "N1"), row(1, "v", "N2")], [])
         await s.ingest([row(1, "v", "N1"), row(1, "u", "N1"), row(2, "v", "N1")], [])
         return await s.visitor_events(1, ["v", "u"], 10), s.counters()
 
-    events, counters = run(tmp_path / "b.db", body)
+    events, _ = run(new_storage(ingest_process=False), body)
     assert [(e.identity, e.nonce) for e in events] == [("v", "N1"), ("v", "N2"), ("u", "N1")]
-    assert (counters["events_stored"], counters["events_duplicate"]) == (4, 1)
 
 
-def test_many_rows_are_written_in_chunks_and_all_land(tmp_path: Path) -> None:
+def test_many_rows_are_written_in_chunks_and_all_land(new_storage: NewStorage) -> None:
     rows = [row(1, f"v{i % 13}", f"N{i}") for i in range(700)]  # 256+256+32*5+4*7+1*0... every chunk size
 
-    async def body(s: SQLiteStorage) -> Any:
+    async def body(s: Storage) -> Any:
         await asyncio.gather(s.ingest(rows[:333], []), s.ingest(rows[333:], []), s.ingest(rows[:10], []))
         return len(await s.visitor_events(1, [f"v{i}" for i in range(13)], 10_000))
 
-    assert run(tmp_path / "g.db", body) == 700
+    assert run(new_storage(ingest_process=False), body) == 700
 
 
-def test_acknowledged_rows_are_committed_and_visible_to_other_connections(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
+def test_acknowledged_rows_are_committed_and_visible_to_other_connections(new_storage: NewStorage) -> None:
+    storage = new_storage(ingest_process=False)
 
-    async def body(s: SQLiteStorage) -> int:
+    async def body(s: Storage) -> int:
         await asyncio.gather(*(s.ingest([row(1, f"v{i}", "N")], []) for i in range(50)))
-        conn = sqlite3.connect(path)  # an independent connection sees every acknowledged row
-        try:
-            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        finally:
-            conn.close()
+        # an independent connection sees every acknowledged row
+        return int(query(s, "SELECT count(*) FROM events")[0][0])
 
-    assert run(path, body) == 50
+    assert run(storage, body) == 50
 
 
-def test_sites_update_with_optimistic_concurrency_and_announce_changes(tmp_path: Path) -> None:
+def test_sites_update_with_optimistic_concurrency_and_announce_changes(new_storage: NewStorage) -> None:
     changes: list[ConfigChange] = []
 
-    async def body(s: SQLiteStorage) -> Any:
+    async def body(s: Storage) -> Any:
         s.subscribe(changes.append)
         site = await s.create_site("abc", b"{}", 1_000)
         with pytest.raises(AlreadyExists):
@@ -98,20 +100,22 @@ def test_sites_update_with_optimistic_concurrency_and_announce_changes(tmp_path:
         assert await s.delete_site("abc")
         return site, updated, await s.get_site("abc")
 
-    _, updated, gone = run(tmp_path / "d.db", body)
+    _, updated, gone = run(new_storage(ingest_process=False), body)
     assert updated.version == 2 and updated.model == b'{"name":"x"}'
     assert updated.updated_ms == 2_000  # a later whole second than the previous timestamp
     assert gone is None
     assert [(c.version, c.deleted) for c in changes] == [(1, False), (2, False), (3, True)]
 
 
-def test_credentials_remote_data_links_and_settings(tmp_path: Path) -> None:
-    async def body(s: SQLiteStorage) -> Any:
+def test_credentials_remote_data_links_and_settings(new_storage: NewStorage) -> None:
+    async def body(s: Storage) -> Any:
         await s.add_credential(CredentialRecord("cid", 1, "hash", 5))
         await s.put_remote_data(1, "k/1", b'{"a":1}', 1)
         await s.put_remote_data(1, "k/1", b'{"a":2}', 2)
         await s.ingest([], [(1, "user", "anon", 3), (1, "user", "anon", 4)])
         await s.set_setting("x", "y")
+        assert await s.init_setting("x", "other") == "y"  # the first value stays
+        assert await s.init_setting("fresh", "z") == "z"
         return (
             await s.get_credential("cid"),
             await s.get_remote_data(1, "k/1"),
@@ -121,20 +125,20 @@ def test_credentials_remote_data_links_and_settings(tmp_path: Path) -> None:
             await s.delete_remote_data(1, "k/1"),
         )
 
-    credential, value, keys, links, setting, deleted = run(tmp_path / "e.db", body)
+    credential, value, keys, links, setting, deleted = run(new_storage(ingest_process=False), body)
     assert credential == CredentialRecord("cid", 1, "hash", 5)
     assert (value, keys, links, setting, deleted) == (b'{"a":2}', ["k/1"], ["anon"], "y", True)
 
 
-def test_a_failing_write_fails_only_its_own_caller(tmp_path: Path) -> None:
-    async def body(s: SQLiteStorage) -> Any:
+def test_a_failing_write_fails_only_its_own_caller(new_storage: NewStorage) -> None:
+    async def body(s: Storage) -> Any:
         await s.create_site("dup", b"{}", 1)
         results = await asyncio.gather(
             s.create_site("dup", b"{}", 1), s.ingest([row(1, "v", "Z")], []), return_exceptions=True
         )
         return results
 
-    failed, ingested = run(tmp_path / "f.db", body)
+    failed, ingested = run(new_storage(ingest_process=False), body)
     assert isinstance(failed, AlreadyExists)
     assert ingested is None
 
@@ -147,8 +151,9 @@ def test_config_timestamps_move_to_a_later_second() -> None:
 def test_database_urls() -> None:
     assert open_storage("sqlite:////tmp/x/a.db").path == Path("/tmp/x/a.db")  # type: ignore[attr-defined]
     assert open_storage("sqlite:///rel.db").path == Path("rel.db")  # type: ignore[attr-defined]
-    with pytest.raises(ValueError, match="PostgreSQL"):
-        open_storage("postgresql://localhost/db")
+    assert (
+        type(open_storage("postgresql://u@localhost/db")).__name__ == "PostgresStorage"
+    )  # not connected yet
     with pytest.raises(ValueError):
         open_storage("mysql://x")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kameleoon_server.storage._sqlite_conn import Synchronous
 from kameleoon_server.storage.base import (
     AlreadyExists,
     BodySummary,
@@ -22,7 +23,7 @@ from kameleoon_server.storage.base import (
     StoredEvent,
     TooManyLines,
 )
-from kameleoon_server.storage.sqlite import SQLiteStorage, Synchronous
+from kameleoon_server.storage.sqlite import SQLiteStorage
 
 __all__ = [
     "AlreadyExists",
@@ -46,7 +47,7 @@ __all__ = [
 
 
 def open_storage(url: str, synchronous: Synchronous = "normal") -> Storage:
-    """A storage for ``sqlite:///path/to/file.db`` (or a plain file path)."""
+    """A storage for ``sqlite:///path/to/file.db`` (or a plain file path) or ``postgresql://…``."""
     parts = urlsplit(url)
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
         return SQLiteStorage(Path(url.removeprefix("file:")), synchronous)
@@ -57,5 +58,12 @@ def open_storage(url: str, synchronous: Synchronous = "normal") -> Storage:
         )
         return SQLiteStorage(Path(path or "kameleoon.db"), synchronous)
     if parts.scheme in ("postgres", "postgresql"):
-        raise ValueError("PostgreSQL storage is not available yet; use sqlite:///path/to/file.db")
-    raise ValueError(f"unsupported database URL {url!r} (expected sqlite:///path/to/file.db)")
+        try:
+            from kameleoon_server.storage.postgres import PostgresStorage
+        except ImportError as exc:
+            extra = "pip install 'kameleoon-client-python[postgres]'"
+            raise ValueError(f"PostgreSQL needs the [postgres] extra ({extra}): {exc}") from None
+        return PostgresStorage(url)
+    raise ValueError(
+        f"unsupported database URL {url!r} (expected sqlite:///path/to/file.db or postgresql://…)"
+    )

@@ -165,6 +165,10 @@ class Storage(Protocol):
 
     async def set_setting(self, key: str, value: str) -> None: ...
 
+    async def init_setting(self, key: str, value: str) -> str:
+        """Stores ``value`` unless the key has one already; returns the stored value (so
+        instances starting together agree on it)."""
+
     # -- configuration change notification ---------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Registers a listener for committed configuration changes; returns an unsubscribe."""

@@ -378,6 +378,13 @@ class SQLiteStorage:
 
         await self._write(put)
 
+    async def init_setting(self, key: str, value: str) -> str:
+        def put(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
+            return str(conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0])
+
+        return await self._write(put)
+
 
 def _change(site: SiteRecord) -> ConfigChange:
     return ConfigChange(site.id, site.code, site.version, site.updated_ms)

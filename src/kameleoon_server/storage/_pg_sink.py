@@ -1,0 +1,75 @@
+"""Bulk event writes to PostgreSQL: rows go in with COPY into a session-local staging table,
+then one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` moves the new ones into ``events`` (the
+unique (site_id, identity, nonce) index makes ingest idempotent, across instances too).
+
+Used by the ingest process (synchronous psycopg) and, in a worker thread, by
+``PostgresStorage.ingest``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import psycopg
+from psycopg import errors
+
+from kameleoon_server._wire import FastBody, Link, Row
+from kameleoon_server.storage._sqlite_writer import EVENT_COLUMNS, LINK_COLUMNS
+
+log = logging.getLogger("kameleoon_server.storage")
+_STAGING: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS events_in (site_id bigint, identity text, is_mapping smallint,"
+    " nonce text, etype smallint, time_ms bigint, exp_id bigint, var_id bigint, goal_id bigint,"
+    " revenue double precision, negative smallint, cd_index bigint, bot smallint, line text)"
+    " ON COMMIT DELETE ROWS"
+)
+_COPY: Final = f"COPY events_in ({EVENT_COLUMNS}) FROM STDIN"
+_MOVE: Final = (
+    f"INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM events_in"
+    " ON CONFLICT (site_id, identity, nonce) DO NOTHING"
+)
+_LINK: Final = (
+    f"INSERT INTO visitor_links ({LINK_COLUMNS}) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (site_id, user_id, visitor_code) DO NOTHING"
+)
+ATTEMPTS: Final = 5  # two instances storing the same resent batch can deadlock on the unique index
+
+
+def write_events(conn: Any, rows: Sequence[Row], links: Sequence[Link]) -> int:
+    """Writes in the connection's current transaction; returns how many rows were new."""
+    stored = 0
+    if rows:
+        with conn.cursor() as cur:
+            with cur.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(_MOVE)
+            stored = max(cur.rowcount, 0)
+    if links:
+        with conn.cursor() as cur:
+            cur.executemany(_LINK, links)
+    return stored
+
+
+class PostgresSink:
+    def __init__(self, url: str) -> None:
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._conn.execute(_STAGING)
+
+    def write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody] = ()) -> int:
+        if fast:
+            rows = [*rows, *(row for body in fast for row in body.rows())]
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self._conn.transaction():
+                    return write_events(self._conn, rows, links)
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("event batch deadlocked with another writer; retrying")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,394 @@
+"""PostgreSQL implementation of :class:`~kameleoon_server.storage.base.Storage` (extra ``[postgres]``).
+
+Several server instances (``--workers N`` or separate processes) share one database:
+
+* configuration changes are announced to every instance with ``NOTIFY`` in the transaction that
+  makes them (delivered on commit); each instance ``LISTEN``s on one dedicated connection and
+  re-reads the sites it knows after that connection had to be re-opened;
+* site updates lock the site row, so versions and configuration timestamps are the same
+  everywhere; the token signing key is a row of ``settings``;
+* tracking rows go in with COPY + ``INSERT … ON CONFLICT DO NOTHING`` (see ``_pg_sink``), from the
+  ingest process, so a batch resent to another instance is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+import psycopg
+from psycopg import errors
+from psycopg_pool import AsyncConnectionPool
+
+from kameleoon_server.storage._ingest import ingest_in_process
+from kameleoon_server.storage._ingest_client import IngestCounters, IngestProcess
+from kameleoon_server.storage._pg_schema import migrate_url
+from kameleoon_server.storage._pg_sink import PostgresSink
+from kameleoon_server.storage.base import (
+    AlreadyExists,
+    BodySummary,
+    ConfigChange,
+    Conflict,
+    CredentialRecord,
+    EventRow,
+    EventTypeCount,
+    LinkRow,
+    Listener,
+    NotFound,
+    SiteRecord,
+    StoredEvent,
+)
+from kameleoon_server.storage.sqlite import next_config_ms
+
+log = logging.getLogger("kameleoon_server.storage")
+CHANNEL: Final = "kameleoon_config"
+_SITE_COLUMNS: Final = "id, code, version, updated_ms, model"
+_CREDENTIAL_COLUMNS: Final = "client_id, site_id, secret_hash, created_ms"
+
+
+def _site(row: Any) -> SiteRecord:
+    return SiteRecord(id=row[0], code=row[1], version=row[2], updated_ms=row[3], model=bytes(row[4]))
+
+
+def _payload(origin: str, change: ConfigChange) -> str:
+    return json.dumps(
+        {"o": origin, "id": change.site_id, "code": change.site_code, "v": change.version}
+        | {"t": change.updated_ms, "d": change.deleted}
+    )
+
+
+class PostgresStorage:
+    """Storage in a PostgreSQL database, shareable by several server instances."""
+
+    def __init__(self, url: str, pool_size: int = 8, ingest_process: bool = True) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._ingest_process = ingest_process
+        self._pool: AsyncConnectionPool | None = None
+        self._ingester: IngestProcess | None = None
+        self._sink_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kameleoon-pg-ingest")
+        self._sink: PostgresSink | None = None
+        self._listeners: list[Listener] = []
+        self._listener_task: asyncio.Task[None] | None = None
+        self._origin = uuid.uuid4().hex  # tells this instance's notifications from the others'
+        self._versions: dict[str, int] = {}  # latest version seen per site code
+        self.listen_reconnects = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        await asyncio.to_thread(migrate_url, self.url)
+        pool = AsyncConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, kwargs={"autocommit": True}, open=False
+        )
+        await pool.open(wait=True, timeout=30)
+        self._pool = pool
+        listening: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._listener_task = asyncio.create_task(self._listen(listening))
+        await listening
+        if self._ingest_process:
+            self._ingester = IngestProcess(self.url)
+            await self._ingester.start()
+
+    async def close(self) -> None:
+        ingester, self._ingester = self._ingester, None
+        if ingester is not None:
+            await ingester.stop()
+        task, self._listener_task = self._listener_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+        if self._sink is not None:
+            await asyncio.get_running_loop().run_in_executor(self._sink_thread, self._sink.close)
+            self._sink = None
+        self._sink_thread.shutdown(wait=True)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._pool is None:
+            raise RuntimeError("storage is not open")
+        async with self._pool.connection() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+    async def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        async with self._connection() as conn:
+            return await (await conn.execute(sql, params)).fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        async with self._connection() as conn:
+            return await (await conn.execute(sql, params)).fetchall()
+
+    async def _run(self, sql: str, params: Sequence[Any]) -> int:
+        async with self._connection() as conn:
+            return (await conn.execute(sql, params)).rowcount
+
+    # -- notifications ----------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _announce(self, change: ConfigChange) -> None:
+        if change.deleted:
+            self._versions.pop(change.site_code, None)
+        else:
+            self._versions[change.site_code] = max(change.version, self._versions.get(change.site_code, 0))
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("configuration change listener failed")
+
+    def _on_notify(self, payload: str) -> None:
+        data = json.loads(payload)
+        if data["o"] == self._origin:
+            return  # announced already, right after the commit
+        self._announce(ConfigChange(data["id"], data["code"], data["v"], data["t"], bool(data["d"])))
+
+    async def _listen(self, listening: asyncio.Future[None]) -> None:
+        """Keeps one LISTEN connection; after re-opening it, re-reads the sites it knows."""
+        delay = 0.2
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    if listening.done():
+                        self.listen_reconnects += 1
+                        await self._reconcile()
+                    else:
+                        listening.set_result(None)
+                    delay = 0.2
+                    async for notify in conn.notifies():
+                        self._on_notify(notify.payload)
+            except psycopg.Error as exc:
+                if not listening.done():
+                    listening.set_exception(exc)
+                    return
+                log.warning("configuration change listener lost its connection (%s); reconnecting", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _reconcile(self) -> None:
+        """Announces changes that may have been missed while not listening."""
+        sites = {site.code: site for site in await self.list_sites()}
+        for code in [code for code in self._versions if code not in sites]:
+            self._announce(ConfigChange(0, code, self._versions[code] + 1, 0, deleted=True))
+        for site in sites.values():
+            if site.version > self._versions.get(site.code, site.version):
+                self._announce(_change(site))
+
+    async def _notify(self, conn: psycopg.AsyncConnection[Any], change: ConfigChange) -> None:
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, _payload(self._origin, change)))
+
+    def counters(self) -> dict[str, int]:
+        if self._pool is None:
+            return {}
+        pool = self._pool.get_stats()
+        i = self._ingester.counters if self._ingester is not None else IngestCounters()
+        return {
+            "events_stored": i.rows_stored,
+            "events_duplicate": i.rows_duplicate,
+            "ingest_batches": i.batches,
+            "ingest_requests": i.requests,
+            "ingest_largest_batch": i.largest_batch,
+            "ingest_process_starts": i.starts,
+            "ingest_queue_depth": self._ingester.queue_depth() if self._ingester is not None else 0,
+            "pg_pool_size": pool.get("pool_size", 0),
+            "pg_pool_available": pool.get("pool_available", 0),
+            "pg_listen_reconnects": self.listen_reconnects,
+        }
+
+    # -- sites ------------------------------------------------------------------------------
+    async def create_site(self, code: str, model: bytes, now_ms: int) -> SiteRecord:
+        try:
+            async with self._transaction() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO sites (code, version, created_ms, updated_ms, model)"
+                    " VALUES (%s, 1, %s, %s, %s) RETURNING id",
+                    (code, now_ms, now_ms, model),
+                )
+                site_id = (await cur.fetchone())[0]  # type: ignore[index]
+                await conn.execute(
+                    "INSERT INTO site_history (site_id, version, updated_ms, model) VALUES (%s, 1, %s, %s)",
+                    (site_id, now_ms, model),
+                )
+                site = SiteRecord(site_id, code, 1, now_ms, model)
+                await self._notify(conn, _change(site))
+        except errors.UniqueViolation:
+            raise AlreadyExists(f"site {code!r} exists already") from None
+        self._announce(_change(site))
+        return site
+
+    async def get_site(self, code: str) -> SiteRecord | None:
+        row = await self._one(f"SELECT {_SITE_COLUMNS} FROM sites WHERE code = %s", (code,))
+        if row is None:
+            return None
+        site = _site(row)
+        self._versions[code] = max(site.version, self._versions.get(code, 0))
+        return site
+
+    async def list_sites(self) -> list[SiteRecord]:
+        return [_site(r) for r in await self._all(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY code", ())]
+
+    async def update_site(self, code: str, base_version: int, model: bytes, now_ms: int) -> SiteRecord:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "SELECT id, version, updated_ms FROM sites WHERE code = %s FOR UPDATE", (code,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"site {code!r} not found")
+            site_id, version, previous_ms = row
+            if version != base_version:
+                raise Conflict(f"site {code!r} changed (version {version}, expected {base_version})")
+            updated_ms = next_config_ms(previous_ms, now_ms)
+            await conn.execute(
+                "UPDATE sites SET version = %s, updated_ms = %s, model = %s WHERE id = %s",
+                (version + 1, updated_ms, model, site_id),
+            )
+            await conn.execute(
+                "INSERT INTO site_history (site_id, version, updated_ms, model) VALUES (%s, %s, %s, %s)",
+                (site_id, version + 1, updated_ms, model),
+            )
+            site = SiteRecord(site_id, code, version + 1, updated_ms, model)
+            await self._notify(conn, _change(site))
+        self._announce(_change(site))
+        return site
+
+    async def delete_site(self, code: str) -> bool:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "SELECT id, version, updated_ms FROM sites WHERE code = %s FOR UPDATE", (code,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return False
+            site_id = row[0]
+            for table in ("site_history", "credentials", "remote_data", "events", "visitor_links"):
+                await conn.execute(f"DELETE FROM {table} WHERE site_id = %s", (site_id,))
+            await conn.execute("DELETE FROM sites WHERE id = %s", (site_id,))
+            change = ConfigChange(site_id, code, row[1] + 1, row[2], deleted=True)
+            await self._notify(conn, change)
+        self._announce(change)
+        return True
+
+    # -- credentials ------------------------------------------------------------------------
+    async def add_credential(self, credential: CredentialRecord) -> None:
+        try:
+            await self._run(
+                f"INSERT INTO credentials ({_CREDENTIAL_COLUMNS}) VALUES (%s, %s, %s, %s)",
+                (credential.client_id, credential.site_id, credential.secret_hash, credential.created_ms),
+            )
+        except errors.UniqueViolation:
+            raise AlreadyExists(f"client id {credential.client_id!r} exists already") from None
+
+    async def get_credential(self, client_id: str) -> CredentialRecord | None:
+        row = await self._one(
+            f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = %s", (client_id,)
+        )
+        return None if row is None else CredentialRecord(*row)
+
+    async def list_credentials(self, site_id: int) -> list[CredentialRecord]:
+        sql = f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE site_id = %s ORDER BY created_ms"
+        return [CredentialRecord(*r) for r in await self._all(sql, (site_id,))]
+
+    async def delete_credential(self, client_id: str) -> bool:
+        return await self._run("DELETE FROM credentials WHERE client_id = %s", (client_id,)) > 0
+
+    # -- remote data ------------------------------------------------------------------------
+    async def put_remote_data(self, site_id: int, key: str, value: bytes, now_ms: int) -> None:
+        await self._run(
+            "INSERT INTO remote_data (site_id, key, value, updated_ms) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (site_id, key) DO UPDATE"
+            " SET value = excluded.value, updated_ms = excluded.updated_ms",
+            (site_id, key, value, now_ms),
+        )
+
+    async def get_remote_data(self, site_id: int, key: str) -> bytes | None:
+        row = await self._one("SELECT value FROM remote_data WHERE site_id = %s AND key = %s", (site_id, key))
+        return None if row is None else bytes(row[0])
+
+    async def list_remote_data(self, site_id: int, prefix: str, limit: int) -> list[str]:
+        sql = "SELECT key FROM remote_data WHERE site_id = %s AND key >= %s ORDER BY key LIMIT %s"
+        keys = [r[0] for r in await self._all(sql, (site_id, prefix, limit))]
+        return [k for k in keys if k.startswith(prefix)]
+
+    async def delete_remote_data(self, site_id: int, key: str) -> bool:
+        return await self._run("DELETE FROM remote_data WHERE site_id = %s AND key = %s", (site_id, key)) > 0
+
+    # -- events -----------------------------------------------------------------------------
+    def _write_events(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> int:
+        if self._sink is None:
+            self._sink = PostgresSink(self.url)
+        return self._sink.write(rows, links)
+
+    async def ingest(self, rows: Sequence[EventRow], links: Sequence[LinkRow]) -> None:
+        if rows or links:
+            await asyncio.get_running_loop().run_in_executor(
+                self._sink_thread, self._write_events, rows, links
+            )
+
+    async def ingest_body(self, site_id: int, body: bytes, time_ms: int, max_lines: int) -> BodySummary:
+        if self._ingester is not None:
+            return await self._ingester.submit(site_id, body, time_ms, max_lines)
+        return await ingest_in_process(self, site_id, body, time_ms, max_lines)
+
+    async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
+        if not identities:
+            return []
+        sql = (
+            "SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line FROM events"
+            " WHERE site_id = %s AND identity = ANY(%s) ORDER BY id DESC LIMIT %s"
+        )
+        rows = await self._all(sql, (site_id, list(identities), limit))
+        return [
+            StoredEvent(r[0], r[1], bool(r[2]), r[3], r[4], r[5], bool(r[6]), r[7]) for r in reversed(rows)
+        ]
+
+    async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
+        sql = "SELECT visitor_code FROM visitor_links WHERE site_id = %s AND user_id = %s ORDER BY time_ms"
+        return [r[0] for r in await self._all(sql, (site_id, user_id))]
+
+    async def event_counts(self, site_id: int) -> list[EventTypeCount]:
+        sql = (
+            "SELECT etype, count(*), count(DISTINCT identity) FROM events WHERE site_id = %s"
+            " GROUP BY etype ORDER BY etype"
+        )
+        return [EventTypeCount(*r) for r in await self._all(sql, (site_id,))]
+
+    # -- settings ---------------------------------------------------------------------------
+    async def get_setting(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM settings WHERE key = %s", (key,))
+        return None if row is None else str(row[0])
+
+    async def set_setting(self, key: str, value: str) -> None:
+        await self._run(
+            "INSERT INTO settings (key, value) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def init_setting(self, key: str, value: str) -> str:
+        await self._run(
+            "INSERT INTO settings (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, value)
+        )
+        return await self.get_setting(key) or value
+
+
+def _change(site: SiteRecord) -> ConfigChange:
+    return ConfigChange(site.id, site.code, site.version, site.updated_ms)
