@@ -1,20 +1,33 @@
-"""``kameleoon serve``: opens storage, prints what a first-time user needs, runs uvicorn."""
+"""``kameleoon serve``: opens storage, prints what a first-time user needs, runs uvicorn (one
+process, or ``--workers N`` processes sharing the listening socket on PostgreSQL);
+``kameleoon migrate``: applies the database's pending schema migrations."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import json
 import logging
+import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvicorn
 
 from kameleoon_server._paths import admin_token, default_data_dir
-from kameleoon_server.app import create_app
+from kameleoon_server.app import ServerApp, create_app
 from kameleoon_server.demo import ensure_demo_site, snippet
 from kameleoon_server.settings import ServerSettings
+from kameleoon_server.sites import SiteRegistry
 from kameleoon_server.state import ServerState
-from kameleoon_server.storage import open_storage
+from kameleoon_server.storage import Storage, open_storage
+from kameleoon_server.tokens import TokenIssuer
+
+WORKER_ENV = "KAMELEOON_SERVE_WORKER"  # how a --workers process learns its database and settings
+Startup = Callable[[ServerState], Awaitable[None]]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -31,14 +44,87 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def serve(args: argparse.Namespace) -> int:
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql:", "postgres:"))
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    if args.db:
+        return str(args.db)
     data_dir = args.data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
-    url = args.db or f"sqlite:///{(data_dir / 'kameleoon.db').resolve()}"
+    return f"sqlite:///{(data_dir / 'kameleoon.db').resolve()}"
+
+
+def _uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "log_level": args.log_level,
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 2,
+        # Longer than the SDK's HTTP client keeps idle connections (aiohttp: 15 s), so the client
+        # closes first and never reuses a connection the server is closing.
+        "timeout_keep_alive": 65,
+        "backlog": 2048,
+    }
+
+
+def worker_app() -> ServerApp:
+    """The application of one ``--workers`` process (uvicorn's factory, run in each worker)."""
+    config = json.loads(os.environ[WORKER_ENV])
+    storage = open_storage(config["db"], synchronous=config["sync"])
+    return create_app(storage, ServerSettings(**config["settings"]))
+
+
+async def _run_startup(storage: Storage, settings: ServerSettings, startup: Startup) -> None:
+    """``startup`` once, in the supervising process, before the workers start."""
+    await storage.open()
+    try:
+        tokens = TokenIssuer(b"", settings.token_ttl_seconds)
+        await startup(ServerState(storage, settings, SiteRegistry(storage), tokens))
+    finally:
+        await storage.close()
+
+
+def _serve_workers(
+    args: argparse.Namespace,
+    sock: socket.socket,
+    storage: Storage,
+    settings: ServerSettings,
+    startup: Startup,
+) -> int:
+    from uvicorn.supervisors import Multiprocess
+
+    url = _database_url(args)
+    asyncio.run(_run_startup(storage, settings, startup))
+    os.environ[WORKER_ENV] = json.dumps(
+        {"db": url, "sync": args.sync, "settings": dataclasses.asdict(settings)}
+    )
+    config = uvicorn.Config(
+        "kameleoon_server._serve:worker_app", factory=True, workers=args.workers, **_uvicorn_options(args)
+    )
+    supervisor: Any = Multiprocess
+    try:  # uvicorn >= 0.50 builds the server itself; older versions take it as ``target``
+        supervisor(config, sockets=[sock]).run()
+    except TypeError:
+        supervisor(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    url = _database_url(args)
+    data_dir = args.data_dir or default_data_dir()
     try:
         storage = open_storage(url, synchronous=args.sync)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not is_postgres(url):
+        print(
+            "error: --workers needs PostgreSQL (--db postgresql://…); SQLite is served by one process",
+            file=sys.stderr,
+        )
         return 2
     token, generated = admin_token(args.admin_token, data_dir)
     settings = ServerSettings(
@@ -52,9 +138,10 @@ def serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     base_url = f"http://{shown_host}:{port}"
+    shown_url = url.split("@")[-1] if is_postgres(url) else url  # no password in the output
 
     async def startup(state: ServerState) -> None:
-        _say(f"kameleoon server {base_url}  (data: {url})")
+        _say(f"kameleoon server {base_url}  (data: {shown_url})")
         if generated:
             _say(f"admin token (generated, saved in {data_dir / 'admin-token'}): {token}")
         if args.demo:
@@ -67,18 +154,38 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(storage, settings, startup)
-    config = uvicorn.Config(
-        app,
-        log_level=args.log_level,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=2,
-        # Longer than the SDK's HTTP client keeps idle connections (aiohttp: 15 s), so the client
-        # closes first and never reuses a connection the server is closing.
-        timeout_keep_alive=65,
-        backlog=2048,
-    )
+    if args.workers > 1:
+        return _serve_workers(args, sock, storage, settings, startup)
+    config = uvicorn.Config(create_app(storage, settings, startup), **_uvicorn_options(args))
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """``kameleoon migrate --db URL``: brings the schema to this version and prints it."""
+    url = _database_url(args)
+    try:
+        if is_postgres(url):
+            from kameleoon_server.storage._pg_schema import migrate_url
+
+            version = migrate_url(url)
+        else:
+            version = _migrate_sqlite(url)
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _say(f"schema version {version}")
+    return 0
+
+
+def _migrate_sqlite(url: str) -> int:
+    from kameleoon_server.storage import SQLiteStorage, _schema
+    from kameleoon_server.storage._sqlite_conn import connect
+
+    storage = open_storage(url)
+    assert isinstance(storage, SQLiteStorage)
+    conn = connect(storage.path, "normal", writer=True)
+    try:
+        return _schema.migrate(conn)
+    finally:
+        conn.close()

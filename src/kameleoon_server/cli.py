@@ -122,7 +122,11 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--max-body-mb", type=float, default=16.0, help="tracking request body limit (MiB)")
     p.add_argument("--max-lines", type=int, default=200_000, help="tracking lines per request limit")
     p.add_argument("--sse-max-connections", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL only)")
     p.add_argument("--log-level", default="info")
+    m = sub.add_parser("migrate", help="apply pending schema migrations to the database")
+    m.add_argument("--db", help="database URL (default: the data directory's SQLite file)")
+    m.add_argument("--data-dir", type=Path, help="data directory (when --db is not given)")
 
 
 def _positional(p: argparse.ArgumentParser, names: str) -> None:
@@ -227,9 +231,9 @@ def run_admin(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.group == "serve":
+    if args.group in ("serve", "migrate"):
         try:
-            from kameleoon_server._serve import serve
+            from kameleoon_server._serve import migrate, serve
         except ImportError as exc:  # the SDK alone does not bring the server's dependencies
             print(
                 f"error: {exc.name} is missing; install the server: pip install "
@@ -237,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return serve(args)
+        return serve(args) if args.group == "serve" else migrate(args)
     return run_admin(args)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,12 @@ import httpx
 import pytest
 
 from kameleoon_server import cli
+from kameleoon_server.storage import Storage
+from kameleoon_server.storage._pg_schema import MIGRATIONS as PG_MIGRATIONS
+from kameleoon_server.storage._schema import MIGRATIONS as SQLITE_MIGRATIONS
 
-from .conftest import ADMIN_TOKEN, MINIMAL_DATAFILE, LiveServer
-from .test_crash import Server
+from .conftest import ADMIN_TOKEN, MINIMAL_DATAFILE, LiveServer, database_url
+from .serve_process import ServerProcess
 
 
 def run(capsys: pytest.CaptureFixture[str], live: LiveServer, *args: str) -> Any:
@@ -53,39 +58,30 @@ def test_demo_serve_is_idempotent_and_prints_site_credentials_and_snippet(tmp_pa
     assert snippet[2] == 'client = KameleoonClientFactory.create("demo", config)'
 
 
-def _demo(data_dir: Path) -> tuple[Server, str, str]:
-    import subprocess
-    import sys
-    import threading
+def _demo(data_dir: Path) -> tuple[ServerProcess, str, str]:
+    server = ServerProcess("--data-dir", str(data_dir), "--demo")
+    last = "print(client.get_feature_variation_key"
+    deadline = time.monotonic() + 10
+    while not any(line.startswith(last) for line in server.output) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    banner = "".join(server.output)
+    assert last in banner, banner
+    return server, re.sub(r"127\.0\.0\.1:\d+", "HOST", banner), server.base
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "kameleoon_server",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-        "--demo",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("print(client.get_feature_variation_key"):
-            break
-    banner = "".join(lines)
-    base = re.search(r"kameleoon server (http://\S+)", banner)
-    assert base, banner
-    server = Server.__new__(Server)
-    server.proc, server.base = proc, base.group(1)
-    server._drain = threading.Thread(target=proc.stdout.read, daemon=True)
-    server._drain.start()
-    return server, re.sub(r"127\.0\.0\.1:\d+", "HOST", banner), base.group(1)
+
+def test_migrate_brings_a_database_to_the_current_schema(
+    new_storage: Callable[..., Storage], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database_url(new_storage())
+    latest = len(PG_MIGRATIONS if url.startswith("postgresql:") else SQLITE_MIGRATIONS)
+    for _ in range(2):  # the second run has nothing to do
+        assert cli.main(["migrate", "--db", url]) == 0
+        assert capsys.readouterr().out.strip() == f"schema version {latest}"
+
+
+def test_workers_need_postgresql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--data-dir", str(tmp_path), "--workers", "2", "--port", "0"]) == 2
+    assert "--workers needs PostgreSQL" in capsys.readouterr().err
 
 
 def test_admin_commands(live: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
