@@ -38,9 +38,9 @@ Make = Callable[[int, int], bytes]
 
 
 def start_server(data_dir: Path, sync: str, db: str | None) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "kameleoon_server", "serve", "--port", "0", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "kameleoon_server", "serve", "--port", "0"]
+    cmd += ["--db", db] if db else ["--data-dir", str(data_dir)]
     cmd += ["--sync", sync, "--log-level", "warning", "--admin-token", ADMIN_TOKEN]
-    cmd += ["--db", db] if db else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -68,6 +68,18 @@ def process_tree(pid: int) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (Linux /proc): the database's CPU counts too."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except OSError:
+            pass
+    return pids
 
 
 def admin(base: str, method: str, path: str, body: object = None) -> object:
@@ -187,9 +199,12 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
             return template.replace(marker, b"%03X%09X" % (conn, seq))
 
         pids = [pid for proc, _ in servers for pid in process_tree(proc.pid)]
+        database = postgres_pids() if args.db else []
         server_cpu, client_cpu = [cpu_seconds(p) for p in pids], time.process_time()
+        database_cpu = sum(cpu_seconds(p) for p in database)
         ok, failed, elapsed = drive(bases, args.seconds, args.connections, events)
         server_cpu = [cpu_seconds(p) - before for p, before in zip(pids, server_cpu, strict=True)]
+        database_cpu = sum(cpu_seconds(p) for p in database) - database_cpu
         client_cpu = time.process_time() - client_cpu
         stored = stored_events(bases[0], site)
         rate = stored / elapsed
@@ -206,6 +221,11 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
             f"{1e6 * sum(server_cpu) / max(stored, 1):.1f} µs per event; "
             f"load generator {client_cpu / elapsed:.2f} cores"
         )
+        if args.db:
+            print(
+                f"  cpu: PostgreSQL processes {database_cpu / elapsed:.2f} cores, "
+                f"{1e6 * database_cpu / max(stored, 1):.1f} µs per event"
+            )
         stats = admin(bases[0], "GET", "/api/stats")
         assert isinstance(stats, dict)
         if stats.get("ingest_batches"):

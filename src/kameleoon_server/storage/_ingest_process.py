@@ -17,7 +17,7 @@ import queue
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +26,7 @@ from kameleoon_server.storage import _ingest_proto as proto
 
 log = logging.getLogger("kameleoon_server.ingest")
 MAX_BATCH_BYTES = 8 * 1024 * 1024
+POSTGRES_WRITERS = 3
 _RECV = 1024 * 1024
 
 
@@ -39,8 +40,17 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql:", "postgres:"))
+
+
+def writer_count(url: str) -> int:
+    """SQLite has one writer at a time; PostgreSQL commits several transactions at once."""
+    return POSTGRES_WRITERS if is_postgres(url) else 1
+
+
 def open_sink(url: str, synchronous: str) -> Sink:
-    if url.startswith(("postgresql:", "postgres:")):
+    if is_postgres(url):
         from kameleoon_server.storage._pg_sink import PostgresSink
 
         return PostgresSink(url)
@@ -139,49 +149,64 @@ def handle(sink: Sink, batch: Batch) -> list[object]:
     return [stored, received - stored, batch.replies + replies]
 
 
-def _write_loop(sock: socket.socket, sink: Sink, work: queue.SimpleQueue[Batch | None]) -> None:
-    """The writer thread: everything parsed while the previous transaction ran goes in the next."""
-    while (batch := work.get()) is not None:
-        done = False
-        while not work.empty():
-            more = work.get()
-            if more is None:
-                done = True
-                break
-            batch.extend(more)
-        try:
-            sock.sendall(proto.encode_message(handle(sink, batch)))
-        except OSError:  # the server is gone: nobody waits for these answers
-            return
-        if done:
-            return
+def _write_loop(send: Callable[[bytes], None], sink: Sink, work: queue.SimpleQueue[Batch | None]) -> None:
+    """A writer thread: everything parsed while its previous transaction ran goes in the next.
+    Ends at the first ``None`` it takes."""
+    try:
+        while (batch := work.get()) is not None:
+            done = False
+            while not work.empty():
+                more = work.get()
+                if more is None:
+                    done = True
+                    break
+                batch.extend(more)
+            send(proto.encode_message(handle(sink, batch)))
+            if done:
+                return
+    except OSError:  # the server is gone: nobody waits for these answers
+        return
+    finally:
+        sink.close()
 
 
-def serve(sock: socket.socket, sink: Sink) -> None:
-    """Reads and parses on this thread while the writer thread commits (SQLite and PostgreSQL
-    work without the interpreter lock, so parsing the next bodies overlaps with the commit)."""
-    sock.sendall(proto.encode_message(proto.READY))
+def serve(sock: socket.socket, sinks: list[Sink]) -> None:
+    """Reads and parses on this thread while writer threads (one per sink) commit. SQLite and
+    PostgreSQL work without the interpreter lock, so parsing the next bodies overlaps with the
+    commits; several PostgreSQL writers also overlap their round trips and commit flushes."""
+    lock = threading.Lock()
+
+    def send(message: bytes) -> None:
+        with lock:
+            sock.sendall(message)
+
+    send(proto.encode_message(proto.READY))
     work: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
-    writer = threading.Thread(target=_write_loop, args=(sock, sink, work), name="kameleoon-ingest-writer")
-    writer.start()
+    writers = [
+        threading.Thread(target=_write_loop, args=(send, sink, work), name=f"kameleoon-ingest-writer-{n}")
+        for n, sink in enumerate(sinks)
+    ]
+    for writer in writers:
+        writer.start()
     buffer = bytearray()
     try:
         while (frames := read_batch(sock, buffer)) is not None:
             work.put(parse(frames))
     finally:
-        work.put(None)
-        writer.join()
+        for _ in writers:
+            work.put(None)
+        for writer in writers:
+            writer.join()
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fd, url, synchronous = int(argv[0]), argv[1], argv[2]
     sock = socket.socket(fileno=fd)
-    sink = open_sink(url, synchronous)
+    sinks = [open_sink(url, synchronous) for _ in range(writer_count(url))]
     try:
-        serve(sock, sink)
+        serve(sock, sinks)
     finally:
-        sink.close()
         sock.close()
     return 0
 
