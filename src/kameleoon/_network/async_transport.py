@@ -14,30 +14,34 @@ from kameleoon._network.transport import Request, Response, TransportError
 
 __all__ = ["available", "send"]
 
-aiohttp: Any
-try:
-    import aiohttp
-except ImportError:  # pragma: no cover - exercised when the extra is missing
-    aiohttp = None
-
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
+def _aiohttp() -> Any:
+    """The aiohttp module, imported on first use (it is slow to import), or ``None``."""
+    try:
+        import aiohttp
+    except ImportError:  # exercised when the [async] extra is missing
+        return None
+    return aiohttp
+
+
 def available() -> bool:
-    return aiohttp is not None
+    return _aiohttp() is not None
 
 
 def _session() -> Any:
     loop = asyncio.get_running_loop()
     session = _sessions.get(loop)
     if session is None or session.closed:
-        session = aiohttp.ClientSession(auto_decompress=True, trust_env=False)
+        session = _aiohttp().ClientSession(auto_decompress=True, trust_env=False)
         _sessions[loop] = session
     return session
 
 
 async def send(request: Request) -> Response:
     """Performs ``request`` on the running loop; raises :class:`TransportError` on failure."""
+    aiohttp = _aiohttp()
     assert aiohttp is not None
     try:
         async with _session().request(

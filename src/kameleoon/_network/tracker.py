@@ -195,6 +195,7 @@ class Tracker:
                 next_purge = time.monotonic() + self._purge_interval
 
     def _tick(self) -> None:
+        self._store.refresh_clock()
         self._retry_due()
         codes = self._take()
         batch = self._build(codes)

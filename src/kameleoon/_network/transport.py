@@ -14,9 +14,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import urllib3
+if TYPE_CHECKING:
+    import urllib3
 
 __all__ = ["Request", "Response", "Transport", "TransportError", "Urllib3Transport", "is_expected"]
 
@@ -83,6 +84,8 @@ class Urllib3Transport:
         pool = self._pool
         if pool is not None and self._pid == os.getpid():
             return pool
+        import urllib3  # deferred: importing urllib3 costs more than the rest of the SDK
+
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 self._pool = urllib3.PoolManager(num_pools=8, maxsize=self._max_connections, retries=False)
@@ -90,6 +93,8 @@ class Urllib3Transport:
             return self._pool
 
     def send(self, request: Request) -> Response:
+        import urllib3
+
         try:
             raw = self._manager().request(
                 request.method,
@@ -106,6 +111,8 @@ class Urllib3Transport:
 
     @contextmanager
     def stream(self, request: Request) -> Iterator[tuple[int, Iterator[bytes]]]:
+        import urllib3
+
         try:
             raw = self._manager().request(
                 request.method,
@@ -126,6 +133,8 @@ class Urllib3Transport:
 
     @staticmethod
     def _chunks(raw: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+        import urllib3
+
         try:
             while True:
                 chunk = raw.read1(65536)
