@@ -45,6 +45,18 @@ class _Channel(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buffer = bytearray()
+        self._outgoing: list[bytes] = []
+
+    def send(self, frame: bytes) -> None:
+        """Queues a frame; the frames of one event-loop iteration leave in one write."""
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(frame)
+
+    def _flush(self) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if self.transport is not None and not self.closed:
+            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -128,11 +140,11 @@ class IngestProcess:
             log.warning("starting the ingest process again")
             await self.start()
             channel = self._channel
-        assert channel is not None and channel.transport is not None
+        assert channel is not None
         request_id = next(self._ids) & 0xFFFFFFFF
         future: asyncio.Future[BodySummary] = asyncio.get_running_loop().create_future()
         channel.pending[request_id] = future
-        channel.transport.write(proto.encode_request(request_id, site_id, time_ms, max_lines, body))
+        channel.send(proto.encode_request(request_id, site_id, time_ms, max_lines, body))
         return await future
 
     def queue_depth(self) -> int:
