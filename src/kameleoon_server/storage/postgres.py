@@ -48,6 +48,7 @@ from kameleoon_server.storage.sqlite import next_config_ms
 
 log = logging.getLogger("kameleoon_server.storage")
 CHANNEL: Final = "kameleoon_config"
+LISTEN_APPLICATION: Final = "kameleoon-listen"  # application_name of the LISTEN connections
 _SITE_COLUMNS: Final = "id, code, version, updated_ms, model"
 _CREDENTIAL_COLUMNS: Final = "client_id, site_id, secret_hash, created_ms"
 
@@ -165,7 +166,9 @@ class PostgresStorage:
         delay = 0.2
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, application_name=LISTEN_APPLICATION
+                ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if listening.done():
                         self.listen_reconnects += 1
