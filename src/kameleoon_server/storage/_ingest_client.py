@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from kameleoon_server.storage.base import StorageError
 log = logging.getLogger("kameleoon_server.storage")
 START_TIMEOUT_SECONDS = 60.0
 _COMMAND = (sys.executable, "-m", "kameleoon_server.storage._ingest_process")
+TARGET_ENV = "KAMELEOON_INGEST_DATABASE"
 
 
 @dataclass(slots=True)
@@ -124,8 +126,11 @@ class IngestProcess:
             ours, theirs = socket.socketpair()
             with theirs:
                 self._proc = subprocess.Popen(
-                    [*_COMMAND, str(theirs.fileno()), self._target, self._synchronous],
+                    [*_COMMAND, str(theirs.fileno()), self._synchronous],
                     pass_fds=[theirs.fileno()],
+                    # the database URL may hold a password: the environment, unlike the command
+                    # line, is readable by the same user only
+                    env={**os.environ, TARGET_ENV: self._target},
                     stdin=subprocess.DEVNULL,
                 )
             loop = asyncio.get_running_loop()

@@ -6,13 +6,15 @@ rows has committed. Bodies that arrive while a transaction runs go into the next
 commit). Parsing and writing here instead of in the server gives them a core and an interpreter
 lock of their own, so the server's event loop only does HTTP.
 
-Run as ``python -m kameleoon_server.storage._ingest_process FD DATABASE-URL SYNCHRONOUS``; it
-ends when the server closes its end of the socket (including when the server dies).
+Run as ``KAMELEOON_INGEST_DATABASE=<path or URL> python -m kameleoon_server.storage._ingest_process
+FD SYNCHRONOUS``; it ends when the server closes its end of the socket (including when the
+server dies).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import socket
 import sys
@@ -201,7 +203,8 @@ def serve(sock: socket.socket, sinks: list[Sink]) -> None:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    fd, url, synchronous = int(argv[0]), argv[1], argv[2]
+    fd, synchronous = int(argv[0]), argv[1]
+    url = os.environ.pop("KAMELEOON_INGEST_DATABASE")
     sock = socket.socket(fileno=fd)
     sinks = [open_sink(url, synchronous) for _ in range(writer_count(url))]
     try:
