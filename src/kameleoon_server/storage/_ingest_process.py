@@ -29,6 +29,7 @@ from kameleoon_server.storage import _ingest_proto as proto
 log = logging.getLogger("kameleoon_server.ingest")
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 POSTGRES_WRITERS = 3
+SWITCH_INTERVAL_SECONDS = 0.0005
 _RECV = 1024 * 1024
 
 
@@ -193,7 +194,8 @@ def serve(sock: socket.socket, sinks: list[Sink]) -> None:
     buffer = bytearray()
     try:
         while (frames := read_batch(sock, buffer)) is not None:
-            work.put(parse(frames))
+            for frame in frames:  # one at a time: a writer can start on the first ones
+                work.put(parse([frame]))
     finally:
         for _ in writers:
             work.put(None)
@@ -203,6 +205,9 @@ def serve(sock: socket.socket, sinks: list[Sink]) -> None:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A writer coming back from SQLite (which runs without the interpreter lock) should not wait
+    # the default 5 ms for the reader thread to yield the lock: commits are the critical path.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     fd, synchronous = int(argv[0]), argv[1]
     url = os.environ.pop("KAMELEOON_INGEST_DATABASE")
     sock = socket.socket(fileno=fd)
