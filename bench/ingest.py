@@ -12,6 +12,7 @@ asyncio protocols, no HTTP library) because it shares the machine's cores with t
 * configuration: GET /{siteCode} as fast as the connections can.
 
 Prints figures, CPU time per event and the ratio to the target; never fails on speed.
+For a throwaway PostgreSQL: `python tests/server/pg_cluster.py --durable` prints a URL to pass as --db.
 Usage: python bench/ingest.py [--seconds 10] [--connections 64] [--sync normal|full]
                               [--db postgresql://user@host:port/db] [--instances 1,2]
 """

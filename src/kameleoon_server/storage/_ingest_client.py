@@ -25,6 +25,9 @@ log = logging.getLogger("kameleoon_server.storage")
 START_TIMEOUT_SECONDS = 60.0
 _COMMAND = (sys.executable, "-m", "kameleoon_server.storage._ingest_process")
 TARGET_ENV = "KAMELEOON_INGEST_DATABASE"
+# Handing a socket to a child process (pass_fds) is POSIX-only: elsewhere bodies are parsed and
+# written in the server process itself.
+INGEST_PROCESS_AVAILABLE = sys.platform != "win32"
 
 
 @dataclass(slots=True)

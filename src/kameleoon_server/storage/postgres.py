@@ -27,7 +27,7 @@ from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
 from kameleoon_server.storage._ingest import ingest_in_process
-from kameleoon_server.storage._ingest_client import IngestCounters, IngestProcess
+from kameleoon_server.storage._ingest_client import INGEST_PROCESS_AVAILABLE, IngestCounters, IngestProcess
 from kameleoon_server.storage._pg_schema import migrate_url
 from kameleoon_server.storage._pg_sink import PostgresSink
 from kameleoon_server.storage.base import (
@@ -67,7 +67,7 @@ def _payload(origin: str, change: ConfigChange) -> str:
 class PostgresStorage:
     """Storage in a PostgreSQL database, shareable by several server instances."""
 
-    def __init__(self, url: str, pool_size: int = 8, ingest_process: bool = True) -> None:
+    def __init__(self, url: str, pool_size: int = 8, ingest_process: bool = INGEST_PROCESS_AVAILABLE) -> None:
         self.url = url
         self._pool_size = pool_size
         self._ingest_process = ingest_process

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from kameleoon_server.storage import _schema
 from kameleoon_server.storage._ingest import ingest_in_process
-from kameleoon_server.storage._ingest_client import IngestCounters, IngestProcess
+from kameleoon_server.storage._ingest_client import INGEST_PROCESS_AVAILABLE, IngestCounters, IngestProcess
 from kameleoon_server.storage._sqlite_checkpoint import Checkpointer
 from kameleoon_server.storage._sqlite_conn import Synchronous, connect
 from kameleoon_server.storage._sqlite_writer import CallJob, IngestJob, Job, Writer
@@ -65,7 +65,7 @@ class SQLiteStorage:
         path: str | Path,
         synchronous: Synchronous = "normal",
         readers: int = 2,
-        ingest_process: bool = True,
+        ingest_process: bool = INGEST_PROCESS_AVAILABLE,
     ) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
