@@ -124,6 +124,7 @@ class Tracker:
     def adopt(self, code: str, visitor: Visitor) -> None:
         """Keeps the unsent data of a visitor leaving the store (called by the store)."""
         with self._store.data_lock:
+            self._store.apply_exposures()
             built = self._lines_for(code, visitor, self._config(), {}, allow_activity=False)
         self._orphans.extend(built)
 
@@ -249,6 +250,7 @@ class Tracker:
                 break
             visitor = self._store.get(code)
             with self._store.data_lock:
+                self._store.apply_exposures()
                 for text in self._lines_for(code, visitor, config, shared, allow_activity=True):
                     built.append(text)
                     size += len(text) + 1
