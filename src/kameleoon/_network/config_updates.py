@@ -213,9 +213,9 @@ class ConfigUpdater:
             self._log.error("the configuration was rejected, the previous one stays active: %s", e)
             self.failures += 1
             return False
+        self._apply(config, ts)  # if this raises, the same body is applied again next time
         self._last_body = body
         self.updates += 1
-        self._apply(config, ts)
         return True
 
     # -- real-time stream ---------------------------------------------------------------------

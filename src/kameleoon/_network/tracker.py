@@ -203,7 +203,12 @@ class Tracker:
 
     def _tick(self) -> None:
         self._delivery.retry_due()
-        batch = self._build(self._take())
+        codes = self._take()
+        try:
+            batch = self._build(codes)
+        except Exception:
+            self._reschedule(codes)  # a bug must not unschedule visitors
+            raise
         batch.extend(self._drain_orphans())
         self._delivery.submit(batch)
 
