@@ -156,8 +156,10 @@ class Urllib3Transport:
         return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
 
     def open_stream(self, request: Request, idle_timeout: float | None) -> Stream:
-        timeout = urllib3.Timeout(connect=request.timeout, read=idle_timeout)
-        return _Urllib3Stream(self._open(request, timeout, None))
+        timeout = urllib3.Timeout(connect=request.timeout, read=request.timeout)
+        raw = self._open(request, timeout, None)  # the response head within the request timeout
+        _set_read_timeout(raw, idle_timeout)  # then each chunk within the idle timeout
+        return _Urllib3Stream(raw)
 
     def _open(self, request: Request, timeout: urllib3.Timeout, body: bytes | None) -> Any:
         try:
@@ -199,11 +201,21 @@ def _read_body(raw: Any, deadline: float) -> bytes:
         parts.append(chunk)
 
 
-def _set_read_timeout(raw: Any, seconds: float) -> None:
-    connection = raw.connection
-    sock = getattr(connection, "sock", None) if connection is not None else None
+def _set_read_timeout(raw: Any, seconds: float | None) -> None:
+    sock = _socket_of(raw)
     if sock is not None:
         sock.settimeout(seconds)
+
+
+def _socket_of(raw: Any) -> Any:
+    """The socket a urllib3 response reads from. The connection holds it for a keep-alive
+    response; for a ``Connection: close`` one, http.client detaches it from the connection and
+    only its file object still knows it (private attributes, hence the defensive lookups)."""
+    sock = getattr(raw.connection, "sock", None)
+    if sock is None:
+        reader = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if hasattr(sock, "settimeout") else None
 
 
 class _Urllib3Stream:
