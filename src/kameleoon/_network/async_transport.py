@@ -3,7 +3,7 @@
 One ``aiohttp.ClientSession`` per running event loop, created on first use. It is closed when
 the loop shuts down its asynchronous generators (``asyncio.run`` and every mainstream runner
 do): a small generator bound to the loop holds the session and closes it in its ``finally``.
-Sessions of loops closed without that step are closed without awaiting at interpreter exit.
+Sessions of loops left without that step are closed at interpreter exit.
 A forked child never touches its parent's sessions.
 
 ``use_aiohttp(False)`` is a documented private hook (for tests and for applications that
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -101,14 +102,20 @@ async def _read_body(raw: Any) -> bytes:
 
 
 def _close_leftovers() -> None:
-    """At exit: sessions of loops that never shut down are closed without awaiting."""
+    """At exit: sessions of loops that never shut down. An idle loop is run to close them
+    properly; for a closed loop, aiohttp's synchronous close marks them closed (their sockets
+    go with the process)."""
     with _lock:
-        entries = list(_sessions.values())
+        entries = list(_sessions.items())
         _sessions.clear()
-    for session, _ in entries:
+    for loop, (session, _) in entries:
+        if not loop.is_closed() and not loop.is_running():
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(session.close())
+                continue
         connector = session.connector
         if connector is not None and not connector.closed:
-            connector._close()  # synchronous part of aiohttp's close: drops every connection
+            connector._close()
 
 
 def _after_fork_in_child() -> None:
