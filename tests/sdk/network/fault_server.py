@@ -8,7 +8,8 @@ route's standing fault (``always``), else is answered normally. A fault is one o
 * ``Fault.status(code)`` - that status with an empty body;
 * ``Fault.slow(seconds)`` - the normal answer, late;
 * ``Fault.hang()`` - no answer until the server stops;
-* ``Fault.drip(seconds)`` - the normal answer, one byte of body every ``seconds``;
+* ``Fault.drip(seconds, close)`` - the normal answer, one byte of body every ``seconds``
+  (``close``: announced with ``Connection: close``);
 * ``Fault.reset()`` - the connection is reset (RST) without an answer;
 * ``Fault.truncate()`` - half of the body, then the connection closes;
 * ``Fault.garbage()`` - ``200 application/json`` with a body that is not JSON.
@@ -57,8 +58,8 @@ class Fault:
         return Fault("slow", seconds=3600.0)
 
     @staticmethod
-    def drip(seconds: float) -> Fault:
-        return Fault("drip", seconds=seconds)
+    def drip(seconds: float, close: bool = False) -> Fault:
+        return Fault("drip", seconds=seconds, code=int(close))
 
     @staticmethod
     def reset() -> Fault:
@@ -350,6 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "garbage":
             status, payload, content_type = 200, b'{"featureFlags": [{"id": 1,', "application/json"
         self.send_response(status)
+        if kind == "drip" and fault is not None and fault.code:
+            self.send_header("Connection", "close")
         if content_type:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

@@ -280,3 +280,42 @@ def test_a_crashing_job_is_logged_and_restarted(
     assert job.first_attempt_done.is_set() and target.applied == []
     assert eventually(lambda: target.keys == ["flag_v1"], 5)
     assert "restarting it" in caplog.text
+
+
+# -- through the client --------------------------------------------------------------------------
+def test_wait_init_is_truthful(server: FaultServer, make_client: Callable[..., Any]) -> None:
+    """False after a failed first download (the reference says True), True once one is active."""
+    server.stop()
+    client = make_client(wait=False, refresh_interval_minute=0.005)
+    started = time.monotonic()
+    assert client.wait_init() is False
+    assert time.monotonic() - started < 3 * 1.0 + MARGIN  # three attempts at most
+    assert client.get_feature_list() == []
+    server.start()
+    assert eventually(client.wait_init, 5)
+    assert client.get_feature_list() == ["flag_v1"]
+
+
+def test_update_handler_runs_once_per_applied_update(
+    server: FaultServer, make_client: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    server.config = datafile(1, real_time=True)
+    client = make_client()
+    calls: list[list[str]] = []
+
+    def handler() -> None:
+        calls.append(client.get_feature_list())  # the client is usable from the handler
+        if len(calls) == 1:
+            raise RuntimeError("a broken handler")
+
+    client.on_update_configuration(handler)
+    assert eventually(lambda: server.open_streams == 1, 5)
+    server.config = datafile(2, real_time=True)
+    server.push_update(1)
+    assert eventually(lambda: calls == [["flag_v2"]], 5)
+    server.push_update(2)  # same document: nothing applied, no call
+    assert eventually(lambda: len(server.of("config")) == 3, 5)
+    server.config = datafile(3, real_time=True)
+    server.push_update(3)
+    assert eventually(lambda: calls == [["flag_v2"], ["flag_v3"]], 5)
+    assert "on_update_configuration handler raised" in caplog.text

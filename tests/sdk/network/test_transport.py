@@ -49,11 +49,12 @@ def test_connections_are_reused(server: FaultServer, transport: Urllib3Transport
     assert len(server._connections) <= 1  # one keep-alive connection served the five requests
 
 
-@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.2)])
+@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.2), Fault.drip(0.2, close=True)])
 def test_total_timeout_covers_waiting_and_reading(
     server: FaultServer, transport: Urllib3Transport, fault: Fault
 ) -> None:
-    """A silent server and a server dripping its body both end within the total timeout."""
+    """A silent server and a server dripping its body (kept alive or not) both end within the
+    total timeout."""
     server.inject("config", fault)
     started = time.monotonic()
     with pytest.raises(TransportError):
