@@ -90,9 +90,10 @@ class ConfigUpdater:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.first_attempt_done = threading.Event()
-        if done:
+        if done:  # a forked child: download again as soon as the job runs (stream or poll)
             self.first_attempt_done.set()
             self._wake.set()
+        self._resumed = done
         self._thread: threading.Thread | None = None
         self._stream: Stream | None = None
 
@@ -139,7 +140,7 @@ class ConfigUpdater:
             self.first_attempt_done.set()
         self._next_poll = time.monotonic() + self._refresh_interval
         backoff = self._stream_backoff
-        lost = False
+        lost, self._resumed = self._resumed, False  # resumed: events may have been missed
         while not self._stop.is_set():
             if not self._current().real_time_update:
                 lost = False
