@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import os
@@ -23,11 +22,13 @@ from kameleoon._engine.model import (
     VariableDef,
     VariationEntry,
 )
+from kameleoon._engine.parse import ConfigError, parse_configuration_text
 from kameleoon._network.config_updates import ConfigUpdater
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
 from kameleoon._network.tracker import Tracker
 from kameleoon._network.transport import Transport, Urllib3Transport
+from kameleoon._offline import OfflineTransport
 from kameleoon._remote import RemoteData
 from kameleoon._visitors import pending
 from kameleoon._visitors.data import DataContext, add_conversion, add_items
@@ -35,6 +36,8 @@ from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
 from kameleoon.data import Conversion, CustomData
 from kameleoon.exceptions import (
+    ConfigException,
+    ConfigFileNotFound,
     FeatureEnvironmentDisabled,
     FeatureNotFound,
     FeatureVariableNotFound,
@@ -57,22 +60,19 @@ class KameleoonClient:
     """
 
     def __init__(
-        self,
-        site_code: str,
-        config: KameleoonClientConfig,
-        *,
-        transport: Transport | None = None,
-        configuration: Configuration | None = None,
-        offline: bool = False,
+        self, site_code: str, config: KameleoonClientConfig, *, _transport: Transport | None = None
     ) -> None:
         self._site_code = site_code
         self._settings = config
         self._log = config.logger or logging.getLogger("kameleoon")
+        configuration = _bootstrap(config.configuration_path)
         self._cfg: Configuration = configuration or EMPTY_CONFIGURATION
         self._has_configuration = configuration is not None
-        self._offline = offline
+        self._offline = config.offline
         self._update_handler: Callable[[], Any] | None = None
-        self._transport = transport or Urllib3Transport()
+        self._transport = _transport or (
+            OfflineTransport(self._log) if config.offline else Urllib3Transport()
+        )
         self._endpoints = Endpoints(site_code, config.network_domain, config.environment)
         self._tokens = TokenSource(
             self._endpoints, self._transport, config.client_id, config.client_secret,
@@ -148,6 +148,8 @@ class KameleoonClient:
 
     async def wait_init_async(self) -> bool:
         """Awaitable twin of :meth:`wait_init`."""
+        import asyncio
+
         event = self._updater.first_attempt_done
         while not event.is_set():
             await asyncio.sleep(0.01)
@@ -201,7 +203,7 @@ class KameleoonClient:
         it) and updates the visitor-code cookie in ``cookies`` accordingly."""
         code = _cookies.validate_visitor_code(visitor_code)
         visitor = self._store.get_or_create(code)
-        visitor.consent = bool(consent)
+        visitor.extras().consent = bool(consent)
         if cookies is None:
             return
         domain = self._settings.top_level_domain
@@ -350,27 +352,36 @@ class KameleoonClient:
     def _decide(
         self, visitor_code: Any, feature_key: Any, is_unique_identifier: bool | None
     ) -> tuple[Flag, Any]:
-        code = _cookies.validate_visitor_code(visitor_code)
-        self._unique_identifier_step(code, is_unique_identifier)
-        flag = self._flag(feature_key)
+        # The hot path of every decision: the checks are inlined, the slow paths raise.
+        code: str = visitor_code
+        if code.__class__ is not str or not code or len(code) > _cookies.MAX_VISITOR_CODE_LENGTH:
+            code = _cookies.validate_visitor_code(visitor_code)
+        if is_unique_identifier is not None:
+            self._unique_identifier_step(code, is_unique_identifier)
+        flag = _get(self._cfg.flags, feature_key)
+        if flag is None or not flag.environment_enabled:
+            flag = self._flag(feature_key)
         store = self._store
         visitor = store.get(code)
         entry, rule = evaluate(flag, visitor, code)
         if rule is not None:
-            self._record(visitor if visitor is not None else store.get_or_create(code), entry, rule)
+            if visitor is None:
+                visitor = store.get_or_create(code)
+            if entry is not None and entry.variation_id is not None and rule.experiment_id is not None:
+                self._record(visitor, entry, rule)
         self._tracker.schedule(code)
-        return flag, resolve_key(flag, entry, rule)
+        return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
 
-    def _record(self, visitor: Visitor, entry: VariationEntry | None, rule: Rule) -> None:
-        if rule.experiment_id is None or entry is None or entry.variation_id is None:
-            return
+    def _record(self, visitor: Visitor, entry: VariationEntry, rule: Rule) -> None:
+        """Stores the assignment (replacing the previous one of the experiment) as unsent."""
+        experiment_id = rule.experiment_id
         with self._store.data_lock:
             assigned = visitor.assigned
             if assigned is None:
                 assigned = visitor.assigned = {}
-            previous = assigned.get(rule.experiment_id)
+            previous = assigned.get(experiment_id)
             position = previous[3] if previous is not None else len(assigned)
-            assigned[rule.experiment_id] = (entry.variation_id, rule.type, time.time(), position)
+            assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
             visitor.pending |= pending.bit(pending.ASSIGNMENT, position)
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
@@ -450,6 +461,19 @@ class KameleoonClient:
         )
 
 
+def _bootstrap(path: str | None) -> Configuration | None:
+    """The configuration document at ``path`` (``None``: no path); raises ConfigException."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return parse_configuration_text(f.read())
+    except OSError as e:
+        raise ConfigFileNotFound(f"configuration document {path!r} cannot be read: {e}") from e
+    except ConfigError as e:
+        raise ConfigException(f"configuration document {path!r} is invalid: {e}") from e
+
+
 def _get(mapping: Mapping[Any, Any], key: Any) -> Any:
     try:
         return mapping.get(key)
@@ -462,8 +486,7 @@ def _has_sendable_data(visitor: Visitor, config: Configuration) -> bool:
         return True
     if visitor.pages or visitor.conversions or visitor.assigned:
         return True
-    custom = visitor.custom
-    return any(custom[i + 1] and not config.is_local_only(custom[i]) for i in range(0, len(custom), 2))
+    return any(values and not config.is_local_only(index) for index, values in visitor.custom_items())
 
 
 # -- process-wide hooks: fork and exit ----------------------------------------------------------

@@ -70,6 +70,12 @@ class KameleoonClientConfig:
     of every endpoint. ``max_visitors`` caps the in-memory visitor store (least recently used
     visitors are evicted first, and counted).
 
+    ``configuration_path`` names a configuration document (JSON, the format the server
+    serves) that is active from the start, before and whatever the first download does: an
+    application can boot without the network. ``offline=True`` never uses the network: the
+    configuration comes only from ``configuration_path`` and tracking is not sent (it is
+    discarded, and counted).
+
     Raises :class:`ConfigCredentialsInvalid` when ``client_id`` or ``client_secret`` is empty.
     """
 
@@ -88,6 +94,8 @@ class KameleoonClientConfig:
         network_domain: str | None = None,
         *,
         max_visitors: int = DEFAULT_MAX_VISITORS,
+        configuration_path: str | os.PathLike[str] | None = None,
+        offline: bool = False,
     ) -> None:
         if not client_id:
             raise ConfigCredentialsInvalid("Client ID is not specified")
@@ -107,6 +115,8 @@ class KameleoonClientConfig:
         if max_visitors < 1:
             raise ConfigException("max_visitors must be at least 1")
         self._max_visitors = max_visitors
+        self._configuration_path = os.fspath(configuration_path) if configuration_path is not None else None
+        self._offline = bool(offline)
         self.set_refresh_interval_minute(refresh_interval_minute)
         self.set_session_duration_minute(session_duration_minute)
         self.set_default_timeout_millisecond(default_timeout_millisecond)
@@ -171,6 +181,16 @@ class KameleoonClientConfig:
     def max_visitors(self) -> int:
         """Maximum number of visitors kept in memory."""
         return self._max_visitors
+
+    @property
+    def configuration_path(self) -> str | None:
+        """A configuration document active from the start (JSON file), or ``None``."""
+        return self._configuration_path
+
+    @property
+    def offline(self) -> bool:
+        """``True``: no network at all (configuration from ``configuration_path`` only)."""
+        return self._offline
 
     # -- setters (same validation as the constructor) --------------------------------------
     def set_refresh_interval_minute(self, value: float) -> None:
@@ -251,6 +271,8 @@ _YAML_KEYS: dict[str, tuple[type, ...]] = {
     "multi_threading": (bool,),
     "network_domain": (str,),
     "max_visitors": (int,),
+    "configuration_path": (str,),
+    "offline": (bool,),
 }
 
 

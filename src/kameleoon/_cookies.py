@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Mapping, MutableMapping
-from email.utils import formatdate
 from http.cookies import BaseCookie, Morsel
 from typing import Any
 
@@ -39,7 +38,7 @@ def validate_visitor_code(code: Any) -> str:
 
 def generate_visitor_code() -> str:
     """16 lower-case hexadecimal characters from a cryptographically secure source."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def read_visitor_code(source: Mapping[str, Any] | None) -> str | None:
@@ -78,7 +77,20 @@ def write_cookie(jar: MutableMapping[str, Any], code: str, domain: str) -> None:
         morsel["domain"] = domain
     morsel["path"] = "/"
     morsel["max-age"] = str(_COOKIE_MAX_AGE)
-    morsel["expires"] = formatdate(time.time() + _COOKIE_MAX_AGE, usegmt=True)
+    morsel["expires"] = _http_date(time.time() + _COOKIE_MAX_AGE)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _http_date(epoch: float) -> str:
+    """``Sun, 12 Dec 2027 11:42:58 GMT`` (locale-independent)."""
+    t = time.gmtime(epoch)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def expire_cookie(jar: MutableMapping[str, Any], domain: str) -> None:

@@ -7,13 +7,11 @@ caller's thread through the client's transport, the async twins through aiohttp 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from kameleoon import _cookies
 from kameleoon._engine.model import UNKNOWN_RULE
-from kameleoon._network import async_transport
 from kameleoon._network.transport import Request, Response, TransportError, is_expected
 from kameleoon._visitors.data import DataContext, add_items, add_page, store_custom_data
 from kameleoon._wire.visitor_data import RemoteVisit, parse_visitor_data
@@ -78,6 +76,10 @@ class RemoteData:
         return response
 
     async def _send_async(self, request: Request) -> Response | None:
+        import asyncio
+
+        from kameleoon._network import async_transport
+
         client = self._client
         deadline = time.monotonic() + request.timeout
         try:
@@ -98,6 +100,10 @@ class RemoteData:
         return self._json(self._send(self._map_request(key, timeout)))
 
     async def get_remote_data_async(self, key: str, timeout: float | None) -> Any:
+        import asyncio
+
+        from kameleoon._network import async_transport
+
         if not async_transport.available():
             return await asyncio.to_thread(self.get_remote_data, key, timeout)
         return self._json(await self._send_async(self._map_request(key, timeout)))
@@ -111,6 +117,10 @@ class RemoteData:
     async def get_remote_visitor_data_async(
         self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
     ) -> list[Any]:
+        import asyncio
+
+        from kameleoon._network import async_transport
+
         if not async_transport.available():
             return await asyncio.to_thread(
                 self.get_remote_visitor_data, code, add_data, timeout, data_filter, unique
@@ -128,6 +138,10 @@ class RemoteData:
     async def get_visitor_warehouse_audience_async(
         self, code: str, index: int, warehouse_key: str | None, timeout: float | None
     ) -> CustomData | None:
+        import asyncio
+
+        from kameleoon._network import async_transport
+
         if not async_transport.available():
             return await asyncio.to_thread(
                 self.get_visitor_warehouse_audience, code, index, warehouse_key, timeout
@@ -177,14 +191,14 @@ class RemoteData:
                     store_custom_data(visitor, item.id, tuple(item.values), unsent=resend)
             for entry in remote.pages:
                 _merge_page(visitor, entry.page, entry.count, entry.last_seen_ms)
-            for name, value in (
-                ("device", remote.device),
-                ("browser", remote.browser),
-                ("os", remote.operating_system),
-                ("geo", remote.geolocation),
-            ):
-                if value is not None and getattr(visitor, name) is None:
-                    setattr(visitor, name, value)
+            if remote.device is not None and visitor.device is None:
+                visitor.device = remote.device.device_type
+            if remote.browser is not None and visitor.browser is None:
+                visitor.browser, visitor.browser_version = remote.browser.browser_type, remote.browser.version
+            if remote.operating_system is not None and visitor.os is None:
+                visitor.os = remote.operating_system.os_type
+            if remote.geolocation is not None and visitor.geo is None:
+                visitor.geo = remote.geolocation
             visitor.conversions = (*visitor.conversions, *(_copy(c) for c in remote.conversions))
             for experiment_id, variation_id, time_ms in remote.experiments:
                 assigned = visitor.assigned if visitor.assigned is not None else {}
@@ -193,9 +207,9 @@ class RemoteData:
                     assigned[experiment_id] = (variation_id, UNKNOWN_RULE, at, len(assigned))
                     visitor.assigned = assigned
             if remote.visits is not None:
-                visitor.visits = remote.visits
+                visitor.extras().visits = remote.visits
             if remote.kcs is not None:
-                visitor.kcs = remote.kcs
+                visitor.extras().kcs = remote.kcs
 
     def _audience(self, code: str, index: int, response: Response | None) -> CustomData | None:
         if response is None or not is_expected(response.status):
@@ -227,7 +241,8 @@ def _merge_page(visitor: Any, page: Any, count: int, seen_ms: Any) -> None:
             if isinstance(seen_ms, (int, float)) and seen_ms > pages[position + 2]:
                 pages[position + 2] = seen_ms
             return
-    add_page(visitor, page, count, seen_ms if seen_ms is not None else 0, unsent=False)
+    seen = float(seen_ms) if isinstance(seen_ms, (int, float)) else 0.0
+    add_page(visitor, page, count, seen, unsent=False)
 
 
 def _copy(conversion: Conversion) -> Conversion:

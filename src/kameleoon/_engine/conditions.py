@@ -14,13 +14,23 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kameleoon._engine.matching import OPERATORS, compare, parse_version, string_matcher
+from kameleoon._engine.matching import (
+    OPERATORS,
+    comparator,
+    compare,
+    parse_version,
+    string_matcher,
+)
 from kameleoon._engine.model import Check, Configuration, Flag, Rule
 from kameleoon._engine.sdk import SDK_LANGUAGE, SDK_VERSION
+from kameleoon._engine.tree import Inline, Leaf
 from kameleoon._visitors.record import Visitor
 from kameleoon.data import BrowserType, DeviceType, OperatingSystemType
 
 __all__ = ["ConfigError", "Lookups", "compile_condition"]
+
+# What a condition factory returns: its check, possibly with the same check written inline.
+Compiled = Check | tuple[Check, Inline]
 
 
 class ConfigError(ValueError):
@@ -61,16 +71,17 @@ def _number(value: Any) -> float | None:
 
 def _custom_values_test(operator: str, expected: Any) -> Callable[[tuple[Any, ...]], bool]:
     """A predicate over the stored values of one index (present), per operator."""
-    if operator in ("EXACT", "CONTAINS", "REGULAR_EXPRESSION"):
+    if operator == "EXACT":
+        return lambda values: expected in values
+    if operator in ("CONTAINS", "REGULAR_EXPRESSION"):
         match = string_matcher(operator, expected)
-        strict = operator != "EXACT"  # a non-string value makes CONTAINS/regex fail as a whole
 
         def test_strings(values: tuple[Any, ...]) -> bool:
             for value in values:
                 if match(value):
                     return True
-                if strict and not isinstance(value, str):
-                    return False
+                if not isinstance(value, str):
+                    return False  # the reference fails on a non-string value (CONTAINS, regex)
             return False
 
         return test_strings
@@ -87,7 +98,13 @@ def _custom_values_test(operator: str, expected: Any) -> Callable[[tuple[Any, ..
     return lambda values: False  # UNDEFINED: the index has data
 
 
+def _close(number: float, limit: float) -> bool:
+    return abs(number - limit) < 1e-9
+
+
 def _numeric_test(operator: str, threshold: float | None) -> Callable[[tuple[Any, ...]], bool]:
+    satisfied = _close if operator == "EQUAL" else comparator(operator)
+
     def test(values: tuple[Any, ...]) -> bool:
         if threshold is None:
             return False
@@ -95,10 +112,7 @@ def _numeric_test(operator: str, threshold: float | None) -> Callable[[tuple[Any
             number = _number(value)
             if number is None:
                 return False  # the reference stops at the first unparsable value
-            if operator == "EQUAL":
-                if abs(number - threshold) < 1e-9:
-                    return True
-            elif compare(operator, number, threshold):
+            if satisfied(number, threshold):
                 return True
         return False
 
@@ -116,7 +130,7 @@ def _among_values(expected: Any) -> list[str] | None:
         return None
 
 
-def _custom_datum(cond: Mapping[str, Any], lookups: Lookups) -> Check:
+def _custom_datum(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     raw_index = cond.get("customDataIndex")
     if raw_index is not None and not isinstance(raw_index, str):
         raise ConfigError("CUSTOM_DATUM customDataIndex must be a string")
@@ -132,11 +146,18 @@ def _custom_datum(cond: Mapping[str, Any], lookups: Lookups) -> Check:
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         if visitor is None:
             return False
-        values = visitor.custom_values(index)
-        if values is None:
+        keys = visitor.keys
+        if index not in keys:
             return undefined
-        return not undefined and test(values)
+        stored = visitor.values[keys.index(index)]
+        return not undefined and test(stored if stored.__class__ is tuple else (stored,))
 
+    if undefined:
+        return check, Inline("v is not None and $I not in v.keys", I=index)
+    if operator == "EXACT":
+        found = "($s := v.values[v.keys.index($I)]).__class__ is tuple"
+        expression = f"v is not None and $I in v.keys and ($K in $s if {found} else $s == $K)"
+        return check, Inline(expression, I=index, K=cond.get("value"))
     return check
 
 
@@ -204,28 +225,33 @@ def _enum_member(enum: Any, name: Any, aliases: Mapping[str, str] | None = None)
     return None
 
 
-def _device_type(cond: Mapping[str, Any], lookups: Lookups) -> Check:
+def _device_type(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     name = cond.get("device")
     wanted = _enum_member(DeviceType, name.upper() if isinstance(name, str) else None)
+    if wanted is None:
+        return _never
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
-        device = visitor.device if visitor is not None else None
-        return device is not None and wanted is not None and device.device_type == wanted
+        return visitor is not None and visitor.device == wanted
 
-    return check
+    return check, Inline("v is not None and v.device == $W", W=wanted)
 
 
-def _operating_system(cond: Mapping[str, Any], lookups: Lookups) -> Check:
+def _operating_system(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     wanted = _enum_member(OperatingSystemType, cond.get("os"))
+    if wanted is None:
+        return _never
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
-        system = visitor.os if visitor is not None else None
-        return system is not None and wanted is not None and system.os_type == wanted
+        return visitor is not None and visitor.os == wanted
 
-    return check
+    return check, Inline("v is not None and v.os == $W", W=wanted)
 
 
-def _browser(cond: Mapping[str, Any], lookups: Lookups) -> Check:
+_OPERATOR_SYMBOLS = {"EQUAL": "==", "GREATER": ">", "LOWER": "<"}
+
+
+def _browser(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     wanted = _enum_member(BrowserType, cond.get("browser"), {"IE": "INTERNET_EXPLORER"})
     version = cond.get("version")
     operator = cond.get("versionMatchType")
@@ -237,18 +263,26 @@ def _browser(cond: Mapping[str, Any], lookups: Lookups) -> Check:
         except ValueError:  # a negative minor part
             threshold = None
 
+    satisfied = comparator(operator)
+
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         browser = visitor.browser if visitor is not None else None
-        if browser is None or wanted is None or browser.browser_type != wanted:
+        if browser is None or browser != wanted or wanted is None:
             return False
         if version is None:
             return True
         if threshold is None:
             return False
-        actual = browser.version or -1
-        return compare(operator, actual, threshold)
+        return satisfied(visitor.browser_version or -1, threshold)  # type: ignore[union-attr]
 
-    return check
+    symbol = _OPERATOR_SYMBOLS.get(operator) if isinstance(operator, str) else None
+    if wanted is None or (version is not None and (threshold is None or symbol is None)):
+        return _never
+    if version is None:
+        return check, Inline("v is not None and v.browser == $W", W=wanted)
+    numeric = "($b := (v.browser_version or -1)).__class__ is float or $b.__class__ is int"
+    expression = f"v is not None and v.browser == $W and ($b {symbol} $T if {numeric} else $F($b, $T))"
+    return check, Inline(expression, W=wanted, T=threshold, F=satisfied)
 
 
 def _sdk_language(cond: Mapping[str, Any], lookups: Lookups) -> Check:
@@ -301,11 +335,31 @@ def _cookie(cond: Mapping[str, Any], lookups: Lookups) -> Check:
 
 # -- pages, conversions, visitor code ---------------------------------------------------------
 def _page_url(cond: Mapping[str, Any], lookups: Lookups) -> Check:
-    matches = string_matcher(cond.get("matchType"), cond.get("url"))
+    operator, expected = cond.get("matchType"), cond.get("url")
+    if operator == "CONTAINS" and isinstance(expected, str):
+        return _page_url_contains(expected)
+    matches = string_matcher(operator, expected)
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         pages = visitor.pages if visitor is not None else None
-        return pages is not None and any(matches(page.url) for page in pages[::3])
+        if pages:
+            for position in range(0, len(pages), 3):
+                if matches(pages[position].url):
+                    return True
+        return False
+
+    return check
+
+
+def _page_url_contains(expected: str) -> Check:
+    def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
+        pages = visitor.pages if visitor is not None else None
+        if pages:
+            for position in range(0, len(pages), 3):
+                url = pages[position].url
+                if url.__class__ is str and expected in url:
+                    return True
+        return False
 
     return check
 
@@ -353,7 +407,7 @@ def _page_views(cond: Mapping[str, Any], lookups: Lookups) -> Check:
     return check
 
 
-def _conversions(cond: Mapping[str, Any], lookups: Lookups) -> Check:
+def _conversions(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     goal_id = cond.get("goalId", -1)
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
@@ -363,15 +417,23 @@ def _conversions(cond: Mapping[str, Any], lookups: Lookups) -> Check:
             return True
         return any(conversion.goal_id == goal_id for conversion in visitor.conversions)
 
+    if goal_id == -1:
+        return check, Inline("v is not None and v.conversions != ()")
     return check
 
 
-def _visitor_code(cond: Mapping[str, Any], lookups: Lookups) -> Check:
-    expected = cond.get("visitorCode")
+def _visitor_code(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
+    expected, operator = cond.get("visitorCode"), cond.get("matchType")
     if expected is None:
         return _never
-    matches = string_matcher(cond.get("matchType"), expected)
-    return lambda visitor, code, experiment_id: matches(code)
+    matches = string_matcher(operator, expected)
+
+    def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
+        return matches(code)
+
+    if operator == "EXACT":
+        return check, Inline("c == $K", K=expected)
+    return check, Inline("$M(c)", M=matches)
 
 
 # -- visit history ----------------------------------------------------------------------------
@@ -464,7 +526,7 @@ def _heat_slice(cond: Mapping[str, Any], lookups: Lookups) -> Check:
     return check
 
 
-_FACTORIES: dict[str, Callable[[Mapping[str, Any], Lookups], Check]] = {
+_FACTORIES: dict[str, Callable[[Mapping[str, Any], Lookups], Compiled]] = {
     "CUSTOM_DATUM": _custom_datum,
     "TARGET_FEATURE_FLAG": _target_feature_flag,
     "EXCLUSIVE_FEATURE_FLAG": _exclusive_feature_flag,
@@ -490,16 +552,15 @@ _FACTORIES: dict[str, Callable[[Mapping[str, Any], Lookups], Check]] = {
 }
 
 
-def compile_condition(cond: Any, lookups: Lookups) -> Check:
-    """Compiles one condition object, ``isInclude`` applied."""
+_INLINE_CONSTANTS: dict[Check, Inline] = {_always: Inline("True"), _never: Inline("False")}
+
+
+def compile_condition(cond: Any, lookups: Lookups) -> Leaf:
+    """Compiles one condition object into its raw check, its ``isInclude`` flag and, when it
+    is simple, an inline expression of the check."""
     if not isinstance(cond, Mapping):
         raise ConfigError("a condition must be an object")
     factory = _FACTORIES.get(cond.get("targetingType"))  # type: ignore[arg-type]
-    check = factory(cond, lookups) if factory is not None else _always
-    if cond.get("isInclude", True) is not False:
-        return check
-    if check is _always:
-        return _never
-    if check is _never:
-        return _always
-    return lambda visitor, code, experiment_id: not check(visitor, code, experiment_id)
+    compiled = factory(cond, lookups) if factory is not None else _always
+    check, inline = compiled if isinstance(compiled, tuple) else (compiled, _INLINE_CONSTANTS.get(compiled))
+    return Leaf(check, cond.get("isInclude", True) is not False, inline)

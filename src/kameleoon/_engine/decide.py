@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kameleoon._engine.hashing import bucket
+from kameleoon._engine.hashing import bucket_bytes
 from kameleoon._engine.model import (
     EXPERIMENTATION,
     TARGETED_DELIVERY,
@@ -16,7 +16,7 @@ from kameleoon._engine.model import (
 )
 from kameleoon._visitors.record import Visitor
 
-__all__ = ["OFF", "evaluate", "resolve_key", "typed_value"]
+__all__ = ["OFF", "InvalidJsonVariable", "evaluate", "resolve_key", "typed_value"]
 
 OFF = "off"
 
@@ -27,15 +27,19 @@ def evaluate(flag: Flag, visitor: Visitor | None, code: str) -> tuple[VariationE
     ``visitor`` is the record of ``code`` (``None`` if there is none): targeting reads it, and
     its mapping identifier, when set, is the code that is hashed.
     """
+    hashed: bytes | None = None
     for rule in flag.rules:
         segment = rule.segment
         if segment is not None and not segment.check(visitor, code, rule.experiment_id):
             continue
-        hashed = code if visitor is None or visitor.mapping is None else visitor.mapping
-        if bucket(hashed + rule.rule_suffix) <= rule.exposition:
+        if hashed is None:
+            extra = visitor.extra if visitor is not None else None
+            mapping = extra.mapping if extra is not None else None
+            hashed = (code if mapping is None else mapping).encode("utf-8", "surrogatepass")
+        if bucket_bytes(hashed + rule.rule_suffix) <= rule.exposition:
             if rule.type is TARGETED_DELIVERY:
                 return (rule.entries[0] if rule.entries else None), rule
-            draw = bucket(hashed + rule.experiment_suffix)
+            draw = bucket_bytes(hashed + rule.experiment_suffix)
             for entry in rule.entries:
                 if entry.cumulative >= draw:
                     return entry, rule

@@ -1,19 +1,15 @@
 """Bucketing hash: SHA-256 of the visitor code and a container id, as a double in [0, 1).
 
-The 256-bit digest is converted to a double with correct rounding (round half to even over
-all 256 bits), then scaled by 2**-256, which is exact. The fast path converts only the first
-64 bits and folds the remaining 192 bits into a sticky bit; it is exact whenever the first
-word has at least 55 significant bits, which is checked, and falls back to the full integer
-otherwise.
+``int -> float`` conversion in CPython rounds correctly (half to even over all 256 bits), and
+scaling by 2**-256 is exact, so the result is the correctly rounded value of N / 2**256.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["bucket", "container_text"]
+__all__ = ["bucket", "bucket_bytes", "container_text"]
 
 
 def _pick_sha256() -> Callable[[bytes], Any]:
@@ -30,22 +26,17 @@ def _pick_sha256() -> Callable[[bytes], Any]:
 
 
 _sha256 = _pick_sha256()
-_first_word = struct.Struct(">Q").unpack_from
-_TWO_POW_54 = 1 << 54
-_INV_2_64 = 2.0**-64
 _INV_2_256 = 2.0**-256
-_ZERO_TAIL = bytes(24)
+
+
+def bucket_bytes(data: bytes, _sha: Any = _sha256, _from: Any = int.from_bytes) -> float:
+    """SHA-256 of ``data`` read as a big-endian integer N, returned as N / 2**256."""
+    return float(_from(_sha(data).digest(), "big")) * _INV_2_256
 
 
 def bucket(text: str) -> float:
-    """Returns SHA-256(UTF-8 of ``text``) as a number in [0, 1], correctly rounded."""
-    digest = _sha256(text.encode("utf-8", "surrogatepass")).digest()
-    hi: int = _first_word(digest)[0]
-    if hi >= _TWO_POW_54:
-        rounded = float(hi | 1)  # sticky bit: the 192 low bits are (almost surely) not all zero
-        if rounded == float(hi) or digest[8:] != _ZERO_TAIL:
-            return rounded * _INV_2_64
-    return float(int.from_bytes(digest, "big")) * _INV_2_256
+    """SHA-256 of the UTF-8 of ``text``, as a number in [0, 1] (1 only for N within 2**202 of 2**256)."""
+    return bucket_bytes(text.encode("utf-8", "surrogatepass"))
 
 
 def container_text(container: object, respool: object) -> str:

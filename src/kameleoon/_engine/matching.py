@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = [
     "OPERATORS",
+    "comparator",
     "compare",
     "compile_regex",
     "parse_version",
@@ -78,6 +79,39 @@ def compare(operator: Any, actual: Any, expected: Any) -> bool:
     except TypeError:
         pass
     return False
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    return bool(actual == expected)
+
+
+def _greater(actual: Any, expected: Any) -> bool:
+    try:
+        return bool(actual > expected)
+    except TypeError:
+        return False
+
+
+def _lower(actual: Any, expected: Any) -> bool:
+    try:
+        return bool(actual < expected)
+    except TypeError:
+        return False
+
+
+def _false(actual: Any, expected: Any) -> bool:
+    return False
+
+
+_COMPARATORS = {"EQUAL": _equal, "GREATER": _greater, "LOWER": _lower}
+
+
+def comparator(operator: Any) -> Callable[[Any, Any], bool]:
+    """The EQUAL / GREATER / LOWER test as a function (anything else: always ``False``)."""
+    try:
+        return _COMPARATORS.get(operator, _false)
+    except TypeError:  # an unhashable operator
+        return _false
 
 
 def parse_version(text: Any) -> tuple[int, int, int] | None:

@@ -66,8 +66,8 @@ class Rule:
     respool_time: Any
     entries: tuple[VariationEntry, ...]
     segment: Segment | None
-    rule_suffix: str  # str(id) + str(respool) if respool
-    experiment_suffix: str  # str(experimentId) + str(respool) if respool
+    rule_suffix: bytes  # UTF-8 of str(id) + str(respool) if respool
+    experiment_suffix: bytes  # UTF-8 of str(experimentId) + str(respool) if respool
 
 
 @dataclass(frozen=True, slots=True)

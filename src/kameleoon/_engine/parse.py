@@ -18,7 +18,6 @@ from kameleoon._engine.model import (
     EXPERIMENTATION,
     TARGETED_DELIVERY,
     UNKNOWN_RULE,
-    Check,
     Configuration,
     CustomDataDef,
     Flag,
@@ -28,7 +27,7 @@ from kameleoon._engine.model import (
     VariationDef,
     VariationEntry,
 )
-from kameleoon._engine.tree import build_tree
+from kameleoon._engine.tree import Tree, build_tree, compile_tree
 
 __all__ = ["ConfigError", "parse_configuration", "parse_configuration_text"]
 
@@ -199,8 +198,8 @@ def _parse_rule(raw: Mapping[str, Any], lookups: Lookups) -> Rule:
         respool_time=respool,
         entries=tuple(entries),
         segment=_parse_segment(raw.get("segment"), lookups),
-        rule_suffix=container_text(rule_id, respool),
-        experiment_suffix=container_text(experiment_id, respool),
+        rule_suffix=container_text(rule_id, respool).encode("utf-8", "surrogatepass"),
+        experiment_suffix=container_text(experiment_id, respool).encode("utf-8", "surrogatepass"),
     )
 
 
@@ -213,11 +212,11 @@ def _parse_segment(raw: Any, lookups: Lookups) -> Segment | None:
     conditions_data = segment["conditionsData"]
     if conditions_data is None:
         return Segment(id=segment["id"])
-    check = _parse_conditions_data(_object(conditions_data, "conditionsData"), lookups)
+    check = compile_tree(_parse_conditions_data(_object(conditions_data, "conditionsData"), lookups))
     return Segment(id=segment["id"]) if check is None else Segment(id=segment["id"], check=check)
 
 
-def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Check | None:
+def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Tree:
     if "firstLevel" not in data:
         raise ConfigError("conditionsData has no firstLevel")
     groups = _optional_list(data, "firstLevel")
@@ -227,13 +226,13 @@ def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Check |
     return build_tree(group_checks, _optional_list(data, "firstLevelOrOperators"), first_level=True)
 
 
-def _parse_group(group: Mapping[str, Any], lookups: Lookups) -> Check | None:
+def _parse_group(group: Mapping[str, Any], lookups: Lookups) -> Tree:
     if "conditions" not in group:
         raise ConfigError("a condition group has no conditions")
     conditions = _optional_list(group, "conditions")
     if len(conditions) >= 2 and "orOperators" not in group:
         raise ConfigError("a condition group needs orOperators between its conditions")
-    checks: list[Check | None] = [compile_condition(cond, lookups) for cond in conditions]
+    checks: list[Tree] = [compile_condition(cond, lookups) for cond in conditions]
     try:
         return build_tree(checks, _optional_list(group, "orOperators"), first_level=False)
     except ValueError as e:

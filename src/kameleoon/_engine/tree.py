@@ -1,40 +1,76 @@
-"""Builds a segment's condition tree exactly as the reference does (evaluation spec §3.1).
+"""Builds a segment's condition tree exactly as the reference does (evaluation spec §3.1), and
+compiles it into one Python function.
 
 The same right-leaning procedure serves both levels (groups, and conditions inside a group):
 it is *not* AND-before-OR precedence. ``true`` is OR, ``false`` is AND; an operator that is
 missing (first level only) or ``null`` makes its node evaluate to its right side only.
+
+The finished tree is rendered as a single boolean expression (``and``/``or`` short-circuit
+exactly like the reference's evaluation) and compiled once, so evaluating a segment costs one
+call per condition rather than one per tree node.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
-from typing import Any
+from typing import Any, Union
 
 from kameleoon._engine.model import Check
 
-__all__ = ["MISSING", "build_tree"]
+__all__ = ["Inline", "Leaf", "Node", "build_tree", "compile_tree"]
 
 MISSING = object()  # an exhausted first-level operator list
+
+
+class Inline:
+    """A condition written as one Python expression over ``v`` (the visitor record or None),
+    ``c`` (the visitor code) and ``e`` (the experiment id); ``$name`` stands for the constant
+    ``constants[name]`` (or, written ``$name :=``, a local name of the expression)."""
+
+    __slots__ = ("constants", "expression")
+
+    def __init__(self, expression: str, **constants: Any) -> None:
+        self.expression = expression
+        self.constants = constants
+
+
+class Leaf:
+    """A condition: its raw check, whether it includes (``isInclude``) or excludes, and the
+    same check written inline when it is simple enough (see :class:`Inline`)."""
+
+    __slots__ = ("check", "include", "inline")
+
+    def __init__(self, check: Check, include: bool, inline: Inline | None = None) -> None:
+        self.check = check
+        self.include = include
+        self.inline = inline
+
+
+Tree = Union[Leaf, "Node", None]  # None: matches everybody
+
+
+class Node:
+    __slots__ = ("is_or", "left", "right")
+
+    def __init__(self, is_or: bool, left: Tree, right: Tree) -> None:
+        self.is_or = is_or
+        self.left = left
+        self.right = right
 
 
 class _ShortOperators(ValueError):
     """Too few operators between the conditions of a group."""
 
 
-def _everybody(visitor: Any, code: str, experiment_id: Any) -> bool:
-    return True
-
-
-def _node(operator: Any, left: Check, right: Check) -> Check:
+def _node(operator: Any, left: Tree, right: Tree) -> Tree:
     if operator is MISSING or operator is None:
         return right  # the left side is evaluated for nothing: its outcome is ignored
-    if operator:
-        return lambda visitor, code, exp: left(visitor, code, exp) or right(visitor, code, exp)
-    return lambda visitor, code, exp: left(visitor, code, exp) and right(visitor, code, exp)
+    return Node(bool(operator), left, right)
 
 
-def build_tree(items: list[Check | None], operators: list[Any], first_level: bool) -> Check | None:
-    """The compiled tree of ``items`` (``None`` entries are empty groups), or ``None`` if empty.
+def build_tree(items: list[Tree], operators: list[Any], first_level: bool) -> Tree:
+    """The tree of ``items`` joined by ``operators`` (spec §3.1).
 
     Raises ``ValueError`` when a second-level operator list is too short.
     """
@@ -47,22 +83,77 @@ def build_tree(items: list[Check | None], operators: list[Any], first_level: boo
             return MISSING
         raise _ShortOperators("a group has fewer operators than its conditions need")
 
-    def leaf() -> Check:
-        check = queue.popleft()
-        return _everybody if check is None else check
-
-    def build() -> Check | None:
-        if not queue:
-            return None
-        left = leaf()
+    def build() -> Tree:
+        left = queue.popleft()
         if not queue:
             return left
         operator = take_operator()
         if operator is not MISSING and operator is not None and operator:
-            return _node(True, left, build() or _everybody)
-        pair = _node(operator, left, leaf())
+            return Node(True, left, build())
+        pair = _node(operator, left, queue.popleft())
         if not queue:
             return pair
-        return _node(take_operator(), pair, build() or _everybody)
+        return _node(take_operator(), pair, build())
 
-    return build()
+    return build() if queue else None
+
+
+_MAX_INLINE_LEAVES = 64  # beyond this, nested closures avoid deep expressions
+
+
+def compile_tree(tree: Tree, inline: bool = True) -> Check | None:
+    """One function evaluating ``tree`` (``None`` when the tree matches everybody).
+
+    ``inline=False`` calls every condition's own check instead of its inline expression (the
+    two are equivalent; tests compare them).
+    """
+    if tree is None:
+        return None
+    namespace: dict[str, Any] = {}
+    expression = _render(tree, namespace, inline)
+    if len(namespace) > _MAX_INLINE_LEAVES:
+        return _closures(tree)
+    source = f"def segment(v, c, e):\n    return {expression}\n"
+    exec(compile(source, "<segment>", "exec"), namespace)
+    return namespace["segment"]  # type: ignore[no-any-return]
+
+
+def _render(tree: Tree, namespace: dict[str, Any], inline: bool) -> str:
+    if tree is None:
+        return "True"
+    if isinstance(tree, Leaf):
+        prefix = f"k{len(namespace)}"
+        if inline and tree.inline is not None:
+            text = _expand(tree.inline, prefix, namespace)
+        else:
+            namespace[prefix] = tree.check
+            text = f"{prefix}(v, c, e)"
+        return text if tree.include else f"(not {text})"
+    joiner = " or " if tree.is_or else " and "
+    return f"({_render(tree.left, namespace, inline)}{joiner}{_render(tree.right, namespace, inline)})"
+
+
+def _expand(inline: Inline, prefix: str, namespace: dict[str, Any]) -> str:
+    namespace[prefix] = None  # reserves the prefix
+    for name, value in inline.constants.items():
+        namespace[f"{prefix}_{name}"] = value
+    return "(" + _DOLLAR.sub(lambda m: f"{prefix}_{m.group(1)}", inline.expression) + ")"
+
+
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _always(visitor: Any, code: str, experiment_id: Any) -> bool:
+    return True
+
+
+def _closures(tree: Tree) -> Check:
+    if tree is None:
+        return _always
+    if isinstance(tree, Leaf):
+        check = tree.check
+        return check if tree.include else (lambda v, c, e: not check(v, c, e))
+    left, right = _closures(tree.left), _closures(tree.right)
+    if tree.is_or:
+        return lambda v, c, e: left(v, c, e) or right(v, c, e)
+    return lambda v, c, e: left(v, c, e) and right(v, c, e)

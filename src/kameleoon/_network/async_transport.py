@@ -24,12 +24,6 @@ from kameleoon._network.transport import MAX_RESPONSE_BYTES, Request, Response, 
 
 __all__ = ["available", "send", "use_aiohttp"]
 
-aiohttp: Any
-try:
-    import aiohttp
-except ImportError:  # pragma: no cover - exercised when the extra is missing
-    aiohttp = None
-
 _enabled = True
 _lock = threading.Lock()
 # loop -> (session, keeper generator); the keeper closes the session when the loop shuts down
@@ -37,9 +31,18 @@ _sessions: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncIterator[None]]] = {}
 _abandoned: list[Any] = []
 
 
+def _aiohttp() -> Any:
+    """The aiohttp module, imported on first use (it is slow to import), or ``None``."""
+    try:
+        import aiohttp
+    except ImportError:  # exercised when the [async] extra is missing
+        return None
+    return aiohttp
+
+
 def available() -> bool:
     """``True`` when ``*_async`` calls use aiohttp (else they run the sync call in a thread)."""
-    return aiohttp is not None and _enabled
+    return _enabled and _aiohttp() is not None
 
 
 def use_aiohttp(enabled: bool) -> None:
@@ -63,7 +66,7 @@ async def _session() -> Any:
     entry = _sessions.get(loop)
     if entry is not None and not entry[0].closed:
         return entry[0]
-    session = aiohttp.ClientSession(auto_decompress=True, trust_env=False)
+    session = _aiohttp().ClientSession(auto_decompress=True, trust_env=False)
     keeper = _keeper(loop, session)
     await keeper.__anext__()  # first iteration: the loop now finalizes it at shutdown
     with _lock:
@@ -73,6 +76,7 @@ async def _session() -> Any:
 
 async def send(request: Request) -> Response:
     """Performs ``request`` on the running loop; raises :class:`TransportError` on failure."""
+    aiohttp = _aiohttp()
     assert aiohttp is not None
     try:
         session = await _session()

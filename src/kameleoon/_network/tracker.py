@@ -202,6 +202,7 @@ class Tracker:
                 next_purge = time.monotonic() + self._purge_interval
 
     def _tick(self) -> None:
+        self._store.refresh_clock()
         self._delivery.retry_due()
         codes = self._take()
         try:

@@ -20,12 +20,14 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import urllib3
+if TYPE_CHECKING:
+    import urllib3
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "ClosedStream",
     "Request",
     "Response",
     "Stream",
@@ -37,7 +39,6 @@ __all__ = [
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a larger body is refused (a configuration is a few MB)
 _CHUNK = 65536
-_ERRORS = (urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 class TransportError(Exception):
@@ -107,6 +108,22 @@ class Stream(Protocol):
         ...
 
 
+class ClosedStream:
+    """A stream that has already ended (for transports that never stream, e.g. test doubles)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def read(self) -> bytes:
+        return b""
+
+    def interrupt(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Transport(Protocol):
     def send(self, request: Request) -> Response: ...
 
@@ -131,6 +148,8 @@ class Urllib3Transport:
         pool = self._pool
         if pool is not None:
             return pool
+        import urllib3  # deferred: importing urllib3 costs more than the rest of the SDK
+
         with self._lock:
             if self._pool is None:
                 self._pool = urllib3.PoolManager(num_pools=8, maxsize=self._max_connections, retries=False)
@@ -144,11 +163,13 @@ class Urllib3Transport:
         self._pool = None
 
     def send(self, request: Request) -> Response:
+        import urllib3
+
         deadline = time.monotonic() + request.timeout
         raw = self._open(request, urllib3.Timeout(total=request.timeout), request.body)
         try:
             body = _read_body(raw, deadline)
-        except _ERRORS as e:
+        except _errors() as e:
             raw.close()
             raise TransportError(f"{request.method} {request.url}: {e}") from e
         finally:
@@ -156,6 +177,8 @@ class Urllib3Transport:
         return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
 
     def open_stream(self, request: Request, idle_timeout: float | None) -> Stream:
+        import urllib3
+
         timeout = urllib3.Timeout(connect=request.timeout, read=request.timeout)
         raw = self._open(request, timeout, None)  # the response head within the request timeout
         _set_read_timeout(raw, idle_timeout)  # then each chunk within the idle timeout
@@ -173,7 +196,7 @@ class Urllib3Transport:
                 redirect=False,
                 retries=False,
             )
-        except _ERRORS as e:
+        except _errors() as e:
             raise TransportError(f"{request.method} {request.url}: {e}") from e
 
     def close(self) -> None:
@@ -181,6 +204,13 @@ class Urllib3Transport:
             if self._pool is not None:
                 self._pool.clear()
             self._pool = None
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    """What urllib3 raises for a failed exchange."""
+    import urllib3
+
+    return (urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 def _read_body(raw: Any, deadline: float) -> bytes:
@@ -229,7 +259,7 @@ class _Urllib3Stream:
             return b""
         try:
             return self._raw.read1(_CHUNK)  # type: ignore[no-any-return]
-        except _ERRORS as e:
+        except _errors() as e:
             if self._interrupted.is_set():
                 return b""
             raise TransportError(f"stream interrupted: {e}") from e

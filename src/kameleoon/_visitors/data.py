@@ -13,7 +13,7 @@ from typing import Any
 
 from kameleoon._engine.model import Configuration
 from kameleoon._visitors import pending
-from kameleoon._visitors.record import Visitor
+from kameleoon._visitors.record import Visitor, pack_values
 from kameleoon._visitors.store import VisitorStore
 from kameleoon.data import (
     Browser,
@@ -28,18 +28,12 @@ from kameleoon.data import (
     UserAgent,
 )
 
-__all__ = ["DataContext", "MappingValues", "add_items", "now_ms", "store_custom_data"]
+__all__ = ["DataContext", "add_items", "now_ms", "store_custom_data"]
 
 
-class MappingValues(tuple):  # type: ignore[type-arg]
-    """Values of a custom data stored as the cross-device mapping identifier: sent with
-    ``mappingIdentifier=true`` in every tracking request of the visitor."""
-
-    __slots__ = ()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def now_ms() -> float:
+    """Wall-clock milliseconds, whole (kept as a float: 8 bytes less per page view)."""
+    return float(int(time.time() * 1000))
 
 
 class DataContext:
@@ -57,24 +51,26 @@ class DataContext:
         self.log = log
 
 
-def store_custom_data(visitor: Visitor, index: Any, values: tuple[Any, ...], unsent: bool) -> None:
-    """Stores ``values`` at ``index`` (replacing, position kept) and sets its pending bit."""
-    custom = visitor.custom
-    position = _custom_position(custom, index)
-    if position is None:
-        position = len(custom) // 2
-        visitor.custom = (*custom, index, values)
+def store_custom_data(
+    visitor: Visitor, index: Any, values: tuple[Any, ...], unsent: bool, mapping: bool = False
+) -> None:
+    """Stores ``values`` at ``index`` (replacing, position kept) and sets its pending bit;
+    ``mapping``: stored as the cross-device mapping identifier (re-sent with every request)."""
+    keys, stored = visitor.keys, pack_values(values)
+    if index in keys:
+        position = keys.index(index)
+        visitor.values = (*visitor.values[:position], stored, *visitor.values[position + 1 :])
     else:
-        visitor.custom = (*custom[: 2 * position + 1], values, *custom[2 * position + 2 :])
+        position = len(keys)
+        visitor.keys = (*keys, index)
+        visitor.values = (*visitor.values, stored)
     flag = pending.bit(pending.CUSTOM, position)
     visitor.pending = visitor.pending | flag if unsent else visitor.pending & ~flag
-
-
-def _custom_position(custom: tuple[Any, ...], index: Any) -> int | None:
-    for position in range(0, len(custom), 2):
-        if custom[position] == index:
-            return position // 2
-    return None
+    extra = visitor.extra
+    if mapping:
+        visitor.extras().mapping_index = index
+    elif extra is not None and extra.mapping_index is not None and extra.mapping_index == index:
+        extra.mapping_index = None
 
 
 def _custom_data(ctx: DataContext, item: CustomData) -> None:
@@ -87,28 +83,28 @@ def _custom_data(ctx: DataContext, item: CustomData) -> None:
         and isinstance(values[0], str)
         and values[0] != ""
     )
-    if is_mapping:  # a mapping identifier is sent even from a local-only index
-        values = MappingValues(values)
-    unsent = bool(values) and (is_mapping or not config.is_local_only(index))
-    store_custom_data(visitor, index, values, unsent=unsent)
+    # a mapping identifier is sent even from a local-only index
+    unsent = bool(values) and (bool(is_mapping) or not config.is_local_only(index))
+    store_custom_data(visitor, index, values, unsent=unsent, mapping=bool(is_mapping))
     if is_mapping:
-        visitor.mapping = ctx.code
+        visitor.extras().mapping = ctx.code
         if values[0] != ctx.code:
             ctx.store.link(values[0], visitor)  # its unique-identifier flag stays its own
 
 
 def _browser(ctx: DataContext, item: Browser) -> None:
-    ctx.visitor.browser = item
+    ctx.visitor.browser = item.browser_type
+    ctx.visitor.browser_version = item.version
     ctx.visitor.pending |= pending.BROWSER
 
 
 def _device(ctx: DataContext, item: Device) -> None:
-    ctx.visitor.device = item
+    ctx.visitor.device = item.device_type
     ctx.visitor.pending |= pending.DEVICE
 
 
 def _operating_system(ctx: DataContext, item: OperatingSystem) -> None:
-    ctx.visitor.os = item
+    ctx.visitor.os = item.os_type
     ctx.visitor.pending |= pending.OPERATING_SYSTEM
 
 
@@ -140,7 +136,7 @@ def _page_view(ctx: DataContext, item: PageView) -> None:
     add_page(ctx.visitor, item, 1, now_ms(), unsent=True)
 
 
-def add_page(visitor: Visitor, page: PageView, count: int, seen_ms: Any, unsent: bool) -> None:
+def add_page(visitor: Visitor, page: PageView, count: int, seen_ms: float, unsent: bool) -> None:
     """Adds ``count`` views of ``page``: a new URL is appended, a known one updated in place."""
     pages = visitor.pages
     if pages is None:

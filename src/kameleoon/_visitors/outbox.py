@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration
 from kameleoon._visitors import pending
-from kameleoon._visitors.data import MappingValues, store_custom_data
+from kameleoon._visitors.data import store_custom_data
 from kameleoon._visitors.record import Visitor
 from kameleoon._wire import lines
 
@@ -29,8 +29,8 @@ def consent_given(config: Configuration, visitor: Visitor | None) -> bool:
 def prepare_unique_identifier(visitor: Visitor, code: str, config: Configuration) -> None:
     """A code flagged as unique identifier, not linked, becomes its own mapping identifier."""
     if visitor.mapping is None and config.mapping_index is not None:
-        store_custom_data(visitor, config.mapping_index, MappingValues((code,)), unsent=True)
-        visitor.mapping = code
+        store_custom_data(visitor, config.mapping_index, (code,), unsent=True, mapping=True)
+        visitor.extras().mapping = code
 
 
 def identity_of(code: str, visitor: Visitor | None, unique: bool) -> str:
@@ -52,13 +52,13 @@ def _all_items(visitor: Visitor, config: Configuration) -> Iterator[Item]:
     if not mask:
         return
     if mask & pending.DEVICE and visitor.device is not None:
-        yield pending.DEVICE, lines.device(visitor.device.device_type), False
+        yield pending.DEVICE, lines.device(visitor.device), False
     if mask & pending.BROWSER and visitor.browser is not None:
-        yield pending.BROWSER, lines.browser(visitor.browser.browser_type, visitor.browser.version), False
+        yield pending.BROWSER, lines.browser(visitor.browser, visitor.browser_version), False
     if mask & pending.GEOLOCATION and visitor.geo is not None:
         yield pending.GEOLOCATION, lines.geolocation(visitor.geo), False
     if mask & pending.OPERATING_SYSTEM and visitor.os is not None:
-        yield pending.OPERATING_SYSTEM, lines.operating_system(visitor.os.os_type), False
+        yield pending.OPERATING_SYSTEM, lines.operating_system(visitor.os), False
     yield from _custom_items(visitor, config, mask)
     yield from _page_items(visitor, mask)
     for position, conversion in enumerate(visitor.conversions):
@@ -74,14 +74,13 @@ def _all_items(visitor: Visitor, config: Configuration) -> Iterator[Item]:
 
 
 def _custom_items(visitor: Visitor, config: Configuration, mask: int) -> Iterator[Item]:
-    custom = visitor.custom
-    for position in range(len(custom) // 2):
+    mapping_index = visitor.extra.mapping_index if visitor.extra is not None else None
+    for position, (index, values) in enumerate(visitor.custom_items()):
         flag = pending.bit(pending.CUSTOM, position)
         if not mask & flag:
             continue
-        values = custom[2 * position + 1]
-        is_mapping = type(values) is MappingValues
-        params = lines.custom_data(custom[2 * position], values, is_mapping)
+        is_mapping = mapping_index is not None and index == mapping_index
+        params = lines.custom_data(index, values, is_mapping)
         if params is not None:
             # the mapping identifier is re-sent with every request: its bit is never cleared
             yield (0 if is_mapping else flag), params, False

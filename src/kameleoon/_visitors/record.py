@@ -1,30 +1,51 @@
 """One visitor's data, laid out compactly (a few hundred bytes for a typical visitor).
 
-Field layout (read directly by the targeting conditions of :mod:`kameleoon._engine`):
+Field layout (the targeting conditions of :mod:`kameleoon._engine` read it directly):
 
-* ``custom``: flat tuple ``(index, values, index, values, ...)`` in first-insertion order of
-  each index; ``values`` is the tuple given to ``CustomData``.
-* ``browser``, ``device``, ``os``, ``geo``: the last object added of each kind, or ``None``.
-* ``cookie``: the dict of the last ``Cookie`` added; ``ua``: the last user agent string.
+* ``keys``/``values``: custom data indexes in first-insertion order, and what is stored at
+  each: the single value itself when a ``CustomData`` holds exactly one (non-tuple) value,
+  else the tuple of values. :meth:`Visitor.custom_values` always returns a tuple.
+* ``browser`` (a ``BrowserType``) and ``browser_version``; ``device`` (a ``DeviceType``);
+  ``os`` (an ``OperatingSystemType``); ``geo`` (the last ``Geolocation``): the last data of
+  each kind, or ``None``.
+* ``cookie``: the dict of the last ``Cookie``; ``ua``: the last user agent string.
 * ``pages``: flat list ``[PageView, count, first_seen_ms, ...]``, one triple per URL in
   first-insertion order.
 * ``conversions``: tuple of ``Conversion`` in insertion order.
-* ``assigned``: experiment id -> ``(variation_id, rule_type, assigned_at_seconds, position)``,
-  in first-assignment order, or ``None``.
+* ``assigned``: experiment id -> :data:`Assignment`, in first-assignment order, or ``None``.
 * ``pending``: bit mask of the items not sent yet (see :mod:`kameleoon._visitors.pending`).
-* ``consent``: legal consent given; ``mapping``: cross-device mapping identifier.
-* ``visits``: previous visits' start times (ms, most recent first); ``kcs``: key moment ->
-  goal -> score.
+* ``extra``: the rarely used rest (:class:`Extra`), or ``None``.
+* ``last``: last activity, in the store's clock (seconds).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Assignment", "Visitor"]
+__all__ = ["Assignment", "Extra", "Visitor", "pack_values"]
 
 # (variation id, rule type, assigned at (epoch seconds), position in first-assignment order)
 Assignment = tuple[Any, str, float, int]
+
+
+class Extra:
+    """Consent, cross-device mapping and remote visit history of a visitor."""
+
+    __slots__ = ("consent", "kcs", "mapping", "mapping_index", "visits")
+
+    def __init__(self) -> None:
+        self.consent = False
+        self.mapping: str | None = None  # the mapping identifier (the code that is hashed)
+        self.mapping_index: Any = None  # the custom data index stored as mapping identifier
+        self.visits: tuple[Any, ...] | None = None  # previous visits' start (ms), newest first
+        self.kcs: dict[Any, Any] | None = None  # key moment -> goal -> score
+
+
+def pack_values(values: tuple[Any, ...]) -> Any:
+    """What the record stores for ``values``: a lone non-tuple value is stored bare."""
+    if len(values) == 1 and values[0].__class__ is not tuple:
+        return values[0]
+    return values
 
 
 class Visitor:
@@ -33,26 +54,27 @@ class Visitor:
     __slots__ = (
         "assigned",
         "browser",
-        "consent",
+        "browser_version",
         "conversions",
         "cookie",
-        "custom",
         "device",
+        "extra",
         "geo",
-        "kcs",
+        "keys",
         "last",
-        "mapping",
         "os",
         "pages",
         "pending",
         "ua",
-        "visits",
+        "values",
     )
 
     def __init__(self, now: float) -> None:
         self.last = now
-        self.custom: tuple[Any, ...] = ()
+        self.keys: tuple[Any, ...] = ()
+        self.values: tuple[Any, ...] = ()
         self.browser: Any = None
+        self.browser_version: Any = None
         self.device: Any = None
         self.os: Any = None
         self.geo: Any = None
@@ -62,19 +84,43 @@ class Visitor:
         self.conversions: tuple[Any, ...] = ()
         self.assigned: dict[Any, Assignment] | None = None
         self.pending = 0
-        self.consent = False
-        self.mapping: str | None = None
-        self.visits: tuple[Any, ...] | None = None
-        self.kcs: dict[Any, Any] | None = None
+        self.extra: Extra | None = None
 
     def custom_values(self, index: object) -> tuple[Any, ...] | None:
-        """The values stored at ``index``, or ``None`` when the index has no data."""
-        custom = self.custom
-        if index in custom:
-            position = custom.index(index)
-            if not position & 1:
-                return custom[position + 1]  # type: ignore[no-any-return]
-            for position in range(0, len(custom), 2):  # an index equal to a values tuple
-                if custom[position] == index:
-                    return custom[position + 1]  # type: ignore[no-any-return]
+        """The values stored at ``index`` (a tuple), or ``None`` when the index has no data."""
+        keys = self.keys
+        if index in keys:
+            stored = self.values[keys.index(index)]
+            return stored if stored.__class__ is tuple else (stored,)
         return None
+
+    def custom_items(self) -> list[tuple[Any, tuple[Any, ...]]]:
+        """``(index, values)`` of every custom data, in first-insertion order of the indexes."""
+        return [(key, self.custom_values(key) or ()) for key in self.keys]
+
+    def extras(self) -> Extra:
+        """The :class:`Extra` part, created on first use."""
+        extra = self.extra
+        if extra is None:
+            extra = self.extra = Extra()
+        return extra
+
+    @property
+    def mapping(self) -> str | None:
+        extra = self.extra
+        return extra.mapping if extra is not None else None
+
+    @property
+    def consent(self) -> bool:
+        extra = self.extra
+        return extra.consent if extra is not None else False
+
+    @property
+    def visits(self) -> tuple[Any, ...] | None:
+        extra = self.extra
+        return extra.visits if extra is not None else None
+
+    @property
+    def kcs(self) -> dict[Any, Any] | None:
+        extra = self.extra
+        return extra.kcs if extra is not None else None

@@ -4,6 +4,10 @@ The dict keeps codes in (approximately) least-recently-used order: a record is m
 end when it is touched more than a second after its previous touch, so both expiry and
 eviction scan from the front. Eviction removes the least recently used code first and is
 counted. All mutations happen under one lock; lookups are lock-free.
+
+Activity times come from a coarse clock, ``now``, refreshed by :meth:`refresh_clock` (the
+tracker calls it on every tick, at most a second apart) and on every creation: a lookup only
+copies a reference, and records touched in the same tick share one float.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class VisitorStore:
         self._clock = clock
         self._on_drop = on_drop
         self._visitors: dict[str, Visitor] = {}
+        self.now = clock()
         self._unique_ids: set[str] = set()
         self._lock = threading.Lock()
         # Guards the *contents* of records (add_data, assignments, tracking). Never taken while
@@ -50,10 +55,14 @@ class VisitorStore:
     def __len__(self) -> int:
         return len(self._visitors)
 
+    def refresh_clock(self) -> float:
+        self.now = now = self._clock()
+        return now
+
     def get(self, code: str) -> Visitor | None:
         """The record of ``code`` (touched), or ``None``."""
         visitor = self._visitors.get(code)
-        if visitor is not None:
+        if visitor is not None and visitor.last is not self.now:
             self._touch(code, visitor)
         return visitor
 
@@ -61,13 +70,14 @@ class VisitorStore:
         """The record of ``code``, created if missing (which may evict the oldest record)."""
         visitor = self._visitors.get(code)
         if visitor is not None:
-            self._touch(code, visitor)
+            if visitor.last is not self.now:
+                self._touch(code, visitor)
             return visitor
         dropped: list[tuple[str, Visitor]] = []
         with self._lock:
             visitor = self._visitors.get(code)
             if visitor is None:
-                visitor = Visitor(self._clock())
+                visitor = Visitor(self.refresh_clock())
                 while len(self._visitors) >= self.max_visitors:
                     dropped.append(self._pop_oldest())
                     self.evictions += 1
@@ -97,7 +107,7 @@ class VisitorStore:
 
     def purge(self) -> int:
         """Removes records idle for longer than the TTL; returns how many were removed."""
-        now = self._clock()
+        now = self.refresh_clock()
         cutoff = now - self.ttl_seconds
         dropped: list[tuple[str, Visitor]] = []
         with self._lock:
@@ -123,7 +133,7 @@ class VisitorStore:
 
     # -- internals ------------------------------------------------------------------------
     def _touch(self, code: str, visitor: Visitor) -> None:
-        now = self._clock()
+        now = self.now
         if now - visitor.last >= _TOUCH_GRANULARITY:
             with self._lock:
                 if self._visitors.get(code) is visitor:

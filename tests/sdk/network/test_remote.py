@@ -162,8 +162,8 @@ def test_visitor_data_is_returned_and_added(server: FaultServer, make_client: Ca
     assert [type(item).__name__ for item in returned][:5] == ["CustomData"] * 3 + ["PageView"] * 2
     visitor = client._store.get("v1")
     assert visitor.custom_values(0) == ("new", "new2")
-    assert visitor.device.device_type is DeviceType.DESKTOP
-    assert visitor.visits == (1717900000000, 1717800000000)
+    assert visitor.device is DeviceType.DESKTOP
+    assert visitor.extra.visits == (1717900000000, 1717800000000)
     # index 0 is VISITOR-scoped in this configuration: it is sent back with the next tracking
     client.flush("v1")
     assert eventually(lambda: server.tracking_lines(), 5)
@@ -185,7 +185,7 @@ def test_local_data_wins_over_remote_data(server: FaultServer, make_client: Call
     client.get_remote_visitor_data("v1")
     visitor = client._store.get("v1")
     assert visitor.custom_values(0) == ("local",)
-    assert visitor.device.device_type is DeviceType.PHONE
+    assert visitor.device is DeviceType.PHONE
     assert visitor.pages[1] == 1 + 3  # page views of the same URL are added up
 
 

@@ -1,0 +1,36 @@
+"""The transport of an offline client: no I/O at all."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kameleoon._network.transport import Request, Response
+
+__all__ = ["OfflineTransport"]
+
+
+class OfflineTransport:
+    """Answers every request with an empty 204 and never touches the network.
+
+    Tracking handed to it is discarded; the count of discarded requests is kept and the fact
+    is logged once, so an offline deployment never loses data silently.
+    """
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self.discarded_requests = 0
+
+    def send(self, request: Request) -> Response:
+        if self.discarded_requests == 0:
+            self._log.warning("offline client: tracking and remote data requests are not sent")
+        self.discarded_requests += 1
+        return Response(204, {}, b"")
+
+    @contextmanager
+    def stream(self, request: Request) -> Iterator[tuple[int, Iterator[bytes]]]:
+        yield 204, iter(())
+
+    def close(self) -> None:
+        pass
