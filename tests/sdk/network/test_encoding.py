@@ -30,3 +30,11 @@ def test_query_omits_empty_and_none_values_and_keeps_order() -> None:
 def test_query_of_nothing_is_empty() -> None:
     assert query([]) == ""
     assert query([("a", None)]) == ""
+
+
+@pytest.mark.parametrize("value", ["", "abc", "A-Z_0.9~", "(x)*!'", "12", "1.5", "é", "a b", "\ud800", "x\ny"])
+def test_fast_path_agrees_with_quote(value: str) -> None:
+    """Values with nothing to escape are returned as they are; the result never differs."""
+    from urllib.parse import quote
+
+    assert encode(value) == quote(value, safe="()*!'", errors="surrogatepass")
