@@ -89,10 +89,10 @@ class Tracker:
     # -- called from any thread -----------------------------------------------------------
     def schedule(self, code: str) -> None:
         """Includes the visitor in the next tick."""
-        scheduled = self._scheduled
-        if code in scheduled:
+        if code in self._scheduled:  # data recorded before this call is built by that tick
             return
         with self._scheduled_lock:
+            scheduled = self._scheduled  # read again: a tick may have taken the previous set
             if len(scheduled) >= MAX_SCHEDULED:
                 stats = self.stats
                 stats.codes_dropped += 1

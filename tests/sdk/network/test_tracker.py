@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -130,6 +131,23 @@ def test_every_event_arrives_once_the_server_is_back(
     nonces = [line["nonce"] for line in server.tracking_lines()]
     assert len(nonces) == len(set(nonces))  # nothing was delivered twice
     assert client._tracker.stats.lines_dropped == 0
+
+
+def test_concurrent_callers_lose_nothing(server: FaultServer, make_client: Callable[..., Client]) -> None:
+    """Threads tracking while ticks take the schedule: every conversion arrives, none twice."""
+    client = make_client()
+
+    def track(offset: int) -> None:
+        for number in range(400):
+            client.track_conversion(f"v{number % 37}", offset + number)
+
+    threads = [threading.Thread(target=track, args=(offset,)) for offset in range(0, 4000, 1000)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = sorted(offset + n for offset in range(0, 4000, 1000) for n in range(400))
+    assert eventually(lambda: goals(server) == expected, 15)
 
 
 def test_instant_flush_sends_now_in_a_request_of_its_own(
