@@ -271,9 +271,8 @@ class _Urllib3Stream:
             self._raw.shutdown()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(*_errors()):  # a dead connection may fail to close: it is gone
             self._raw.close()
-        finally:
             self._raw.release_conn()
 
 
