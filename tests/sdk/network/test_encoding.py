@@ -32,7 +32,9 @@ def test_query_of_nothing_is_empty() -> None:
     assert query([("a", None)]) == ""
 
 
-@pytest.mark.parametrize("value", ["", "abc", "A-Z_0.9~", "(x)*!'", "12", "1.5", "é", "a b", "\ud800", "x\ny"])
+@pytest.mark.parametrize(
+    "value", ["", "abc", "A-Z_0.9~", "(x)*!'", "12", "1.5", "é", "a b", "\ud800", "x\ny"]
+)
 def test_fast_path_agrees_with_quote(value: str) -> None:
     """Values with nothing to escape are returned as they are; the result never differs."""
     from urllib.parse import quote

@@ -117,7 +117,9 @@ def test_same_results_same_requests_same_stored_data(
         results.append(canon(runner()))
         requests.append(seen(server, since))
         visitor = client._store.get(code)
-        stored.append(None if visitor is None else (list(visitor.custom_items()), visitor.pending, visitor.device))
+        stored.append(
+            None if visitor is None else (list(visitor.custom_items()), visitor.pending, visitor.device)
+        )
     assert results[0] == results[1]
     assert requests[0] == requests[1] and requests[0]
     assert stored[0] == stored[1]
