@@ -13,16 +13,16 @@ from typing import Any
 
 from kameleoon import _cookies
 from kameleoon._config import KameleoonClientConfig
-from kameleoon._engine.decide import OFF, InvalidJsonVariable, evaluate, resolve_key, typed_value
+from kameleoon._engine.decide import OFF, evaluate, resolve_key
 from kameleoon._engine.model import (
     EMPTY_CONFIGURATION,
     Configuration,
     Flag,
     Rule,
-    VariableDef,
     VariationEntry,
 )
 from kameleoon._engine.parse import ConfigError, parse_configuration_text
+from kameleoon._engine.variables import InvalidJsonVariable, VariableDef
 from kameleoon._network.config_updates import ConfigUpdater
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
@@ -30,7 +30,6 @@ from kameleoon._network.tracker import Tracker
 from kameleoon._network.transport import Transport, Urllib3Transport
 from kameleoon._offline import OfflineTransport
 from kameleoon._remote import RemoteData
-from kameleoon._visitors import pending
 from kameleoon._visitors.data import DataContext, add_conversion, add_items
 from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
@@ -79,6 +78,7 @@ class KameleoonClient:
             config.default_timeout_second, self._log,
         )  # fmt: skip
         self._store = VisitorStore(config.session_duration_second, config.max_visitors)
+        self._exposures_append = self._store._exposures.append
         self._tracker = Tracker(
             self._store, self._current, self._endpoints, self._transport, self._tokens,
             config.tracking_interval_second, config.default_timeout_second, self._log,
@@ -163,9 +163,15 @@ class KameleoonClient:
     def add_data(self, visitor_code: str, *args: Any) -> None:
         """Stores data on the visitor (sent with its next tracking request)."""
         code = _cookies.validate_visitor_code(visitor_code)
-        visitor = self._store.get_or_create(code)
-        with self._store.data_lock:
-            add_items(DataContext(self._store, code, visitor, self._cfg, self._log), args)
+        store = self._store
+        visitor = store.get_or_create(code)
+        context = DataContext(store, code, visitor, self._cfg, self._log)
+        lock = store.data_lock
+        lock.acquire()
+        try:
+            add_items(context, args)
+        finally:
+            lock.release()
 
     def track_conversion(
         self, visitor_code: str, goal_id: int, revenue: float = 0.0, is_unique_identifier: bool | None = None
@@ -267,12 +273,12 @@ class KameleoonClient:
         """The value of ``variable_key`` in the visitor's variation of the flag. Tracks the
         exposure; raises :class:`FeatureVariableNotFound` when the variable does not exist."""
         flag, key = self._decide(visitor_code, feature_key, is_unique_identifier)
-        variation = flag.variations_by_key.get(key)
-        if variation is not None:
-            for variable in variation.variables:
-                if variable.key == variable_key:
-                    return self._typed(variable)
-        raise FeatureVariableNotFound(variable_key)
+        variation = _get(flag.variations_by_key, key)
+        variable = _get(variation.by_key, variable_key) if variation is not None else None
+        if variable is None:
+            raise FeatureVariableNotFound(variable_key)
+        shared = variable.shared
+        return shared.value if shared is not None else self._value(variable)
 
     def get_feature_variation_variables(
         self, feature_key: str, variation_key: str | None = None
@@ -284,18 +290,20 @@ class KameleoonClient:
         variation = _get(flag.variations_by_key, wanted)
         if variation is None:
             raise FeatureVariationNotFound(wanted)
-        return {variable.key: self._typed(variable) for variable in variation.variables}
+        return {variable.key: self._value(variable) for variable in variation.variables}
 
     def get_active_features(self, visitor_code: str) -> dict[str, Variation]:
         """The variation of every active (not ``"off"``) flag for the visitor, in configuration
         order. Nothing is recorded or tracked."""
         code = _cookies.validate_visitor_code(visitor_code)
         visitor = self._store.get(code)
+        config = self._cfg
+        facts: list[Any] = [None] * config.fact_count
         active: dict[str, Variation] = {}
-        for flag in self._cfg.flags.values():
+        for flag in config.flags.values():
             if not flag.environment_enabled:
                 continue
-            entry, rule = evaluate(flag, visitor, code)
+            entry, rule = evaluate(flag, visitor, code, facts)
             key = resolve_key(flag, entry, rule)
             if key == OFF:
                 continue
@@ -315,10 +323,12 @@ class KameleoonClient:
             self._log.warning("get_active_feature_list_for_visitor needs a string visitor code")
             return []
         visitor = self._store.get(visitor_code)
+        config = self._cfg
+        facts: list[Any] = [None] * config.fact_count
         return [
             flag.key
-            for flag in self._cfg.flags.values()
-            if flag.environment_enabled and resolve_key(flag, *evaluate(flag, visitor, visitor_code)) != OFF
+            for flag in config.flags.values()
+            if flag.environment_enabled and resolve_key(flag, *evaluate(flag, visitor, code, facts)) != OFF
         ]
 
     def get_feature_list(self) -> list[str]:
@@ -358,31 +368,41 @@ class KameleoonClient:
             code = _cookies.validate_visitor_code(visitor_code)
         if is_unique_identifier is not None:
             self._unique_identifier_step(code, is_unique_identifier)
-        flag = _get(self._cfg.flags, feature_key)
+        try:
+            flag = self._cfg.flags.get(feature_key)
+        except TypeError:  # an unhashable key
+            flag = None
         if flag is None or not flag.environment_enabled:
             flag = self._flag(feature_key)
         store = self._store
-        visitor = store.get(code)
+        visitor = store._visitors.get(code)
+        if visitor is not None and visitor.last is not store.now:
+            store._touch(code, visitor)
         entry, rule = evaluate(flag, visitor, code)
         if rule is not None:
             if visitor is None:
                 visitor = store.get_or_create(code)
             if entry is not None and entry.variation_id is not None and rule.experiment_id is not None:
                 self._record(visitor, entry, rule)
-        self._tracker.schedule(code)
+        if code not in self._tracker._scheduled:
+            self._tracker.schedule(code)
         return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
 
     def _record(self, visitor: Visitor, entry: VariationEntry, rule: Rule) -> None:
-        """Stores the assignment (replacing the previous one of the experiment) as unsent."""
+        """Stores the assignment (replacing the previous one of the experiment) as unsent.
+
+        Lock-free: the dict writes are atomic, and the unsent mark goes through the store's
+        exposure queue (two threads assigning a new experiment to one visitor at once may
+        share a position; both assignments are then sent together).
+        """
         experiment_id = rule.experiment_id
-        with self._store.data_lock:
-            assigned = visitor.assigned
-            if assigned is None:
-                assigned = visitor.assigned = {}
-            previous = assigned.get(experiment_id)
-            position = previous[3] if previous is not None else len(assigned)
-            assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
-            visitor.pending |= pending.bit(pending.ASSIGNMENT, position)
+        assigned = visitor.assigned
+        if assigned is None:
+            assigned = visitor.assigned = {}
+        previous = assigned.get(experiment_id)
+        position = previous[3] if previous is not None else len(assigned)
+        assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
+        self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:
@@ -391,18 +411,20 @@ class KameleoonClient:
         self._store.get_or_create(code)
         self._store.set_unique_identifier(code, bool(is_unique_identifier))
 
-    def _typed(self, variable: VariableDef) -> Any:
+    def _value(self, variable: VariableDef) -> Any:
         try:
-            return typed_value(variable)
+            return variable.value()
         except InvalidJsonVariable as e:
             self._log.error("%s: None is returned", e)
             return None
 
     def _variables(self, flag: Flag, key: Any) -> dict[str, Variable]:
-        variation = flag.variations_by_key.get(key)
+        variation = _get(flag.variations_by_key, key)
         if variation is None:
             return {}
-        return {v.key: Variable(v.key, v.type, self._typed(v)) for v in variation.variables}
+        if variation.shared_public is not None:
+            return dict(variation.shared_public)
+        return {v.key: v.shared or Variable(v.key, v.type, self._value(v)) for v in variation.variables}
 
     # -- remote data (network calls on the caller's thread) ---------------------------------
     def get_remote_data(self, key: str, timeout: float | None = None) -> Any:

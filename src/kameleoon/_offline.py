@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from kameleoon._network.transport import Request, Response
+from kameleoon._network.transport import ClosedStream, Request, Response
 
 __all__ = ["OfflineTransport"]
 
@@ -28,9 +26,8 @@ class OfflineTransport:
         self.discarded_requests += 1
         return Response(204, {}, b"")
 
-    @contextmanager
-    def stream(self, request: Request) -> Iterator[tuple[int, Iterator[bytes]]]:
-        yield 204, iter(())
+    def open_stream(self, request: Request, idle_timeout: float | None) -> ClosedStream:
+        return ClosedStream(204)
 
     def close(self) -> None:
         pass

@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 from kameleoon._client import KameleoonClient
 from kameleoon._config import KameleoonClientConfig
 from kameleoon._engine.parse import ConfigError, parse_configuration, parse_configuration_text
-from kameleoon._network.transport import Request, Response
+from kameleoon._network.transport import ClosedStream, Request, Response
 from kameleoon.exceptions import ConfigException
 
 __all__ = [
@@ -63,11 +62,10 @@ class MockTransport:
             self.requests.append(request)
         return self.handler(request)
 
-    @contextmanager
-    def stream(self, request: Request) -> Iterator[tuple[int, Iterator[bytes]]]:
+    def open_stream(self, request: Request, idle_timeout: float | None) -> ClosedStream:
         with self._lock:
             self.requests.append(request)
-        yield 404, iter(())
+        return ClosedStream(404)
 
     def close(self) -> None:
         pass

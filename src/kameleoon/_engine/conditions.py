@@ -40,12 +40,15 @@ class ConfigError(ValueError):
 class Lookups:
     """Indexes of the configuration being compiled, filled once parsing is complete."""
 
-    __slots__ = ("entries_by_variation_id", "flags_by_id", "rules_by_segment_id")
+    __slots__ = ("entries_by_variation_id", "fact_count", "flags_by_id", "interned", "rules_by_segment_id")
 
     def __init__(self) -> None:
         self.flags_by_id: Mapping[Any, Flag] = {}
         self.entries_by_variation_id: Mapping[Any, Any] = {}
         self.rules_by_segment_id: Mapping[Any, Rule] = {}
+        # identical conditions compile once and share one fact number (see tree.py)
+        self.interned: dict[str, tuple[Check, Inline | None, int | None]] = {}
+        self.fact_count = 0
 
     def fill(self, config: Configuration) -> None:
         self.flags_by_id = config.flags_by_id
@@ -555,12 +558,30 @@ _FACTORIES: dict[str, Callable[[Mapping[str, Any], Lookups], Compiled]] = {
 _INLINE_CONSTANTS: dict[Check, Inline] = {_always: Inline("True"), _never: Inline("False")}
 
 
+# Conditions whose outcome depends on more than the visitor and its code: never memoized.
+_CONTEXTUAL = frozenset({"SEGMENT", "EXCLUSIVE_FEATURE_FLAG"})
+
+
 def compile_condition(cond: Any, lookups: Lookups) -> Leaf:
-    """Compiles one condition object into its raw check, its ``isInclude`` flag and, when it
-    is simple, an inline expression of the check."""
+    """Compiles one condition object into its raw check, its ``isInclude`` flag, an inline
+    expression of the check when it is simple, and its fact number (identical conditions of a
+    configuration share one, so one evaluation pass can reuse their outcome)."""
     if not isinstance(cond, Mapping):
         raise ConfigError("a condition must be an object")
-    factory = _FACTORIES.get(cond.get("targetingType"))  # type: ignore[arg-type]
-    compiled = factory(cond, lookups) if factory is not None else _always
-    check, inline = compiled if isinstance(compiled, tuple) else (compiled, _INLINE_CONSTANTS.get(compiled))
-    return Leaf(check, cond.get("isInclude", True) is not False, inline)
+    include = cond.get("isInclude", True) is not False
+    key = json.dumps({k: v for k, v in cond.items() if k != "isInclude"}, sort_keys=True, default=repr)
+    known = lookups.interned.get(key)
+    if known is None:
+        kind = cond.get("targetingType")
+        factory = _FACTORIES.get(kind) if isinstance(kind, str) else None
+        compiled = factory(cond, lookups) if factory is not None else _always
+        inline: Inline | None
+        if isinstance(compiled, tuple):
+            check, inline = compiled
+        else:
+            check, inline = compiled, _INLINE_CONSTANTS.get(compiled)
+        fact = None
+        if not (isinstance(kind, str) and kind in _CONTEXTUAL):
+            fact, lookups.fact_count = lookups.fact_count, lookups.fact_count + 1
+        known = lookups.interned[key] = (check, inline, fact)
+    return Leaf(known[0], include, known[1], known[2])

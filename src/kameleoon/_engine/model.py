@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kameleoon._engine.variables import VariationDef
+
 if TYPE_CHECKING:
     from kameleoon._visitors.record import Visitor
 
@@ -19,8 +21,6 @@ __all__ = [
     "Flag",
     "Rule",
     "Segment",
-    "VariableDef",
-    "VariationDef",
     "VariationEntry",
 ]
 
@@ -37,12 +37,18 @@ def _everybody(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
     return True
 
 
+def _everybody_memo(visitor: Visitor | None, code: str, experiment_id: Any, facts: list[Any]) -> bool:
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A targeting segment: its id and its compiled condition tree."""
+    """A targeting segment: its id and its compiled condition tree (twice: plain, and reading
+    and filling a list of memoized condition outcomes, for evaluating many flags at once)."""
 
     id: Any
     check: Check = _everybody
+    memo_check: Callable[[Visitor | None, str, Any, list[Any]], bool] = _everybody_memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,7 @@ class VariationEntry:
     variation_id: Any
     exposition: Any
     cumulative: float
+    limit: bytes | None = None  # digests <= limit have a draw <= cumulative (hashing.limit_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +75,7 @@ class Rule:
     segment: Segment | None
     rule_suffix: bytes  # UTF-8 of str(id) + str(respool) if respool
     experiment_suffix: bytes  # UTF-8 of str(experimentId) + str(respool) if respool
-
-
-@dataclass(frozen=True, slots=True)
-class VariableDef:
-    """A variable as configured; ``value`` is already typed per §1.6 (``None`` if untyped)."""
-
-    key: Any
-    type: Any
-    raw_value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class VariationDef:
-    key: Any
-    variables: tuple[VariableDef, ...]
+    exposure_limit: bytes | None = None  # digests <= limit enter the rule (hashing.limit_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +111,15 @@ class Configuration:
     entries_by_variation_id: Mapping[Any, VariationEntry] = field(default_factory=dict)
     rules_by_segment_id: Mapping[Any, Rule] = field(default_factory=dict)
     has_targeted_delivery_rule: bool = False
+    fact_count: int = 0  # distinct memoizable conditions (length of an evaluation pass's memo)
     raw: Mapping[str, Any] = field(default_factory=dict)
+    local_only: frozenset[int] = frozenset()  # custom data indexes never sent
 
     def is_local_only(self, index: object) -> bool:
-        definition = self.custom_data.get(index)  # type: ignore[call-overload]
-        return definition is not None and definition.local_only
+        try:
+            return index in self.local_only
+        except TypeError:  # an unhashable index
+            return False
 
 
 EMPTY_CONFIGURATION = Configuration()

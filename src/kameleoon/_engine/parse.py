@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kameleoon._engine.conditions import ConfigError, Lookups, compile_condition
-from kameleoon._engine.hashing import container_text
+from kameleoon._engine.hashing import container_text, limit_for
 from kameleoon._engine.model import (
     EXPERIMENTATION,
     TARGETED_DELIVERY,
@@ -23,11 +23,10 @@ from kameleoon._engine.model import (
     Flag,
     Rule,
     Segment,
-    VariableDef,
-    VariationDef,
     VariationEntry,
 )
-from kameleoon._engine.tree import Tree, build_tree, compile_tree
+from kameleoon._engine.tree import Tree, build_tree, compile_memo_tree, compile_tree
+from kameleoon._engine.variables import VariationDef, make_variable, make_variation
 
 __all__ = ["ConfigError", "parse_configuration", "parse_configuration_text"]
 
@@ -93,6 +92,8 @@ def _parse(document: Mapping[str, Any]) -> Configuration:
         data_api_domain=data_api_domain if isinstance(data_api_domain, str) else None,
         custom_data=custom_data,
         mapping_index=mapping_index,
+        local_only=frozenset(i for i, d in custom_data.items() if d.local_only),
+        fact_count=lookups.fact_count,
         flags=flags,
         **_indexes(flags.values()),
         raw=document,
@@ -162,10 +163,10 @@ def _parse_flag(raw: Mapping[str, Any], lookups: Lookups) -> Flag:
 
 def _parse_variation(raw: Mapping[str, Any]) -> VariationDef:
     variables = tuple(
-        VariableDef(key=var.get("key", ""), type=var.get("type", ""), raw_value=var.get("value", False))
+        make_variable(var.get("key", ""), var.get("type", ""), var.get("value", False))
         for var in (_object(v, "a variable") for v in _list(raw, "variables", "variation"))
     )
-    return VariationDef(key=raw.get("key", ""), variables=variables)
+    return make_variation(raw.get("key", ""), variables)
 
 
 def _parse_rule(raw: Mapping[str, Any], lookups: Lookups) -> Rule:
@@ -185,6 +186,7 @@ def _parse_rule(raw: Mapping[str, Any], lookups: Lookups) -> Rule:
                 variation_id=entry.get("variationId"),
                 exposition=exposition,
                 cumulative=total,
+                limit=limit_for(total),
             )
         )
     exposition = raw.get("exposition", 0.0)
@@ -200,6 +202,7 @@ def _parse_rule(raw: Mapping[str, Any], lookups: Lookups) -> Rule:
         segment=_parse_segment(raw.get("segment"), lookups),
         rule_suffix=container_text(rule_id, respool).encode("utf-8", "surrogatepass"),
         experiment_suffix=container_text(experiment_id, respool).encode("utf-8", "surrogatepass"),
+        exposure_limit=limit_for(exposition),
     )
 
 
@@ -212,8 +215,11 @@ def _parse_segment(raw: Any, lookups: Lookups) -> Segment | None:
     conditions_data = segment["conditionsData"]
     if conditions_data is None:
         return Segment(id=segment["id"])
-    check = compile_tree(_parse_conditions_data(_object(conditions_data, "conditionsData"), lookups))
-    return Segment(id=segment["id"]) if check is None else Segment(id=segment["id"], check=check)
+    tree = _parse_conditions_data(_object(conditions_data, "conditionsData"), lookups)
+    check, memo_check = compile_tree(tree), compile_memo_tree(tree)
+    if check is None or memo_check is None:
+        return Segment(id=segment["id"])
+    return Segment(id=segment["id"], check=check, memo_check=memo_check)
 
 
 def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Tree:

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Union
 
 from kameleoon._engine.model import Check
 
-__all__ = ["Inline", "Leaf", "Node", "build_tree", "compile_tree"]
+__all__ = ["Inline", "Leaf", "MemoCheck", "Node", "build_tree", "compile_memo_tree", "compile_tree"]
+
+# A compiled segment reading and filling a per-pass list of condition outcomes.
+MemoCheck = Callable[[Any, str, Any, list[Any]], bool]
 
 MISSING = object()  # an exhausted first-level operator list
 
@@ -39,12 +43,15 @@ class Leaf:
     """A condition: its raw check, whether it includes (``isInclude``) or excludes, and the
     same check written inline when it is simple enough (see :class:`Inline`)."""
 
-    __slots__ = ("check", "include", "inline")
+    __slots__ = ("check", "fact", "include", "inline")
 
-    def __init__(self, check: Check, include: bool, inline: Inline | None = None) -> None:
+    def __init__(
+        self, check: Check, include: bool, inline: Inline | None = None, fact: int | None = None
+    ) -> None:
         self.check = check
         self.include = include
         self.inline = inline
+        self.fact = fact  # memo slot number (None: not memoizable)
 
 
 Tree = Union[Leaf, "Node", None]  # None: matches everybody
@@ -110,7 +117,7 @@ def compile_tree(tree: Tree, inline: bool = True) -> Check | None:
     if tree is None:
         return None
     namespace: dict[str, Any] = {}
-    expression = _render(tree, namespace, inline)
+    expression = _render(tree, namespace, inline, memo=False)
     if len(namespace) > _MAX_INLINE_LEAVES:
         return _closures(tree)
     source = f"def segment(v, c, e):\n    return {expression}\n"
@@ -118,7 +125,28 @@ def compile_tree(tree: Tree, inline: bool = True) -> Check | None:
     return namespace["segment"]  # type: ignore[no-any-return]
 
 
-def _render(tree: Tree, namespace: dict[str, Any], inline: bool) -> str:
+def compile_memo_tree(tree: Tree) -> MemoCheck | None:
+    """Like :func:`compile_tree`, for a function ``(v, c, e, facts)`` that reads and fills
+    ``facts`` (a list, one slot per fact number, ``None`` = not evaluated yet): evaluating many
+    segments for one visitor evaluates each distinct condition once."""
+    if tree is None:
+        return None
+    namespace: dict[str, Any] = {"_remember": _remember}
+    expression = _render(tree, namespace, inline=True, memo=True)
+    if len(namespace) > _MAX_INLINE_LEAVES:
+        check = _closures(tree)
+        return lambda v, c, e, f: check(v, c, e)
+    source = f"def segment(v, c, e, f):\n    return {expression}\n"
+    exec(compile(source, "<segment>", "exec"), namespace)
+    return namespace["segment"]  # type: ignore[no-any-return]
+
+
+def _remember(facts: list[Any], slot: int, outcome: bool) -> bool:
+    facts[slot] = outcome
+    return outcome
+
+
+def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool) -> str:
     if tree is None:
         return "True"
     if isinstance(tree, Leaf):
@@ -128,9 +156,13 @@ def _render(tree: Tree, namespace: dict[str, Any], inline: bool) -> str:
         else:
             namespace[prefix] = tree.check
             text = f"{prefix}(v, c, e)"
+        if memo and tree.fact is not None:
+            slot, known = tree.fact, f"{prefix}_m"
+            text = f"({known} if ({known} := f[{slot}]) is not None else _remember(f, {slot}, {text}))"
         return text if tree.include else f"(not {text})"
     joiner = " or " if tree.is_or else " and "
-    return f"({_render(tree.left, namespace, inline)}{joiner}{_render(tree.right, namespace, inline)})"
+    left, right = _render(tree.left, namespace, inline, memo), _render(tree.right, namespace, inline, memo)
+    return f"({left}{joiner}{right})"
 
 
 def _expand(inline: Inline, prefix: str, namespace: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kameleoon._engine.model import Configuration
 from kameleoon._visitors import pending
-from kameleoon._visitors.record import Visitor, pack_values
+from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
 from kameleoon.data import (
     Browser,
@@ -56,15 +56,18 @@ def store_custom_data(
 ) -> None:
     """Stores ``values`` at ``index`` (replacing, position kept) and sets its pending bit;
     ``mapping``: stored as the cross-device mapping identifier (re-sent with every request)."""
-    keys, stored = visitor.keys, pack_values(values)
+    keys = visitor.keys
+    stored = values[0] if len(values) == 1 and values[0].__class__ is not tuple else values  # pack_values
     if index in keys:
         position = keys.index(index)
-        visitor.values = (*visitor.values[:position], stored, *visitor.values[position + 1 :])
+        current = list(visitor.values)
+        current[position] = stored
+        visitor.values = tuple(current)
     else:
         position = len(keys)
         visitor.keys = (*keys, index)
         visitor.values = (*visitor.values, stored)
-    flag = pending.bit(pending.CUSTOM, position)
+    flag = 1 << (_CUSTOM_BIT + 4 * position)
     visitor.pending = visitor.pending | flag if unsent else visitor.pending & ~flag
     extra = visitor.extra
     if mapping:
@@ -73,19 +76,27 @@ def store_custom_data(
         extra.mapping_index = None
 
 
+_CUSTOM_BIT = pending.bit(pending.CUSTOM, 0).bit_length() - 1
+_PAGE_BIT = pending.bit(pending.PAGE, 0).bit_length() - 1
+_CONVERSION_BIT = pending.bit(pending.CONVERSION, 0).bit_length() - 1
+
+
 def _custom_data(ctx: DataContext, item: CustomData) -> None:
-    visitor, config, values = ctx.visitor, ctx.config, tuple(item.values)
-    index = item.id
+    config, values, index = ctx.config, item.values, item.id
+    if values.__class__ is not tuple:
+        values = tuple(values)
+    mapping_index = config.mapping_index
     is_mapping = (
-        config.mapping_index is not None
-        and index == config.mapping_index
-        and values
+        mapping_index is not None
+        and index == mapping_index
+        and len(values) > 0
         and isinstance(values[0], str)
         and values[0] != ""
     )
     # a mapping identifier is sent even from a local-only index
-    unsent = bool(values) and (bool(is_mapping) or not config.is_local_only(index))
-    store_custom_data(visitor, index, values, unsent=unsent, mapping=bool(is_mapping))
+    unsent = len(values) > 0 and (is_mapping or not config.is_local_only(index))
+    visitor = ctx.visitor
+    store_custom_data(visitor, index, values, unsent, is_mapping)
     if is_mapping:
         visitor.extras().mapping = ctx.code
         if values[0] != ctx.code:
@@ -133,7 +144,7 @@ def _page_view(ctx: DataContext, item: PageView) -> None:
     if not item.url:
         ctx.log.error("a PageView needs a non-empty URL: ignored")
         return
-    add_page(ctx.visitor, item, 1, now_ms(), unsent=True)
+    add_page(ctx.visitor, item, 1, float(int(time.time() * 1000)), True)
 
 
 def add_page(visitor: Visitor, page: PageView, count: int, seen_ms: float, unsent: bool) -> None:
@@ -151,7 +162,7 @@ def add_page(visitor: Visitor, page: PageView, count: int, seen_ms: float, unsen
         position = len(pages)
         pages += (page, count, seen_ms)
     if unsent:
-        visitor.pending |= pending.bit(pending.PAGE, position // 3)
+        visitor.pending |= 1 << (_PAGE_BIT + 4 * (position // 3))
 
 
 def _conversion(ctx: DataContext, item: Conversion) -> None:
@@ -162,7 +173,7 @@ def add_conversion(visitor: Visitor, item: Conversion, unsent: bool) -> None:
     position = len(visitor.conversions)
     visitor.conversions = (*visitor.conversions, item)
     if unsent:
-        visitor.pending |= pending.bit(pending.CONVERSION, position)
+        visitor.pending |= 1 << (_CONVERSION_BIT + 4 * position)
 
 
 def _unique_identifier(ctx: DataContext, item: UniqueIdentifier) -> None:

@@ -152,14 +152,19 @@ def _read_static_data(visit: dict[str, Any], result: RemoteVisit) -> None:
     if not isinstance(event, dict):
         return
     data = _data(event)
-    device = DeviceType.__members__.get(data.get("deviceType"))  # type: ignore[arg-type]
-    browser = BrowserType.__members__.get(data.get("browser"))  # type: ignore[arg-type]
-    system = OperatingSystemType.__members__.get(data.get("os"))  # type: ignore[arg-type]
+    device = _member(DeviceType, data.get("deviceType"))
+    browser = _member(BrowserType, data.get("browser"))
+    system = _member(OperatingSystemType, data.get("os"))
     if device is None or browser is None or system is None:
         return  # incomplete: this visit provides nothing (the reference discards everything)
     result.device = Device(device)
     result.browser = Browser(browser, data.get("browserVersion"))
     result.operating_system = OperatingSystem(system)
+
+
+def _member(enum: Any, name: Any) -> Any:
+    """The member of ``enum`` called ``name``, or ``None`` (also for non-string names)."""
+    return enum.__members__.get(name) if isinstance(name, str) else None
 
 
 def _time_started(visit: dict[str, Any]) -> Any:
@@ -172,10 +177,19 @@ def _kcs(raw: Any) -> dict[int, dict[int, Any]] | None:
         return None
     out: dict[int, dict[int, Any]] = {}
     for moment, goals in raw.items():
-        if not (isinstance(moment, str) and moment.isdecimal() and isinstance(goals, dict)):
+        key = _decimal(moment)
+        if key is None or not isinstance(goals, dict):
             continue
-        out[int(moment)] = {int(g): s for g, s in goals.items() if isinstance(g, str) and g.isdecimal()}
+        scores = ((_decimal(goal), score) for goal, score in goals.items())
+        out[key] = {goal: score for goal, score in scores if goal is not None}
     return out
+
+
+def _decimal(key: Any) -> int | None:
+    """A numeric-string key as an int (``None`` if it is not one, or absurdly long)."""
+    if not isinstance(key, str) or not key.isdecimal() or len(key) > 30:
+        return None
+    return int(key)
 
 
 def _hashable(value: Any) -> bool:

@@ -21,12 +21,13 @@ class Variable:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Variation:
     """The variation a visitor gets for a feature flag.
 
     ``id_`` is the variation id and ``experiment_id`` the experiment of the rule that assigned
-    it; both are ``None`` when the visitor got the flag's default variation.
+    it; both are ``None`` when the visitor got the flag's default variation. Each call returns
+    new ``Variation`` objects (the :class:`Variable` values inside are immutable).
     """
 
     key: str
