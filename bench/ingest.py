@@ -15,6 +15,7 @@ Prints figures, CPU time per event and the ratio to the target; never fails on s
 For a throwaway PostgreSQL: `python tests/server/pg_cluster.py --durable` prints a URL to pass as --db.
 Usage: python bench/ingest.py [--seconds 10] [--connections 64] [--sync normal|full]
                               [--db postgresql://user@host:port/db] [--instances 1,2]
+                              [--storage-only]   (the ingest process alone, without HTTP)
 """
 
 from __future__ import annotations
@@ -248,6 +249,56 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
             proc.wait(30)
 
 
+async def _storage_only(target: str, seconds: float, connections: int) -> tuple[int, float, float, float]:
+    """Requests straight to an ingest process (no HTTP).
+
+    Returns (acknowledged, seconds, its CPU, requests per commit)."""
+    from kameleoon_server.storage._ingest_client import IngestProcess
+
+    template, marker = _event_template("host", "site", "token")
+    body = template.split(b"\r\n\r\n", 1)[1]
+    ingester = IngestProcess(target)
+    await ingester.start()
+    assert ingester._proc is not None
+    pid, done = ingester._proc.pid, 0
+    deadline = time.monotonic() + seconds
+
+    async def connection(conn: int) -> None:
+        nonlocal done
+        seq = 0
+        while time.monotonic() < deadline:
+            await ingester.submit(1, body.replace(marker, b"%03X%09X" % (conn, seq)), 1000, 1000)
+            seq, done = seq + 1, done + 1
+
+    cpu, start = cpu_seconds(pid), time.monotonic()
+    await asyncio.gather(*(connection(c) for c in range(connections)))
+    elapsed, cpu = time.monotonic() - start, cpu_seconds(pid) - cpu
+    counters = ingester.counters
+    await ingester.stop()
+    return done, elapsed, cpu, counters.requests / max(counters.batches, 1)
+
+
+def storage_only(args: argparse.Namespace, data_dir: Path) -> None:
+    """The ingest process alone: what the storage side can take without the HTTP server."""
+    from kameleoon_server.storage import open_storage
+
+    target = args.db or str(data_dir / "storage-only.db")
+
+    async def prepare() -> None:  # creates the schema
+        storage = open_storage(target if args.db else f"sqlite:///{target}")
+        await storage.open()
+        await storage.close()
+
+    asyncio.run(prepare())
+    done, elapsed, cpu, per_commit = asyncio.run(_storage_only(target, args.seconds, args.connections))
+    events = done * LINES_PER_REQUEST
+    print(
+        f"ingest process alone ({'PostgreSQL' if args.db else 'SQLite'}): {events / elapsed:,.0f} events/s, "
+        f"{cpu / elapsed:.2f} cores, {1e6 * cpu / max(events, 1):.1f} µs per event, "
+        f"{per_commit:.1f} requests per commit ({args.connections} requests in flight)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -255,9 +306,12 @@ def main() -> None:
     parser.add_argument("--sync", choices=["normal", "full"], default="normal")
     parser.add_argument("--db", help="postgresql://… (default: SQLite in a temporary folder)")
     parser.add_argument("--instances", default="1", help="comma-separated instance counts, e.g. 1,2")
+    parser.add_argument("--storage-only", action="store_true", help="drive the ingest process alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for count in [int(n) for n in args.instances.split(",")]:
+        if args.storage_only:
+            storage_only(args, Path(tmp))
+        for count in [] if args.storage_only else [int(n) for n in args.instances.split(",")]:
             run(args, count, Path(tmp))
     print(f"machine: {os.cpu_count()} cores; servers, database and load generator share them")
 
