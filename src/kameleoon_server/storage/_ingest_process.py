@@ -62,25 +62,36 @@ def open_sink(url: str, synchronous: str) -> Sink:
     return SQLiteSink(url, synchronous)
 
 
-def read_batch(sock: socket.socket, buffer: bytearray) -> list[bytes] | None:
-    """Blocks until at least one frame is complete, then takes whatever else already arrived.
-    None at end of input. (The socket stays blocking: the writer thread sends on it.)"""
-    frames = proto.take_frames(buffer)
-    while not frames:
-        data = sock.recv(_RECV)
-        if not data:
-            return None
-        buffer += data
-        frames = proto.take_frames(buffer)
-    while len(buffer) < MAX_BATCH_BYTES:
-        try:
-            data = sock.recv(_RECV, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            break
-        if not data:
-            break
-        buffer += data
-    return frames + proto.take_frames(buffer)
+class Reader:
+    """Reads frames from the server's socket into one reusable buffer (``recv(n)`` would allocate
+    ``n`` bytes per call, which costs more than the read itself for large ``n``)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._chunk = memoryview(bytearray(_RECV))
+        self._buffer = bytearray()
+
+    def _read(self, flags: int = 0) -> bool:
+        """Appends what arrived; False at end of input. Raises BlockingIOError (MSG_DONTWAIT)."""
+        size = self._sock.recv_into(self._chunk, 0, flags)
+        self._buffer += self._chunk[:size]
+        return size > 0
+
+    def batch(self) -> list[bytes] | None:
+        """Blocks until at least one frame is complete, then takes whatever else already arrived.
+        None at end of input. (The socket stays blocking: the writer threads send on it.)"""
+        frames = proto.take_frames(self._buffer)
+        while not frames:
+            if not self._read():
+                return None
+            frames = proto.take_frames(self._buffer)
+        while len(self._buffer) < MAX_BATCH_BYTES:
+            try:
+                if not self._read(socket.MSG_DONTWAIT):
+                    break
+            except BlockingIOError:
+                break
+        return frames + proto.take_frames(self._buffer)
 
 
 Parsed = ParsedBody | FastBody
@@ -191,9 +202,9 @@ def serve(sock: socket.socket, sinks: list[Sink]) -> None:
     ]
     for writer in writers:
         writer.start()
-    buffer = bytearray()
+    reader = Reader(sock)
     try:
-        while (frames := read_batch(sock, buffer)) is not None:
+        while (frames := reader.batch()) is not None:
             for frame in frames:  # one at a time: a writer can start on the first ones
                 work.put(parse([frame]))
     finally:
