@@ -101,3 +101,34 @@ def test_the_signing_key_is_created_once_by_instances_starting_together(postgres
 
     key_a, key_b = two_storages(postgres.create_database(), body)
     assert key_a == key_b and len(key_a) == 32
+
+
+def test_the_ingest_process_reconnects_after_losing_its_database_connections(
+    postgres: pg_cluster.Cluster,
+) -> None:
+    from kameleoon_server.storage._pg_sink import APPLICATION_NAME
+
+    url = postgres.create_database()
+
+    async def main() -> Any:
+        storage = PostgresStorage(url)
+        await storage.open()
+        try:
+            await storage.ingest_body(1, b"nonce=A&eventType=activity&visitorCode=v", 5, 10)
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    (APPLICATION_NAME,),
+                )
+            for nonce in "BCDEFG":  # every writer connection was lost: each batch is written again
+                await storage.ingest_body(
+                    1, f"nonce={nonce}&eventType=activity&visitorCode=v".encode(), 5, 10
+                )
+            events = await storage.visitor_events(1, ["v"], 100)
+            return [e.nonce for e in events], storage.counters()["ingest_process_starts"]
+        finally:
+            await storage.close()
+
+    nonces, starts = asyncio.run(main())
+    assert nonces == list("ABCDEFG")
+    assert starts == 1  # the same process, with new connections

@@ -67,14 +67,42 @@ def write_events(conn: Any, rows: Sequence[Row], links: Sequence[Link], straight
     return stored
 
 
+APPLICATION_NAME: Final = "kameleoon-ingest"
+
+
 class PostgresSink:
+    """One connection; when it is lost, the batch is written again on a new one."""
+
     def __init__(self, url: str) -> None:
-        self._conn = psycopg.connect(url, autocommit=True)
-        self._conn.execute(_STAGING)
+        self._url = url
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        conn = psycopg.connect(self._url, autocommit=True, application_name=APPLICATION_NAME)
+        conn.execute(_STAGING)
+        return conn
 
     def write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody] = ()) -> int:
         if fast:
             rows = [*rows, *(row for body in fast for row in body.rows())]
+        if self._conn.broken or self._conn.closed:
+            self._reconnect()
+        try:
+            return self._write(rows, links)
+        except psycopg.OperationalError:
+            if not (self._conn.broken or self._conn.closed):
+                raise
+        # The connection was lost (a database restart, a killed backend): once more on a new one.
+        # If the lost transaction did commit, the unique key turns the rows into duplicates.
+        log.warning("ingest lost its database connection; writing the batch again on a new one")
+        self._reconnect()
+        return self._write(rows, links)
+
+    def _reconnect(self) -> None:
+        self._conn.close()
+        self._conn = self._connect()
+
+    def _write(self, rows: Sequence[Row], links: Sequence[Link]) -> int:
         try:
             with self._conn.transaction():
                 return write_events(self._conn, rows, links, straight=True)
