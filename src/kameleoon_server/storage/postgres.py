@@ -87,7 +87,12 @@ class PostgresStorage:
             return
         await asyncio.to_thread(migrate_url, self.url)
         pool = AsyncConnectionPool(
-            self.url, min_size=1, max_size=self._pool_size, kwargs={"autocommit": True}, open=False
+            self.url,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,  # survives a database restart
+            open=False,
         )
         await pool.open(wait=True, timeout=30)
         self._pool = pool
