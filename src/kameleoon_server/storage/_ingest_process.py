@@ -30,6 +30,9 @@ log = logging.getLogger("kameleoon_server.ingest")
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 POSTGRES_WRITERS = 3
 SWITCH_INTERVAL_SECONDS = 0.0005
+# Commits much larger than this make the server and this process take turns (one waits while the
+# other works on the whole batch) instead of overlapping; much smaller ones pay more per commit.
+MAX_COMMIT_EVENTS = 400
 _RECV = 1024 * 1024
 
 
@@ -103,10 +106,16 @@ class Batch:
 
     parsed: list[tuple[int, Parsed]] = field(default_factory=list)
     replies: list[proto.Reply] = field(default_factory=list)
+    events: int = 0
+
+    def add(self, request_id: int, parsed: Parsed) -> None:
+        self.parsed.append((request_id, parsed))
+        self.events += len(parsed.lines) if isinstance(parsed, FastBody) else len(parsed.rows)
 
     def extend(self, other: Batch) -> None:
         self.parsed += other.parsed
         self.replies += other.replies
+        self.events += other.events
 
 
 def parse(frames: list[bytes]) -> Batch:
@@ -114,7 +123,7 @@ def parse(frames: list[bytes]) -> Batch:
     for frame in frames:
         request_id, site_id, time_ms, max_lines, body = proto.decode_request(frame)
         try:
-            batch.parsed.append((request_id, parse_for_storage(body, site_id, time_ms, max_lines)))
+            batch.add(request_id, parse_for_storage(body, site_id, time_ms, max_lines))
         except TooManyLines as exc:
             batch.replies.append(proto.error_reply(request_id, proto.TOO_MANY_LINES, str(exc)))
         except Exception as exc:  # a parser bug must not stop the process: fail this request only
@@ -164,12 +173,12 @@ def handle(sink: Sink, batch: Batch) -> list[object]:
 
 
 def _write_loop(send: Callable[[bytes], None], sink: Sink, work: queue.SimpleQueue[Batch | None]) -> None:
-    """A writer thread: everything parsed while its previous transaction ran goes in the next.
-    Ends at the first ``None`` it takes."""
+    """A writer thread: what was parsed while its previous transaction ran goes in the next, up
+    to about ``MAX_COMMIT_EVENTS``. Ends at the first ``None`` it takes."""
     try:
         while (batch := work.get()) is not None:
             done = False
-            while not work.empty():
+            while not work.empty() and batch.events < MAX_COMMIT_EVENTS:
                 more = work.get()
                 if more is None:
                     done = True
