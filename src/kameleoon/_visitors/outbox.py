@@ -2,12 +2,15 @@
 
 Called by the tracker with the store's data lock held. Pure apart from the record it reads
 (and the one mutation the protocol asks for: a unique identifier without a mapping gets its
-own code as mapping identifier before it is tracked, spec §2.8).
+own code as mapping identifier before it is tracked, spec §2.8), and the dropping, with a
+warning, of data that cannot be encoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration
 from kameleoon._visitors import pending
@@ -20,6 +23,8 @@ __all__ = ["Item", "consent_given", "identity_of", "unsent_items"]
 # (pending bit to clear once sent -- 0 for items re-sent every time, tracking parameters,
 #  sendable without consent)
 Item = tuple[int, str, bool]
+
+_log = logging.getLogger("kameleoon")
 
 
 def consent_given(config: Configuration, visitor: Visitor | None) -> bool:
@@ -52,25 +57,44 @@ def _all_items(visitor: Visitor, config: Configuration) -> Iterator[Item]:
     if not mask:
         return
     if mask & pending.DEVICE and visitor.device is not None:
-        yield pending.DEVICE, lines.device(visitor.device), False
+        yield from _item(visitor, pending.DEVICE, False, lines.device, visitor.device)
     if mask & pending.BROWSER and visitor.browser is not None:
-        yield pending.BROWSER, lines.browser(visitor.browser, visitor.browser_version), False
+        yield from _item(
+            visitor, pending.BROWSER, False, lines.browser, visitor.browser, visitor.browser_version
+        )
     if mask & pending.GEOLOCATION and visitor.geo is not None:
-        yield pending.GEOLOCATION, lines.geolocation(visitor.geo), False
+        yield from _item(visitor, pending.GEOLOCATION, False, lines.geolocation, visitor.geo)
     if mask & pending.OPERATING_SYSTEM and visitor.os is not None:
-        yield pending.OPERATING_SYSTEM, lines.operating_system(visitor.os), False
+        yield from _item(visitor, pending.OPERATING_SYSTEM, False, lines.operating_system, visitor.os)
     yield from _custom_items(visitor, config, mask)
     yield from _page_items(visitor, mask)
     for position, conversion in enumerate(visitor.conversions):
         flag = pending.bit(pending.CONVERSION, position)
         if mask & flag:
-            yield flag, lines.conversion(conversion.goal_id, conversion.revenue, conversion.negative), True
+            args = (conversion.goal_id, conversion.revenue, conversion.negative)
+            yield from _item(visitor, flag, True, lines.conversion, *args)
     if visitor.assigned:
         for experiment_id, (variation_id, rule_type, _, position) in visitor.assigned.items():
             flag = pending.bit(pending.ASSIGNMENT, position)
             if mask & flag:
-                params = lines.experiment(experiment_id, variation_id)
-                yield flag, params, rule_type == TARGETED_DELIVERY
+                allowed = rule_type == TARGETED_DELIVERY
+                yield from _item(visitor, flag, allowed, lines.experiment, experiment_id, variation_id)
+
+
+def _item(
+    visitor: Visitor, flag: int, allowed: bool, build: Callable[..., str | None], *args: Any
+) -> Iterator[Item]:
+    """The item built by ``build(*args)``. Data the protocol cannot carry (the data classes do
+    not check what they are given, e.g. ``PageView(url, title, referrers=5)``) is dropped for
+    good with a warning, instead of failing the whole tracking request."""
+    try:
+        params = build(*args)
+    except Exception:
+        visitor.pending &= ~flag
+        _log.warning("tracking drops visitor data it cannot encode: %r", args, exc_info=True)
+        return
+    if params is not None:
+        yield flag, params, allowed
 
 
 def _custom_items(visitor: Visitor, config: Configuration, mask: int) -> Iterator[Item]:
@@ -80,10 +104,9 @@ def _custom_items(visitor: Visitor, config: Configuration, mask: int) -> Iterato
         if not mask & flag:
             continue
         is_mapping = mapping_index is not None and index == mapping_index
-        params = lines.custom_data(index, values, is_mapping)
-        if params is not None:
+        for _, params, allowed in _item(visitor, flag, False, lines.custom_data, index, values, is_mapping):
             # the mapping identifier is re-sent with every request: its bit is never cleared
-            yield (0 if is_mapping else flag), params, False
+            yield (0 if is_mapping else flag), params, allowed
 
 
 def _page_items(visitor: Visitor, mask: int) -> Iterator[Item]:
@@ -92,4 +115,4 @@ def _page_items(visitor: Visitor, mask: int) -> Iterator[Item]:
         flag = pending.bit(pending.PAGE, position)
         if mask & flag:
             page = pages[3 * position]
-            yield flag, lines.page(page.url, page.title, page.referrers), False
+            yield from _item(visitor, flag, False, lines.page, page.url, page.title, page.referrers)
