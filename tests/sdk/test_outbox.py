@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pytest
+
 from kameleoon import KameleoonClient
 from kameleoon._engine.parse import parse_configuration
 from kameleoon._visitors import pending
@@ -372,3 +374,44 @@ def test_reevaluation_before_a_send_makes_one_exposure(make_client: Any) -> None
     assert bodies(client) == [["eventType=experiment&id=5001&variationId=7002&visitorCode=v"]]
     client.get_feature_variation_key("v", "exp")
     assert bodies(client)[1:] == [["eventType=experiment&id=5001&variationId=7002&visitorCode=v"]]
+
+
+# -- data the protocol cannot carry ------------------------------------------------------------------------
+MALFORMED = [
+    PageView("/p", "t", 5),  # type: ignore[arg-type]  # referrers not a list
+    PageView("/p", "t", [object()]),  # type: ignore[list-item]  # referrers not JSON
+    CustomData(0, [1]),  # type: ignore[arg-type]  # an unhashable value
+    CustomData(0, ("a", "b")),  # type: ignore[arg-type]  # a tuple cannot be a JSON key
+    Browser("chrome"),  # type: ignore[arg-type]
+    Browser(float("inf")),  # type: ignore[arg-type]
+    OperatingSystem("LINUX"),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize("item", MALFORMED, ids=repr)
+def test_data_that_cannot_be_encoded_is_dropped(item: Any) -> None:
+    """An item of the wrong type is dropped (its bit cleared) instead of failing the whole visitor."""
+    _, visitor = filled(Conversion(9), item)
+    assert params(visitor) == ["eventType=conversion&goalId=9&revenue=0.0&negative=false"]
+    assert params(visitor) == ["eventType=conversion&goalId=9&revenue=0.0&negative=false"]
+    for bit, _, _ in unsent_items(visitor, CONFIG, True):
+        visitor.pending &= ~bit
+    assert visitor.pending == 0
+
+
+@pytest.mark.parametrize("item", MALFORMED, ids=repr)
+def test_malformed_data_does_not_break_tracking(make_client: Any, item: Any) -> None:
+    """flush(instant=True) does not raise, and other visitors of the same request are delivered."""
+    client = make_client(CAPTURE)
+    client.track_conversion("before", 1)
+    client.add_data("bad", item, Conversion(2))
+    client.flush("bad")
+    client.track_conversion("after", 3)
+    client.flush("bad", instant=True)
+    sent = sorted(line for body in bodies(client) for line in body)
+    assert sent == [
+        "eventType=activity&visitorCode=bad",  # still scheduled after the instant flush
+        "eventType=conversion&goalId=1&revenue=0.0&negative=false&visitorCode=before",
+        "eventType=conversion&goalId=2&revenue=0.0&negative=false&visitorCode=bad",
+        "eventType=conversion&goalId=3&revenue=0.0&negative=false&visitorCode=after",
+    ]
