@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from http.cookies import Morsel, SimpleCookie
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -302,3 +303,17 @@ def test_consent_validates_the_code(client: Any, code: Any) -> None:
 def test_read_visitor_code(source: Any, code: str | None) -> None:
     """Reading tolerates absent, empty and non-string values (they count as no cookie)."""
     assert _cookies.read_visitor_code(source) == code
+
+
+@pytest.mark.parametrize("jar", [False, 5, "text", ["list"], MappingProxyType({})])
+def test_cookies_that_are_not_a_mutable_mapping_are_left_alone(client: Any, jar: Any) -> None:
+    """A ``cookies`` argument that cannot receive a cookie is ignored instead of raising."""
+    assert re.fullmatch(r"[0-9a-f]{16}", client.get_visitor_code(cookies=jar))
+    assert client.get_visitor_code(cookies=jar, default_visitor_code="dflt") == "dflt"
+    client.set_legal_consent("v", True, jar)
+    client.set_legal_consent("v", False, jar)
+
+
+def test_read_only_cookies_still_provide_the_code(client: Any) -> None:
+    """A read-only mapping can be the source of the code as ``cookies``."""
+    assert client.get_visitor_code(cookies=MappingProxyType({NAME: "ro"})) == "ro"
