@@ -152,14 +152,19 @@ def _read_static_data(visit: dict[str, Any], result: RemoteVisit) -> None:
     if not isinstance(event, dict):
         return
     data = _data(event)
-    device = DeviceType.__members__.get(data.get("deviceType"))  # type: ignore[arg-type]
-    browser = BrowserType.__members__.get(data.get("browser"))  # type: ignore[arg-type]
-    system = OperatingSystemType.__members__.get(data.get("os"))  # type: ignore[arg-type]
+    device = _member(DeviceType, data.get("deviceType"))
+    browser = _member(BrowserType, data.get("browser"))
+    system = _member(OperatingSystemType, data.get("os"))
     if device is None or browser is None or system is None:
         return  # incomplete: this visit provides nothing (the reference discards everything)
     result.device = Device(device)
     result.browser = Browser(browser, data.get("browserVersion"))
     result.operating_system = OperatingSystem(system)
+
+
+def _member(enum: Any, name: Any) -> Any:
+    """The member called ``name``; ``None`` for an unknown name or one that is not a string."""
+    return enum.__members__.get(name) if isinstance(name, str) else None
 
 
 def _time_started(visit: dict[str, Any]) -> Any:
