@@ -187,6 +187,7 @@ def test_custom_data_index_defaults_to_minus_one() -> None:
         {"data": {"variationId": 1}},
         {"data": {"id": [1], "variationId": 2}},
         {"data": {"id": 1, "variationId": None}},
+        {"data": {"id": 1, "variationId": [2]}},  # unhashable: targeting could not look it up
     ],
 )
 def test_incomplete_experiment_events_are_skipped(event: Any) -> None:
