@@ -160,7 +160,7 @@ class RemoteData:
         self, code: str, data_filter: Any, unique: bool | None, timeout: float | None
     ) -> Request:
         client = self._client
-        if unique is not None:
+        if unique is not None and isinstance(code, str):  # the code is not validated here
             client._unique_identifier_step(code, unique)
         is_unique = isinstance(code, str) and client._store.is_unique_identifier(code)
         f = data_filter if isinstance(data_filter, RemoteVisitorDataFilter) else RemoteVisitorDataFilter()
