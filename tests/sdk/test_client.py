@@ -543,3 +543,11 @@ def test_remote_assignment_with_an_odd_variation_id(make_client: Any) -> None:
     client.get_remote_visitor_data("v")
     assert client.get_feature_variation_key("v", "recommendations") == "classic"
     assert "recommendations" in client.get_active_features("v")
+
+
+@pytest.mark.parametrize("code", [[1], {"a": 1}, 5, None])
+def test_remote_visitor_data_with_an_odd_code(client: KameleoonClient, code: Any) -> None:
+    """get_remote_visitor_data does not validate the code: an odd one (even with
+    is_unique_identifier) gives a request and no data, never an error."""
+    assert client.get_remote_visitor_data(code, is_unique_identifier=True) == []
+    assert client.get_remote_visitor_data(code) == []
