@@ -56,6 +56,14 @@ class Lookups:
         self.rules_by_segment_id = config.rules_by_segment_id
 
 
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _always(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
     return True
 
@@ -169,6 +177,8 @@ def _target_feature_flag(cond: Mapping[str, Any], lookups: Lookups) -> Check:
     flag_id = cond.get("featureFlagId")
     variation_key = cond.get("variationKey")
     rule_id = cond.get("ruleId")
+    if not _hashable(flag_id):  # no flag has such an id (and looking it up would raise)
+        return _never
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         assigned = visitor.assigned if visitor is not None else None
@@ -205,6 +215,8 @@ def _exclusive_feature_flag(cond: Mapping[str, Any], lookups: Lookups) -> Check:
 
 def _segment(cond: Mapping[str, Any], lookups: Lookups) -> Check:
     segment_id = cond.get("segmentId")
+    if not _hashable(segment_id):  # no segment has such an id (and looking it up would raise)
+        return _never
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         rule = lookups.rules_by_segment_id.get(segment_id)
