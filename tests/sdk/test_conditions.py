@@ -959,3 +959,12 @@ def test_a_condition_must_be_an_object(cond: Any) -> None:
     """A condition that is not a JSON object is a configuration error."""
     with pytest.raises(ConfigError):
         compile_condition(cond, Lookups())
+
+
+def test_unhashable_flag_or_segment_ids_match_nothing() -> None:
+    """A list or object as featureFlagId / segmentId matches nothing (and never raises)."""
+    visitor = assign(record(), 100, 1000)
+    assert target_check(visitor, featureFlagId=[77]) is False
+    assert target_check(visitor, featureFlagId={"id": 77}) is False
+    seg = segment_config({"targetingType": "SEGMENT", "segmentId": [500]}).flags["f"].rules[0].segment
+    assert seg.check(visitor, "v", 0) is False
