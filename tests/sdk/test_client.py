@@ -565,3 +565,39 @@ def test_unhashable_experiment_id_does_not_break_decisions(make_client: Any) -> 
     raw["experimentId"] = [1]
     client = make_client(document(flag("f", rules=[raw])))
     assert client.get_feature_variation_key("v", "f") == "on"
+
+
+def test_wait_init_without_any_configuration() -> None:
+    """An offline client without a configuration document reports False (deliberate deviation)
+    and has the empty model: every feature call raises FeatureNotFound."""
+    from kameleoon import KameleoonClientConfig
+
+    client = KameleoonClient("s", KameleoonClientConfig("a", "b", offline=True))
+    try:
+        assert client.wait_init() is False
+        assert asyncio.run(client.wait_init_async()) is False
+        with pytest.raises(FeatureNotFound):
+            client.is_feature_active("v", "f")
+        assert client.get_feature_list() == []
+    finally:
+        client._close(timeout=1.0)
+
+
+def test_data_api_domain_follows_the_configuration(client: KameleoonClient) -> None:
+    """After a configuration with a dataApiDomain, tracking goes to that host."""
+    update_configuration(
+        client, {**document(flag("f")), "configuration": {"dataApiDomain": "data.example.net"}}
+    )
+    client.flush("v")
+    assert flush_tracking(client)
+    [request] = [r for r in client_transport(client).requests if "/visit/events" in r.url]
+    assert request.url.startswith("https://data.example.net/visit/events?")
+
+
+def test_consent_does_not_change_decisions(make_client: Any) -> None:
+    """Required-but-missing consent changes neither decisions nor recorded assignments."""
+    doc = {**document(flag("f", rules=[rule(1, experiment_id=5, entries=[entry("on", 50, 1.0)])])),
+           "configuration": {"consentType": "REQUIRED"}}  # fmt: skip
+    client = make_client(doc)
+    assert client.get_feature_variation_key("v", "f") == "on"
+    assert assigned(client, "v") == {5: (50, "EXPERIMENTATION")}
