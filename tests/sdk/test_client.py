@@ -55,8 +55,7 @@ def test_example_1(client: KameleoonClient) -> None:
 
 
 def test_example_2_and_active_features(client: KameleoonClient) -> None:
-    """Example 2: premium visitor_8 gets "on" from the targeted delivery; then active features
-    include recommendations via TARGET_FEATURE_FLAG/SEGMENT, and nothing more is recorded."""
+    """Example 2: premium visitor_8 gets "on"; active features then add "ml" and record nothing."""
     client.add_data("visitor_8", CustomData(0, "premium"))
     assert client.get_feature_variation_key("visitor_8", "new_checkout") == "on"
     assert assigned(client, "visitor_8") == {9001: (70001, "TARGETED_DELIVERY")}
@@ -350,8 +349,7 @@ def test_every_tracking_evaluation_schedules(client: KameleoonClient) -> None:
 def test_unique_identifier_argument_creates_the_record(
     make_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A non-null ``is_unique_identifier`` creates the record (turning CUSTOM_DATUM UNDEFINED true)
-    and logs a deprecation warning; it does not change the hashed code."""
+    """A non-null ``is_unique_identifier`` creates the record (CUSTOM_DATUM UNDEFINED turns true)."""
     undefined = segment(
         7, {"targetingType": "CUSTOM_DATUM", "customDataIndex": "5", "valueMatchType": "UNDEFINED"}
     )
@@ -547,8 +545,7 @@ def test_remote_assignment_with_an_odd_variation_id(make_client: Any) -> None:
 
 @pytest.mark.parametrize("code", [[1], {"a": 1}, 5, None])
 def test_remote_visitor_data_with_an_odd_code(client: KameleoonClient, code: Any) -> None:
-    """get_remote_visitor_data does not validate the code: an odd one (even with
-    is_unique_identifier) gives a request and no data, never an error."""
+    """get_remote_visitor_data with an odd code (even a unique identifier) gives no data, no error."""
     assert client.get_remote_visitor_data(code, is_unique_identifier=True) == []
     assert client.get_remote_visitor_data(code) == []
 
@@ -568,8 +565,7 @@ def test_unhashable_experiment_id_does_not_break_decisions(make_client: Any) -> 
 
 
 def test_wait_init_without_any_configuration() -> None:
-    """An offline client without a configuration document reports False (deliberate deviation)
-    and has the empty model: every feature call raises FeatureNotFound."""
+    """Without any configuration wait_init is False and every feature call raises FeatureNotFound."""
     from kameleoon import KameleoonClientConfig
 
     client = KameleoonClient("s", KameleoonClientConfig("a", "b", offline=True))

@@ -288,8 +288,7 @@ def test_activity_for_a_scheduled_visitor_without_data(make_client: Any) -> None
 
 
 def test_consent_required_and_missing(make_client: Any) -> None:
-    """Protocol §12 capture: only the conversion and the TD exposure; the user agent still rides along;
-    withheld data goes out after consent."""
+    """Protocol §12: without consent only conversions and TD exposures go; the rest after consent."""
     client = make_client({**CAPTURE, "configuration": {"consentType": "REQUIRED"}})
     client.add_data("v-noconsent", UserAgent("UA-X"), Device(DeviceType.PHONE), CustomData(0, "x"))
     client.track_conversion("v-noconsent", 5)

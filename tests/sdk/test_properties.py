@@ -477,8 +477,7 @@ def visitors(draw: st.DrawFn) -> Visitor | None:
 def test_inline_plain_and_memoized_segments_agree(
     conds: list[dict[str, Any]], data: st.DataObject, people: list[Visitor | None], code: str, experiment: int
 ) -> None:
-    """compile_tree (inline), compile_tree(inline=False) and compile_memo_tree give identical
-    results on random condition trees x random visitor records; memo slots are reusable."""
+    """Inline, plain and memoized compiled segments agree on random trees x random visitors."""
     lookups = Lookups()
     try:
         leaves = [compile_condition(cond, lookups) for cond in conds]
@@ -621,8 +620,7 @@ PUBLIC: dict[str, tuple[int, int, tuple[type[BaseException], ...]]] = {
 def test_public_methods_raise_only_documented_errors(
     fuzz_client: KameleoonClient, name: str, data: st.DataObject, visitor_json: Any, map_json: Any
 ) -> None:
-    """Every public method fed arbitrary arguments (and arbitrary remote answers) raises only its
-    documented KameleoonError subclasses; tracking keeps working afterwards."""
+    """Public methods fed arbitrary arguments and remote answers raise only documented errors."""
     fuzz_client._install(parse_configuration(example_config()), None)
     _REMOTE["visitor"], _REMOTE["map"] = visitor_json, map_json
     low, high, allowed = PUBLIC[name]
@@ -646,8 +644,7 @@ def test_tracking_survives_the_fuzzing(fuzz_client: KameleoonClient) -> None:
 @MEDIUM
 @given(st.lists(data_items, max_size=8), small_text)
 def test_data_then_decisions_and_tracking(items: list[Any], code: str) -> None:
-    """Any well-typed data followed by every decision method: documented errors only, and the
-    data reaches the transport."""
+    """Well-typed data then every decision method: documented errors only; the data is sent."""
     client = create_client(example_config())
     try:
         code = code or "v"
