@@ -7,8 +7,6 @@ own code as mapping identifier before it is tracked, spec §2.8).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration
 from kameleoon._visitors import pending
 from kameleoon._visitors.data import store_custom_data
@@ -40,56 +38,71 @@ def identity_of(code: str, visitor: Visitor | None, unique: bool) -> str:
 
 
 def unsent_items(visitor: Visitor, config: Configuration, consent: bool) -> list[Item]:
-    """The unsent items of ``visitor``; without consent only conversions and
-    targeted-delivery exposures (spec §12)."""
-    if consent:
-        return list(_all_items(visitor, config))
-    return [item for item in _all_items(visitor, config) if item[2]]
-
-
-def _all_items(visitor: Visitor, config: Configuration) -> Iterator[Item]:
+    """The unsent items of ``visitor`` in protocol order (spec §5.4); without consent only
+    conversions and targeted-delivery exposures (spec §12)."""
     mask = visitor.pending
     if not mask:
-        return
-    if mask & pending.DEVICE and visitor.device is not None:
-        yield pending.DEVICE, lines.device(visitor.device), False
-    if mask & pending.BROWSER and visitor.browser is not None:
-        yield pending.BROWSER, lines.browser(visitor.browser, visitor.browser_version), False
-    if mask & pending.GEOLOCATION and visitor.geo is not None:
-        yield pending.GEOLOCATION, lines.geolocation(visitor.geo), False
-    if mask & pending.OPERATING_SYSTEM and visitor.os is not None:
-        yield pending.OPERATING_SYSTEM, lines.operating_system(visitor.os), False
-    yield from _custom_items(visitor, config, mask)
-    yield from _page_items(visitor, mask)
+        return []
+    items: list[Item] = []
+    if mask & _STATICS:
+        _static_items(visitor, mask, items)
+    if visitor.keys:
+        _custom_items(visitor, mask, items)
+    if visitor.pages:
+        _page_items(visitor, mask, items)
     for position, conversion in enumerate(visitor.conversions):
-        flag = pending.bit(pending.CONVERSION, position)
+        flag = 1 << (_CONVERSION_BIT + 4 * position)
         if mask & flag:
-            yield flag, lines.conversion(conversion.goal_id, conversion.revenue, conversion.negative), True
+            items.append(
+                (flag, lines.conversion(conversion.goal_id, conversion.revenue, conversion.negative), True)
+            )
     if visitor.assigned:
+        cached = lines.EXPERIMENT_PARAMS
         for experiment_id, (variation_id, rule_type, _, position) in visitor.assigned.items():
-            flag = pending.bit(pending.ASSIGNMENT, position)
+            flag = 1 << (_ASSIGNMENT_BIT + 4 * position)
             if mask & flag:
-                params = lines.experiment(experiment_id, variation_id)
-                yield flag, params, rule_type == TARGETED_DELIVERY
+                params = cached.get((experiment_id, variation_id)) or lines.experiment(
+                    experiment_id, variation_id
+                )
+                items.append((flag, params, rule_type is TARGETED_DELIVERY))
+    return items if consent else [item for item in items if item[2]]
 
 
-def _custom_items(visitor: Visitor, config: Configuration, mask: int) -> Iterator[Item]:
+_STATICS = pending.DEVICE | pending.BROWSER | pending.GEOLOCATION | pending.OPERATING_SYSTEM
+_CUSTOM_BIT = pending.bit(pending.CUSTOM, 0).bit_length() - 1
+_PAGE_BIT = pending.bit(pending.PAGE, 0).bit_length() - 1
+_CONVERSION_BIT = pending.bit(pending.CONVERSION, 0).bit_length() - 1
+_ASSIGNMENT_BIT = pending.bit(pending.ASSIGNMENT, 0).bit_length() - 1
+
+
+def _static_items(visitor: Visitor, mask: int, items: list[Item]) -> None:
+    if mask & pending.DEVICE and visitor.device is not None:
+        items.append((pending.DEVICE, lines.device(visitor.device), False))
+    if mask & pending.BROWSER and visitor.browser is not None:
+        items.append((pending.BROWSER, lines.browser(visitor.browser, visitor.browser_version), False))
+    if mask & pending.GEOLOCATION and visitor.geo is not None:
+        items.append((pending.GEOLOCATION, lines.geolocation(visitor.geo), False))
+    if mask & pending.OPERATING_SYSTEM and visitor.os is not None:
+        items.append((pending.OPERATING_SYSTEM, lines.operating_system(visitor.os), False))
+
+
+def _custom_items(visitor: Visitor, mask: int, items: list[Item]) -> None:
     mapping_index = visitor.extra.mapping_index if visitor.extra is not None else None
     for position, (index, values) in enumerate(visitor.custom_items()):
-        flag = pending.bit(pending.CUSTOM, position)
+        flag = 1 << (_CUSTOM_BIT + 4 * position)
         if not mask & flag:
             continue
         is_mapping = mapping_index is not None and index == mapping_index
         params = lines.custom_data(index, values, is_mapping)
         if params is not None:
             # the mapping identifier is re-sent with every request: its bit is never cleared
-            yield (0 if is_mapping else flag), params, False
+            items.append(((0 if is_mapping else flag), params, False))
 
 
-def _page_items(visitor: Visitor, mask: int) -> Iterator[Item]:
+def _page_items(visitor: Visitor, mask: int, items: list[Item]) -> None:
     pages = visitor.pages or ()
     for position in range(len(pages) // 3):
-        flag = pending.bit(pending.PAGE, position)
+        flag = 1 << (_PAGE_BIT + 4 * position)
         if mask & flag:
             page = pages[3 * position]
-            yield flag, lines.page(page.url, page.title, page.referrers), False
+            items.append((flag, lines.page(page.url, page.title, page.referrers), False))
