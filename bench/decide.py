@@ -66,7 +66,8 @@ def _segment(segment_id: int, rng: random.Random) -> dict[str, Any]:
          "valueMatchType": "EXACT", "value": rng.choice(["gold", "silver", "bronze"])},
         {"targetingType": "BROWSER", "browser": rng.choice(BROWSERS), "version": "100",
          "versionMatchType": "GREATER"},
-        {"targetingType": "PAGE_URL", "url": rng.choice(["/shop", "/blog", "/cart"]), "matchType": "CONTAINS"},
+        {"targetingType": "PAGE_URL", "url": rng.choice(["/shop", "/blog", "/cart"]),
+         "matchType": "CONTAINS"},
     ]  # fmt: skip
     return {
         "id": segment_id,
@@ -81,7 +82,10 @@ def _segment(segment_id: int, rng: random.Random) -> dict[str, Any]:
 
 
 def _flag(flag_id: int, rules: list[dict[str, Any]]) -> dict[str, Any]:
-    variables = [{"key": "color", "type": "STRING", "value": "red"}, {"key": "size", "type": "NUMBER", "value": 3}]
+    variables = [
+        {"key": "color", "type": "STRING", "value": "red"},
+        {"key": "size", "type": "NUMBER", "value": 3},
+    ]
     return {
         "id": flag_id,
         "featureKey": f"flag_{flag_id}",
@@ -101,7 +105,11 @@ def configuration_b() -> dict[str, Any]:
     flags = []
     for f in range(50):
         rules = [
-            _rule(1000 + f * 3 + r, "TARGETED_DELIVERY" if r == 0 else "EXPERIMENTATION", _segment(5000 + f * 3 + r, rng))
+            _rule(
+                1000 + f * 3 + r,
+                "TARGETED_DELIVERY" if r == 0 else "EXPERIMENTATION",
+                _segment(5000 + f * 3 + r, rng),
+            )
             for r in range(3)
         ]
         flags.append(_flag(f, rules))
@@ -202,7 +210,9 @@ def import_child() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--visitors", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--memory-visitors", type=int, default=100_000)
@@ -218,8 +228,9 @@ def main() -> None:
     bench_configuration("b", configuration_b(), args.visitors, args.calls)
     run = [sys.executable, __file__, "--memory-visitors", str(args.memory_visitors), "--child"]
     per_visitor = float(subprocess.run([*run, "memory"], capture_output=True, text=True, check=True).stdout)
+    ratio = per_visitor / TARGET_BYTES_PER_VISITOR
     print(f"\nmemory: {per_visitor:.0f} bytes per visitor (RSS delta over {args.memory_visitors} visitors); "
-          f"target {TARGET_BYTES_PER_VISITOR}, ratio {per_visitor / TARGET_BYTES_PER_VISITOR:.2f}")  # fmt: skip
+          f"target {TARGET_BYTES_PER_VISITOR}, ratio {ratio:.2f}")  # fmt: skip
     imports = [subprocess.run([*run, "import"], capture_output=True, text=True, check=True).stdout.split()
                for _ in range(5)]  # fmt: skip
     ms = statistics.median(float(x[0]) for x in imports)

@@ -30,7 +30,6 @@ from kameleoon._network.tracker import Tracker
 from kameleoon._network.transport import Transport, Urllib3Transport
 from kameleoon._offline import OfflineTransport
 from kameleoon._remote import RemoteData
-from kameleoon._visitors import pending
 from kameleoon._visitors.data import DataContext, add_conversion, add_items
 from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
@@ -47,7 +46,6 @@ from kameleoon.types import RemoteVisitorDataFilter, Variable, Variation
 
 __all__ = ["KameleoonClient"]
 
-_ASSIGNMENT_BIT = pending.bit(pending.ASSIGNMENT, 0).bit_length() - 1
 _TRACKING_CODE_WINDOW = 5.0  # seconds: assignments newer than this go to the engine tracking code
 _CLOSE_TIMEOUT = 5.0
 
@@ -80,6 +78,7 @@ class KameleoonClient:
             config.default_timeout_second, self._log,
         )  # fmt: skip
         self._store = VisitorStore(config.session_duration_second, config.max_visitors)
+        self._exposures_append = self._store._exposures.append
         self._tracker = Tracker(
             self._store, self._current, self._endpoints, self._transport, self._tokens,
             config.tracking_interval_second, config.default_timeout_second, self._log,
@@ -390,21 +389,20 @@ class KameleoonClient:
         return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
 
     def _record(self, visitor: Visitor, entry: VariationEntry, rule: Rule) -> None:
-        """Stores the assignment (replacing the previous one of the experiment) as unsent."""
+        """Stores the assignment (replacing the previous one of the experiment) as unsent.
+
+        Lock-free: the dict writes are atomic, and the unsent mark goes through the store's
+        exposure queue (two threads assigning a new experiment to one visitor at once may
+        share a position; both assignments are then sent together).
+        """
         experiment_id = rule.experiment_id
-        now = time.time()
-        lock = self._store.data_lock
-        lock.acquire()  # cheaper than a with statement, on the hottest path
-        try:
-            assigned = visitor.assigned
-            if assigned is None:
-                assigned = visitor.assigned = {}
-            previous = assigned.get(experiment_id)
-            position = previous[3] if previous is not None else len(assigned)
-            assigned[experiment_id] = (entry.variation_id, rule.type, now, position)
-            visitor.pending |= 1 << (_ASSIGNMENT_BIT + 4 * position)
-        finally:
-            lock.release()
+        assigned = visitor.assigned
+        if assigned is None:
+            assigned = visitor.assigned = {}
+        previous = assigned.get(experiment_id)
+        position = previous[3] if previous is not None else len(assigned)
+        assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
+        self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:

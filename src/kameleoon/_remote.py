@@ -58,17 +58,20 @@ class RemoteData:
         url = self._client._endpoints.visitor_data(params)
         return Request("GET", url, {}, None, self._timeout(timeout))
 
-    # -- sending (sync) ---------------------------------------------------------------------
+    # -- sending ------------------------------------------------------------------------------
+    # One attempt with the access token, and after a 401 one more without it (spec §1.3). The
+    # token request counts against the call's own timeout: the whole call never takes longer.
     def _send(self, request: Request) -> Response | None:
-        tokens, transport, log = self._client._tokens, self._client._transport, self._client._log
-        token = tokens.get(request.timeout)
+        client = self._client
+        deadline = time.monotonic() + request.timeout
         try:
-            response = transport.send(_authorized(request, token))
+            token = client._tokens.get(request.timeout)
+            response = client._transport.send(request.with_token(token).with_timeout(_left(deadline)))
             if response.status == 401 and token is not None:
-                tokens.invalidate(token)
-                response = transport.send(request)
+                client._tokens.invalidate(token)
+                response = client._transport.send(request.with_timeout(_left(deadline)))
         except TransportError as e:
-            log.error("%s failed: %s", request.url, e)
+            client._log.error("%s failed: %s", request.url, e)
             return None
         return response
 
@@ -77,21 +80,23 @@ class RemoteData:
 
         from kameleoon._network import async_transport
 
-        tokens, log = self._client._tokens, self._client._log
-        token = await asyncio.to_thread(tokens.get, request.timeout)
+        client = self._client
+        deadline = time.monotonic() + request.timeout
         try:
-            response = await async_transport.send(request if token is None else _authorized(request, token))
+            token = client._tokens.cached()
+            if token is None:  # a token request is blocking I/O: keep it off the event loop
+                token = await asyncio.to_thread(client._tokens.get, request.timeout)
+            response = await async_transport.send(request.with_token(token).with_timeout(_left(deadline)))
             if response.status == 401 and token is not None:
-                tokens.invalidate(token)
-                response = await async_transport.send(request)
+                client._tokens.invalidate(token)
+                response = await async_transport.send(request.with_timeout(_left(deadline)))
         except TransportError as e:
-            log.error("%s failed: %s", request.url, e)
+            client._log.error("%s failed: %s", request.url, e)
             return None
         return response
 
     # -- public operations ------------------------------------------------------------------
     def get_remote_data(self, key: str, timeout: float | None) -> Any:
-
         return self._json(self._send(self._map_request(key, timeout)))
 
     async def get_remote_data_async(self, key: str, timeout: float | None) -> Any:
@@ -106,7 +111,6 @@ class RemoteData:
     def get_remote_visitor_data(
         self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
     ) -> list[Any]:
-
         request = self._prepare_visitor(code, data_filter, unique, timeout)
         return self._visitor_result(code, self._send(request), add_data)
 
@@ -222,11 +226,11 @@ class RemoteData:
         return data
 
 
-def _authorized(request: Request, token: str | None) -> Request:
-    if token is None:
-        return request
-    return Request(request.method, request.url, {**request.headers, "Authorization": f"Bearer {token}"},
-                   request.body, request.timeout)  # fmt: skip
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TransportError("the call's timeout expired")
+    return left
 
 
 def _merge_page(visitor: Any, page: Any, count: int, seen_ms: Any) -> None:

@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 from kameleoon._client import KameleoonClient
 from kameleoon._config import KameleoonClientConfig
 from kameleoon._engine.parse import ConfigError, parse_configuration, parse_configuration_text
-from kameleoon._network.transport import Request, Response
+from kameleoon._network.transport import ClosedStream, Request, Response
 from kameleoon.exceptions import ConfigException
 
 __all__ = [
@@ -42,15 +41,20 @@ __all__ = [
 Handler = Callable[[Request], Response]
 
 
+_TOKEN = b'{"access_token": "test-token", "expires_in": 86400, "token_type": "Bearer"}'
+
+
 def _no_content(request: Request) -> Response:
+    if request.url.endswith("/oauth/token"):
+        return Response(200, {"content-type": "application/json"}, _TOKEN)
     return Response(204, {}, b"")
 
 
 class MockTransport:
     """A transport that records every request and answers ``handler(request)``.
 
-    The default handler answers an empty 204 to everything (tracking accepted, remote data
-    absent). Thread-safe.
+    The default handler answers a token to token requests and an empty 204 to everything else
+    (tracking accepted, remote data absent). Thread-safe.
     """
 
     def __init__(self, handler: Handler | None = None) -> None:
@@ -63,11 +67,10 @@ class MockTransport:
             self.requests.append(request)
         return self.handler(request)
 
-    @contextmanager
-    def stream(self, request: Request) -> Iterator[tuple[int, Iterator[bytes]]]:
+    def open_stream(self, request: Request, idle_timeout: float | None) -> ClosedStream:
         with self._lock:
             self.requests.append(request)
-        yield 404, iter(())
+        return ClosedStream(404)
 
     def close(self) -> None:
         pass

@@ -48,7 +48,8 @@ def observed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(f"no conformance scenarios found in {CONFORMANCE}")
     out = tmp_path_factory.mktemp("conformance")
     subprocess.run(
-        [sys.executable, str(HARNESS / "replay.py"), "--redirect", "base_url", "--out-dir", str(out), "-j", "2",
+        [sys.executable, str(HARNESS / "replay.py"), "--redirect", "base_url", "--out-dir", str(out),
+         "-j", "2",
          *map(str, SCENARIOS)],
         check=True,
         capture_output=True,
@@ -79,7 +80,9 @@ def test_scenario_matches_reference(scenario: Path, observed_dir: Path) -> None:
         diff = compare.first_diff(*pair)
         known = (scenario.name, key) in KNOWN_DIFFERENCES
         if diff is not None and not known:
-            differences.append(f"step {key} ({step.get('op')}) at {diff[0]}: expected {diff[1]!r}, got {diff[2]!r}")
+            differences.append(
+                f"step {key} ({step.get('op')}) at {diff[0]}: expected {diff[1]!r}, got {diff[2]!r}"
+            )
         if diff is None and known:
             differences.append(f"step {key} now agrees: remove it from KNOWN_DIFFERENCES")
     assert not differences, "\n".join(differences)

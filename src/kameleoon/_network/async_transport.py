@@ -1,20 +1,34 @@
 """aiohttp transport for the ``*_async`` methods (only when the ``[async]`` extra is installed).
 
-One ``aiohttp.ClientSession`` per running event loop, created on first use and closed when
-the loop is garbage-collected or closed.
+One ``aiohttp.ClientSession`` per running event loop, created on first use. It is closed when
+the loop shuts down its asynchronous generators (``asyncio.run`` and every mainstream runner
+do): a small generator bound to the loop holds the session and closes it in its ``finally``.
+Sessions of loops left without that step are closed at interpreter exit.
+A forked child never touches its parent's sessions.
+
+``use_aiohttp(False)`` is a documented private hook (for tests and for applications that
+want every ``*_async`` call to run the synchronous twin in a worker thread).
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+import atexit
+import contextlib
+import os
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
-from kameleoon._network.transport import Request, Response, TransportError
+from kameleoon._network.transport import MAX_RESPONSE_BYTES, Request, Response, TransportError
 
-__all__ = ["available", "send"]
+__all__ = ["available", "send", "use_aiohttp"]
 
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_enabled = True
+_lock = threading.Lock()
+# loop -> (session, keeper generator); the keeper closes the session when the loop shuts down
+_sessions: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncIterator[None]]] = {}
+_abandoned: list[Any] = []
 
 
 def _aiohttp() -> Any:
@@ -27,15 +41,36 @@ def _aiohttp() -> Any:
 
 
 def available() -> bool:
-    return _aiohttp() is not None
+    """``True`` when ``*_async`` calls use aiohttp (else they run the sync call in a thread)."""
+    return _enabled and _aiohttp() is not None
 
 
-def _session() -> Any:
+def use_aiohttp(enabled: bool) -> None:
+    """Private hook: ``False`` makes :func:`available` false even when aiohttp is installed."""
+    global _enabled
+    _enabled = enabled
+
+
+async def _keeper(loop: asyncio.AbstractEventLoop, session: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        with _lock:
+            if _sessions.get(loop, (None,))[0] is session:
+                del _sessions[loop]
+        await session.close()
+
+
+async def _session() -> Any:
     loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        session = _aiohttp().ClientSession(auto_decompress=True, trust_env=False)
-        _sessions[loop] = session
+    entry = _sessions.get(loop)
+    if entry is not None and not entry[0].closed:
+        return entry[0]
+    session = _aiohttp().ClientSession(auto_decompress=True, trust_env=False)
+    keeper = _keeper(loop, session)
+    await keeper.__anext__()  # first iteration: the loop now finalizes it at shutdown
+    with _lock:
+        _sessions[loop] = (session, keeper)
     return session
 
 
@@ -44,7 +79,8 @@ async def send(request: Request) -> Response:
     aiohttp = _aiohttp()
     assert aiohttp is not None
     try:
-        async with _session().request(
+        session = await _session()
+        async with session.request(
             request.method,
             request.url,
             data=request.body,
@@ -52,12 +88,47 @@ async def send(request: Request) -> Response:
             timeout=aiohttp.ClientTimeout(total=request.timeout),
             allow_redirects=False,
         ) as raw:
-            body = await raw.read()
+            body = await _read_body(raw)
             return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
         raise TransportError(f"{request.method} {request.url}: {e}") from e
 
 
-async def close_all() -> None:
-    for session in list(_sessions.values()):
-        await session.close()
+async def _read_body(raw: Any) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in raw.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ValueError(f"the response body exceeds {MAX_RESPONSE_BYTES} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _close_leftovers() -> None:
+    """At exit: sessions of loops that never shut down. An idle loop is run to close them
+    properly; for a closed loop, aiohttp's synchronous close marks them closed (their sockets
+    go with the process)."""
+    with _lock:
+        entries = list(_sessions.items())
+        _sessions.clear()
+    for loop, (session, _) in entries:
+        if not loop.is_closed() and not loop.is_running():
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(session.close())
+                continue
+        connector = session.connector
+        if connector is not None and not connector.closed:
+            connector._close()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    _abandoned.extend(_sessions.values())  # the parent's sockets: never used nor closed here
+    _sessions.clear()
+
+
+atexit.register(_close_leftovers)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

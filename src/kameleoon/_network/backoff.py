@@ -1,4 +1,11 @@
-"""Retry delays: exponential backoff with full jitter, as an immutable value."""
+"""Retry delays: exponential backoff with jitter, as an immutable value.
+
+``Backoff(base, cap)`` describes attempt 0; ``next()`` is the policy after one more failure
+and ``reset()`` the policy after a success. ``delay()`` draws the wait before the next
+attempt: uniform in ``[ceiling / 2, ceiling]`` where ``ceiling = min(cap, base * 2**attempt)``,
+so delays grow geometrically and concurrent clients spread out, yet never wait less than half
+the nominal delay.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +14,25 @@ from dataclasses import dataclass
 
 __all__ = ["Backoff"]
 
+_MAX_ATTEMPT = 30  # 2**30 * base is far beyond any cap; stops the exponent growing forever
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """``delay()`` of attempt ``n`` is uniform in [base/2, min(cap, base * 2**n)]."""
-
     base: float = 1.0
     cap: float = 60.0
     attempt: int = 0
 
-    def delay(self) -> float:
-        ceiling = min(self.cap, self.base * (2**self.attempt))
-        return random.uniform(min(self.base / 2, ceiling), ceiling)
+    def ceiling(self) -> float:
+        """The largest delay of this attempt."""
+        return min(self.cap, self.base * 2.0**self.attempt)
+
+    def delay(self, rng: random.Random | None = None) -> float:
+        ceiling = self.ceiling()
+        return (rng or random).uniform(ceiling / 2, ceiling)
 
     def next(self) -> Backoff:
-        return Backoff(self.base, self.cap, min(self.attempt + 1, 30))
+        return Backoff(self.base, self.cap, min(self.attempt + 1, _MAX_ATTEMPT))
 
     def reset(self) -> Backoff:
         return Backoff(self.base, self.cap, 0)

@@ -4,34 +4,49 @@ One daemon thread owns the job. It downloads the configuration at start (three i
 attempts), then either polls every ``refresh_interval`` or, while the configuration asks for
 real-time updates, listens to the server-sent event stream and downloads the configuration
 (with ``ts``) on each ``configuration-update-event``. A lost stream is reopened with backoff
-and jitter; while it is down the job keeps polling. Any failure keeps the last good
-configuration. A crash of the job is logged and the job restarts.
+and jitter, forever; while it is down the job keeps polling, and once it is back the
+configuration is downloaded once (events sent meanwhile were missed). A stream silent for
+``stream_idle_timeout`` seconds counts as lost. Any failure keeps the last good
+configuration. ``stop()`` interrupts a blocked stream read at once. A crash of the job is
+logged and the job restarts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from kameleoon._engine.model import Configuration
 from kameleoon._engine.parse import ConfigError, parse_configuration
 from kameleoon._engine.sdk import SDK_LANGUAGE, SDK_VERSION
 from kameleoon._network.backoff import Backoff
 from kameleoon._network.endpoints import Endpoints
-from kameleoon._network.transport import Request, Transport, TransportError
-from kameleoon._wire.sse import EventStreamParser
+from kameleoon._network.transport import Request, Stream, Transport, TransportError
+from kameleoon._wire.sse import EventStreamParser, StreamTooLong
 
-__all__ = ["UPDATE_EVENT", "ConfigUpdater"]
+__all__ = ["UPDATE_EVENT", "ConfigUpdater", "update_timestamp"]
 
 UPDATE_EVENT = "configuration-update-event"
-_ATTEMPTS = 3
+ATTEMPTS = 3
+STREAM_IDLE_TIMEOUT = 300.0  # seconds without a byte (keep-alives included) before reconnecting
+HEALTHY_STREAM = 30.0  # a stream that lived this long resets the reconnection backoff
 _SDK_HEADERS = {"X-Kameleoon-SDK-Type": SDK_LANGUAGE, "X-Kameleoon-SDK-Version": SDK_VERSION}
 _SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+_STREAM_BACKOFF = Backoff(base=1.0, cap=60.0)
+_UNCHANGED = object()  # the body is the one applied last: nothing to decode
+
+
+def update_timestamp(data: str) -> int | None:
+    """The ``ts`` of a ``configuration-update-event`` payload, or ``None`` if it has none."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    ts = document.get("ts") if isinstance(document, dict) else None
+    return ts if isinstance(ts, int) and not isinstance(ts, bool) else None
 
 
 class ConfigUpdater:
@@ -46,6 +61,9 @@ class ConfigUpdater:
         apply: Callable[[Configuration, int | None], None],
         current: Callable[[], Configuration],
         log: logging.Logger,
+        *,
+        stream_idle_timeout: float | None = STREAM_IDLE_TIMEOUT,
+        stream_backoff: Backoff = _STREAM_BACKOFF,
     ) -> None:
         self._endpoints = endpoints
         self._transport = transport
@@ -54,10 +72,13 @@ class ConfigUpdater:
         self._apply = apply
         self._current = current
         self._log = log
+        self._idle_timeout = stream_idle_timeout
+        self._stream_backoff = stream_backoff
         self._last_body: bytes | None = None
-        self._stream: Any = None
         self._next_poll = 0.0
-        self.failures = 0
+        self.failures = 0  # downloads that ended without a usable configuration
+        self.updates = 0  # configurations applied
+        self.streams_opened = 0
         self.first_attempt_done = threading.Event()
         self.reset_after_fork(first_attempt_done=False)
 
@@ -69,27 +90,36 @@ class ConfigUpdater:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.first_attempt_done = threading.Event()
-        if done:
+        if done:  # a forked child: download again as soon as the job runs (stream or poll)
             self.first_attempt_done.set()
             self._wake.set()
+        self._resumed = done
         self._thread: threading.Thread | None = None
-        self._stream = None
+        self._stream: Stream | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run_guarded, name="kameleoon-config", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stops the job (a blocked stream read is interrupted) and waits up to ``timeout``."""
         self._stop.set()
         self._wake.set()
-        self._close_stream()
+        stream = self._stream
+        if stream is not None:
+            stream.interrupt()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     def refresh_now(self) -> None:
-        """Asks the job to download the configuration at once."""
+        """Asks the job to download the configuration at once (when it is polling)."""
         self._wake.set()
+
+    @property
+    def streaming(self) -> bool:
+        """``True`` while an update stream is open."""
+        return self._stream is not None
 
     # -- the job ----------------------------------------------------------------------------
     def _run_guarded(self) -> None:
@@ -109,18 +139,22 @@ class ConfigUpdater:
             self.fetch()
             self.first_attempt_done.set()
         self._next_poll = time.monotonic() + self._refresh_interval
-        backoff = Backoff(base=1.0, cap=60.0)
+        backoff = self._stream_backoff
+        lost, self._resumed = self._resumed, False  # resumed: events may have been missed
         while not self._stop.is_set():
             if not self._current().real_time_update:
+                lost = False
                 self._poll_when_due(self._next_poll - time.monotonic())
                 continue
-            if self._listen():
-                backoff = backoff.reset()
+            healthy = self._listen(catch_up=lost)
             if self._stop.is_set() or not self._current().real_time_update:
                 continue
+            lost = True
+            if healthy:
+                backoff = backoff.reset()
+            delay, backoff = backoff.delay(), backoff.next()
             # the stream is down: keep polling, and reopen it after a backoff delay
-            self._poll_when_due(backoff.delay())
-            backoff = backoff.next()
+            self._poll_when_due(delay)
 
     def _poll_when_due(self, wait: float) -> None:
         woken = self._wake.wait(max(0.0, wait))
@@ -128,37 +162,48 @@ class ConfigUpdater:
         if self._stop.is_set():
             return
         if woken or time.monotonic() >= self._next_poll:
-            self._next_poll = time.monotonic() + self._refresh_interval
             self.fetch()
 
     # -- download ---------------------------------------------------------------------------
     def fetch(self, ts: int | None = None) -> bool:
         """Downloads and applies the configuration; ``True`` when a configuration was applied
-        or is unchanged."""
+        or is unchanged. Transport errors, invalid JSON and unexpected statuses are retried
+        at once (three attempts in all); a 403 or an unusable document is not."""
+        self._next_poll = time.monotonic() + self._refresh_interval
         request = Request("GET", self._endpoints.configuration(ts), _SDK_HEADERS, None, self._timeout)
-        for attempt in range(1, _ATTEMPTS + 1):
+        for attempt in range(1, ATTEMPTS + 1):
             if self._stop.is_set():
                 return False
-            try:
-                response = self._transport.send(request)
-            except TransportError as e:
-                self._log.warning("configuration download failed (attempt %d): %s", attempt, e)
-                continue
-            if 200 <= response.status < 300:
-                return self._accept(response.body, response.is_json(), ts)
-            self._log.warning("configuration download answered %d (attempt %d)", response.status, attempt)
-            if response.status == 403:
+            status, body, document = self._download(request, attempt)
+            if 200 <= status < 300:
+                return self._accept(body, document, ts)
+            if status == 403:
                 break
         self.failures += 1
         return False
 
-    def _accept(self, body: bytes, is_json: bool, ts: int | None) -> bool:
-        if body == self._last_body:
-            return True
+    def _download(self, request: Request, attempt: int) -> tuple[int, bytes, object]:
+        """``(status, body, decoded document)`` of one attempt; status 0 when the attempt
+        failed in transit or the JSON does not decode (logged)."""
         try:
-            document = json.loads(body) if is_json and body else None
-        except (ValueError, RecursionError):
-            document = None
+            response = self._transport.send(request)
+        except TransportError as e:
+            self._log.warning("configuration download failed (attempt %d): %s", attempt, e)
+            return 0, b"", None
+        if not 200 <= response.status < 300:
+            self._log.warning("configuration download answered %d (attempt %d)", response.status, attempt)
+            return response.status, b"", None
+        if response.body == self._last_body:
+            return response.status, response.body, _UNCHANGED
+        try:
+            return response.status, response.body, response.json()
+        except TransportError as e:
+            self._log.warning("configuration download failed (attempt %d): %s", attempt, e)
+            return 0, b"", None
+
+    def _accept(self, body: bytes, document: object, ts: int | None) -> bool:
+        if document is _UNCHANGED:
+            return True
         if not isinstance(document, dict) or not document:
             self._log.error("the configuration response is not a JSON object: the current one stays")
             self.failures += 1
@@ -169,46 +214,61 @@ class ConfigUpdater:
             self._log.error("the configuration was rejected, the previous one stays active: %s", e)
             self.failures += 1
             return False
+        self._apply(config, ts)  # if this raises, the same body is applied again next time
         self._last_body = body
-        self._apply(config, ts)
+        self.updates += 1
         return True
 
     # -- real-time stream ---------------------------------------------------------------------
-    def _listen(self) -> bool:
-        """Reads the event stream until it ends; ``True`` if it delivered anything."""
+    def _listen(self, catch_up: bool) -> bool:
+        """Reads the event stream until it ends; ``True`` if it was healthy (it delivered an
+        event or lived long enough). ``catch_up``: download once as soon as it is open."""
         request = Request("GET", self._endpoints.sse(), _SSE_HEADERS, None, self._timeout)
-        received = False
+        opened = time.monotonic()
         try:
-            with self._transport.stream(request) as (status, chunks):
-                if status != 200:
-                    self._log.warning("the update stream answered %d", status)
-                    return False
-                self._stream = chunks
-                parser = EventStreamParser()
-                for chunk in chunks:
-                    received = True
-                    for event in parser.feed(chunk):
-                        self._on_event(event.event, event.data)
-                    if self._stop.is_set() or not self._current().real_time_update:
-                        break
+            stream = self._transport.open_stream(request, self._idle_timeout)
         except TransportError as e:
-            self._log.warning("the update stream was lost: %s", e)
+            self._log.warning("the update stream cannot be opened: %s", e)
+            return False
+        self._stream = stream
+        try:
+            if self._stop.is_set():  # stop() may have run before the stream was published
+                return False
+            if stream.status != 200:
+                self._log.warning("the update stream answered %d", stream.status)
+                return False
+            self.streams_opened += 1
+            if catch_up:
+                self.fetch()
+            return self._read(stream) or time.monotonic() - opened >= HEALTHY_STREAM
         finally:
             self._stream = None
-        return received
+            stream.close()
 
-    def _on_event(self, name: str, data: str) -> None:
-        if name != UPDATE_EVENT:
-            return
+    def _read(self, stream: Stream) -> bool:
+        """Handles the stream's events until it ends; ``True`` if one was an update."""
+        parser = EventStreamParser()
+        updated = False
         try:
-            ts = json.loads(data)["ts"]
-        except (ValueError, KeyError, TypeError):
-            self._log.warning("ignored a malformed %s: %r", UPDATE_EVENT, data[:200])
-            return
-        self.fetch(ts if isinstance(ts, int) and not isinstance(ts, bool) else None)
+            while not self._stop.is_set():
+                chunk = stream.read()
+                if not chunk:
+                    self._log.warning("the update stream was closed by the server")
+                    return updated
+                for event in parser.feed(chunk):
+                    updated = self._on_event(event.event, event.data) or updated
+                if not self._current().real_time_update:
+                    return updated
+        except (TransportError, StreamTooLong) as e:
+            self._log.warning("the update stream was lost: %s", e)
+        return updated
 
-    def _close_stream(self) -> None:
-        stream = self._stream
-        if stream is not None and hasattr(stream, "close"):
-            with contextlib.suppress(Exception):  # closing a dead stream may fail: nothing to do
-                stream.close()
+    def _on_event(self, name: str, data: str) -> bool:
+        if name != UPDATE_EVENT:
+            return False
+        ts = update_timestamp(data)
+        if ts is None:
+            self._log.warning("ignored a malformed %s: %r", UPDATE_EVENT, data[:200])
+            return False
+        self.fetch(ts)
+        return True

@@ -1,28 +1,58 @@
 """OAuth2 client-credentials access token (protocol spec §4), cached and refreshed.
 
-A token is fetched when an authenticated call needs one. It is used until ``expires_in - 60``
-seconds; once it is "obsolete" (``expires_in - 1800`` seconds, for long-lived tokens) the next
-caller still gets it while one background refresh runs. After a failed request, callers go
-without a token for a backoff delay instead of hammering the token endpoint.
+A token is fetched when an authenticated call needs one, and concurrent callers share that
+one request (single flight). It is used until ``expires_in - 60`` seconds after it arrived;
+once it is "obsolete" (``expires_in - 1800`` seconds, for long-lived tokens) callers still
+get it while one background refresh runs. After a failed request, callers go without a token
+for a backoff delay (growing with consecutive failures) instead of hammering the endpoint.
+A 401 answer to a call made with the token discards it (:meth:`TokenSource.invalidate`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from kameleoon._network.backoff import Backoff
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.transport import Request, Transport, TransportError, is_expected
 from kameleoon._wire.encoding import query
 
-__all__ = ["TokenSource"]
+__all__ = ["TokenSource", "TokenTimes", "read_token"]
 
-_EXPIRY_MARGIN = 60.0
-_OBSOLESCENCE_MARGIN = 1800.0
+EXPIRY_MARGIN = 60.0
+OBSOLESCENCE_MARGIN = 1800.0
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_BACKOFF = Backoff(base=1.0, cap=60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTimes:
+    """When a token received at ``received`` with ``expires_in`` stops being used, and when
+    it should be renewed in the background. Pure arithmetic (spec §4.3)."""
+
+    expires_at: float
+    obsolete_at: float
+
+    @staticmethod
+    def of(received: float, expires_in: int) -> TokenTimes:
+        expires_at = received + expires_in - EXPIRY_MARGIN
+        if expires_in > OBSOLESCENCE_MARGIN:
+            return TokenTimes(expires_at, received + expires_in - OBSOLESCENCE_MARGIN)
+        return TokenTimes(expires_at, expires_at)
+
+
+@dataclass
+class _Flight:
+    """One token request shared by every caller that needs a token while it runs."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    token: str | None = None
 
 
 class TokenSource:
@@ -35,6 +65,7 @@ class TokenSource:
         default_timeout: float,
         log: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff = _BACKOFF,
     ) -> None:
         self._endpoints = endpoints
         self._transport = transport
@@ -44,45 +75,81 @@ class TokenSource:
         self._timeout = default_timeout
         self._log = log
         self._clock = clock
-        self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at = 0.0
-        self._obsolete_at = 0.0
-        self._refreshing = False
-        self._backoff = Backoff(base=1.0, cap=60.0)
+        self._times = TokenTimes(0.0, 0.0)
+        self._backoff = backoff
         self._silent_until = 0.0
         self.requests = 0
         self.failures = 0
+        self._reset_after_fork()
+        _live.add(self)
+
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._flight: _Flight | None = None
+
+    # -- called by authenticated calls ---------------------------------------------------------
+    def cached(self) -> str | None:
+        """The token if one can be used right now without waiting (starting a background
+        refresh when it is obsolete), else ``None``."""
+        token, times, now = self._token, self._times, self._clock()
+        if token is None or now >= times.expires_at:
+            return None
+        if now >= times.obsolete_at:
+            self._refresh_in_background()
+        return token
 
     def get(self, timeout: float | None = None) -> str | None:
-        """A usable token, or ``None`` when none can be obtained right now."""
-        now = self._clock()
-        token = self._token
-        if token is not None and now < self._expires_at:
-            if now >= self._obsolete_at:
-                self._refresh_in_background()
+        """A usable token, or ``None`` when none can be obtained within ``timeout`` seconds
+        (default: the client's default timeout) or while backing off after a failure."""
+        token = self.cached()
+        if token is not None:
             return token
-        if now < self._silent_until:
+        if self._clock() < self._silent_until:
             return None
-        return self._fetch(timeout if timeout is not None else self._timeout)
+        wait = self._timeout if timeout is None else timeout
+        flight, leader = self._join()
+        if leader:
+            self._fly(flight, wait)
+        elif not flight.done.wait(max(0.0, wait)):
+            return None
+        return flight.token
 
     def invalidate(self, token: str | None) -> None:
-        """Forgets ``token`` (the server answered 401 with it)."""
+        """Forgets ``token`` (the server answered 401 to a call made with it)."""
         with self._lock:
             if token is not None and self._token == token:
                 self._token = None
 
-    def _refresh_in_background(self) -> None:
+    # -- fetching ------------------------------------------------------------------------------
+    def _join(self) -> tuple[_Flight, bool]:
         with self._lock:
-            if self._refreshing:
-                return
-            self._refreshing = True
+            if self._flight is not None:
+                return self._flight, False
+            self._flight = _Flight()
+            return self._flight, True
+
+    def _fly(self, flight: _Flight, timeout: float) -> None:
+        token = None
+        try:
+            token = self._fetch(timeout)
+        finally:
+            with self._lock:
+                if self._flight is flight:
+                    self._flight = None
+            flight.token = token
+            flight.done.set()
+
+    def _refresh_in_background(self) -> None:
+        flight, leader = self._join()
+        if not leader:
+            return
 
         def refresh() -> None:
             try:
-                self._fetch(self._timeout)
-            finally:
-                self._refreshing = False
+                self._fly(flight, self._timeout)
+            except Exception:  # never a silent death: the next caller tries again
+                self._log.exception("the background token refresh failed")
 
         threading.Thread(target=refresh, name="kameleoon-token", daemon=True).start()
 
@@ -92,33 +159,34 @@ class TokenSource:
         try:
             response = self._transport.send(request)
             document = response.json() if is_expected(response.status) else None
+            status = response.status
         except TransportError as e:
             self._log.warning("the access token request failed: %s", e)
-            document = None
-        token, expires_in = _read(document)
+            document, status = None, 0
+        token, expires_in = read_token(document)
         if token is None or expires_in is None:
-            self._failed()
+            self._failed(status)
             return None
-        now = self._clock()
+        times = TokenTimes.of(self._clock(), expires_in)
         with self._lock:
-            self._token = token
-            self._expires_at = now + expires_in - _EXPIRY_MARGIN
-            longer = expires_in > _OBSOLESCENCE_MARGIN
-            self._obsolete_at = now + expires_in - _OBSOLESCENCE_MARGIN if longer else self._expires_at
+            self._token, self._times = token, times
             self._backoff = self._backoff.reset()
-        if expires_in <= _EXPIRY_MARGIN:
+        if expires_in <= EXPIRY_MARGIN:
             self._log.error("the access token expires in %ss: a new one is needed for every call", expires_in)
         return token
 
-    def _failed(self) -> None:
+    def _failed(self, status: int) -> None:
         self.failures += 1
         with self._lock:
-            self._silent_until = self._clock() + self._backoff.delay()
+            delay = self._backoff.delay()
+            self._silent_until = self._clock() + delay
             self._backoff = self._backoff.next()
-        self._log.error("no access token: authenticated calls are sent without one for a while")
+        detail = f"status {status}" if status else "no answer"
+        self._log.error("no access token (%s): calls go without one for %.1f s", detail, delay)
 
 
-def _read(document: object) -> tuple[str | None, int | None]:
+def read_token(document: object) -> tuple[str | None, int | None]:
+    """``(access_token, expires_in)`` from a token response, or ``(None, None)`` if invalid."""
     if not isinstance(document, dict):
         return None, None
     token, expires_in = document.get("access_token"), document.get("expires_in")
@@ -127,3 +195,16 @@ def _read(document: object) -> tuple[str | None, int | None]:
     if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in == 0:
         return None, None
     return token, expires_in
+
+
+# -- fork safety: a lock or flight held by a parent's thread must not block the child ----------
+_live: weakref.WeakSet[TokenSource] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for source in list(_live):
+        source._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

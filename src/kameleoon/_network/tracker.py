@@ -1,66 +1,50 @@
 """Sends tracking: one owner thread batches visitors' unsent data every interval.
 
-Public calls only schedule visitor codes (an ordered set, bounded) or post a message; the
-thread owns everything else. Each tick takes the scheduled codes, turns their unsent items
-into lines (protocol spec §5.4), and POSTs them in one request (up to ~2.5 MB; the rest waits
-for the next tick). A failed request keeps its exact body (same nonces, so the server can
-de-duplicate) in a bounded retry buffer, retried with backoff; lines dropped because that
-buffer is full are counted and logged. Data of visitors evicted or expired from the store is
-turned into lines before it is lost.
+Public calls only schedule visitor codes (an ordered set, bounded) or post a message on a
+bounded queue; the owner thread does everything else. Each tick takes the scheduled codes,
+turns their unsent items into lines (protocol spec §5.4) and hands them to
+:class:`~kameleoon._network.delivery.Delivery`, which posts them in size-capped requests,
+keeps failed bodies for retry with backoff (same nonces) and counts what a bound forces it to
+drop. The data of visitors evicted or expired from the store becomes lines before it is lost
+(:meth:`Tracker.adopt`). ``stop()`` sends what it can within its timeout. A crash of the
+thread is logged and the thread starts over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kameleoon._engine.model import Configuration
 from kameleoon._network.backoff import Backoff
+from kameleoon._network.delivery import MAX_BODY_CHARS, Delivery, DropLog, Poster, TrackerStats
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
-from kameleoon._network.transport import Request, Transport, TransportError, is_expected
-from kameleoon._visitors.outbox import (
-    consent_given,
-    identity_of,
-    prepare_unique_identifier,
-    unsent_items,
-)
+from kameleoon._network.transport import Transport
+from kameleoon._visitors.outbox import consent_given, identity_of, prepare_unique_identifier, unsent_items
 from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
 from kameleoon._wire import lines
+from kameleoon._wire.encoding import encode
 
-__all__ = ["Tracker", "TrackerStats"]
+__all__ = ["MAX_BODY_CHARS", "Tracker", "TrackerStats"]
 
-MAX_BODY_CHARS = 2_621_440
-MAX_SCHEDULED = 1_000_000
-MAX_RETRY_LINES = 200_000
+MAX_SCHEDULED = 1_000_000  # visitor codes waiting for the next tick
+MAX_RETRY_LINES = 100_000  # lines kept for retry while the collector is unavailable
+MAX_ORPHAN_LINES = 100_000  # lines of visitors that left the store, waiting for the next tick
+MAX_QUEUED = 10_000  # messages (instant flushes) waiting for the owner thread
 _PER_TICK_WHEN_BACKLOGGED = 20_000
 _BACKLOG = 40_000
-_HEADERS = {"Content-Type": "text/plain; charset=utf-8"}
 
-
-@dataclass
-class TrackerStats:
-    """Counters of the tracker; read them for monitoring (not thread-exact)."""
-
-    requests: int = 0
-    lines_sent: int = 0
-    failed_requests: int = 0
-    lines_dropped: int = 0
-    codes_dropped: int = 0
-
-
-@dataclass
-class _Batch:
-    lines: list[str]
-    backoff: Backoff
-    due: float = 0.0
+# (pending bit, nonce, tracking parameters) of one visitor, shared by its linked codes in a batch
+_Encoded = list[tuple[int, str, str]]
+_CHUNK = 64  # visitors built per hold of the data lock
 
 
 class Tracker:
@@ -75,36 +59,47 @@ class Tracker:
         timeout: float,
         log: logging.Logger,
         purge_interval: float = 60.0,
+        *,
+        max_retry_lines: int = MAX_RETRY_LINES,
+        max_orphan_lines: int = MAX_ORPHAN_LINES,
+        retry_backoff: Backoff | None = None,
     ) -> None:
         self._store = store
         self._config = config
-        self._endpoints = endpoints
-        self._transport = transport
-        self._tokens = tokens
         self._interval = interval
-        self._timeout = timeout
         self._log = log
         self._purge_interval = purge_interval
-        self._scheduled: dict[str, None] = {}
-        self._scheduled_lock = threading.Lock()
-        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=10_000)
-        self._orphans: deque[str] = deque()
-        self._retries: deque[_Batch] = deque()
-        self._retry_lines = 0
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._drop_logged = 0.0
+        self._max_orphans = max_orphan_lines
         self.stats = TrackerStats()
+        # the reference retries after 5 s at the default 1 s interval: scale with the interval
+        backoff = retry_backoff or Backoff(base=5 * interval, cap=60 * interval)
+        poster = Poster(endpoints, transport, tokens, self.stats, log)
+        self._delivery = Delivery(poster, self.stats, timeout, backoff, max_retry_lines, log)
+        self._drops = DropLog(log)
+        self._scheduled: dict[str, None] = {}
+        self._orphans: deque[str] = deque()
+        self._nonce = lines.NoncePool()  # used with the store's data lock held
+        self._thread: threading.Thread | None = None
+        self._reset_threading()
+
+    def _reset_threading(self) -> None:
+        self._scheduled_lock = threading.Lock()
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=MAX_QUEUED)
+        self._stopping = threading.Event()
+        self._stop_deadline = 0.0
+        self._thread = None
 
     # -- called from any thread -----------------------------------------------------------
     def schedule(self, code: str) -> None:
-        scheduled = self._scheduled
-        if code in scheduled:
+        """Includes the visitor in the next tick."""
+        if code in self._scheduled:  # data recorded before this call is built by that tick
             return
         with self._scheduled_lock:
+            scheduled = self._scheduled  # read again: a tick may have taken the previous set
             if len(scheduled) >= MAX_SCHEDULED:
-                self.stats.codes_dropped += 1
-                self._warn_drop("the tracking schedule is full: a visitor was not scheduled")
+                stats = self.stats
+                stats.codes_dropped += 1
+                self._drops.warn("the tracking schedule is full: %d visitors left out", stats.codes_dropped)
                 return
             scheduled[code] = None
 
@@ -118,20 +113,34 @@ class Tracker:
         try:
             self._inbox.put_nowait(("lines", batch))
         except queue.Full:
-            self._orphans.extend(batch)  # sent with the next tick instead
-            self._warn_drop("too many instant flushes queued: this one waits for the next tick")
+            self._keep_orphans(batch)  # sent with the next tick instead
+            self._drops.warn("too many instant flushes queued: some wait for the next tick")
 
     def adopt(self, code: str, visitor: Visitor) -> None:
         """Keeps the unsent data of a visitor leaving the store (called by the store)."""
         with self._store.data_lock:
+            self._store.apply_exposures()
             built = self._lines_for(code, visitor, self._config(), {}, allow_activity=False)
-        self._orphans.extend(built)
+        self._keep_orphans(built)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Blocks until everything scheduled so far has been handed to the server (tests)."""
         done = threading.Event()
-        self._inbox.put(("barrier", done))
+        try:
+            self._inbox.put(("barrier", done), timeout=timeout)
+        except queue.Full:
+            return False
         return done.wait(timeout)
+
+    @property
+    def pending_codes(self) -> int:
+        """Visitors scheduled for the next tick."""
+        return len(self._scheduled)
+
+    @property
+    def retry_lines(self) -> int:
+        """Lines kept for retry (the collector was unavailable)."""
+        return self._delivery.buffered_lines
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -144,46 +153,48 @@ class Tracker:
         thread = self._thread
         if thread is None:
             return
+        self._stop_deadline = time.monotonic() + timeout
         self._stopping.set()
-        self._inbox.put(("stop", time.monotonic() + timeout))
+        with contextlib.suppress(queue.Full):  # when full, the thread sees the stop between two
+            self._inbox.put_nowait(("wake", None))
         if thread is not threading.current_thread():
             thread.join(timeout + 1.0)
         self._thread = None
 
     def reset_after_fork(self) -> None:
-        """In a forked child: fresh locks and queues (the parent's thread does not exist here)."""
-        self._scheduled_lock = threading.Lock()
-        self._inbox = queue.Queue(maxsize=10_000)
-        self._stopping = threading.Event()
-        self._thread = None
-
-    @property
-    def pending_codes(self) -> int:
-        return len(self._scheduled)
+        """In a forked child: fresh locks and queue (the parent's thread does not exist here).
+        Data collected before the fork is the parent's to send: the child forgets its schedule,
+        its retry buffer and what its visitors had not sent yet, so nothing is sent twice."""
+        self._reset_threading()
+        self._scheduled = {}
+        self._orphans.clear()
+        self._delivery.clear()
+        for entry in self._store.items():
+            entry[1].pending = 0
 
     # -- the owner thread -------------------------------------------------------------------
     def _run_guarded(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 self._run()
-                return
             except Exception:  # a bug must not silently end tracking: log and go on
                 self._log.exception("the tracking thread failed; restarting it")
-                time.sleep(self._interval)
+                self._stopping.wait(self._interval)
+        try:
+            self._final_flush()
+        except Exception:
+            self._log.exception("the final tracking flush failed")
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self._interval
         next_purge = time.monotonic() + self._purge_interval
-        while True:
+        while not self._stopping.is_set():
             try:
                 kind, payload = self._inbox.get(timeout=max(0.0, next_tick - time.monotonic()))
             except queue.Empty:
                 kind, payload = "tick", None
-            if kind == "stop":
-                self._final_flush(payload)
-                return
             if kind == "lines":
-                self._send(payload)
+                self._delivery.submit(payload)
             elif kind == "barrier":
                 self._tick()
                 payload.set()
@@ -196,20 +207,31 @@ class Tracker:
 
     def _tick(self) -> None:
         self._store.refresh_clock()
-        self._retry_due()
+        self._delivery.retry_due()
         codes = self._take()
-        batch = self._build(codes)
+        try:
+            batch = self._build(codes)
+        except Exception:
+            self._reschedule(codes)  # a bug must not unschedule visitors
+            raise
         batch.extend(self._drain_orphans())
-        self._send(batch)
+        self._delivery.submit(batch)
 
-    def _final_flush(self, deadline: float) -> None:
-        batch = self._build(self._take_all())
-        batch.extend(self._drain_orphans())
-        while self._retries and time.monotonic() < deadline:
-            self._post(self._retries.popleft().lines, deadline - time.monotonic())
-        if batch and (time.monotonic() >= deadline or not self._post(batch, deadline - time.monotonic())):
-            self.stats.lines_dropped += len(batch)
-            self._log.error("%d tracking lines could not be sent before shutdown", len(batch))
+    def _final_flush(self) -> None:
+        self._drain_inbox()
+        self._delivery.submit(self._build(self._take_all()) + self._drain_orphans())
+        self._delivery.flush(self._stop_deadline)
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                kind, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "lines":
+                self._keep_orphans(payload)
+            elif kind == "barrier":
+                payload.set()
 
     # -- building ---------------------------------------------------------------------------
     def _take(self) -> list[str]:
@@ -238,20 +260,27 @@ class Tracker:
                 self._scheduled.setdefault(code, None)
 
     def _build(self, codes: list[str]) -> list[str]:
-        """Lines of ``codes`` up to the body size cap; codes beyond it are (still) scheduled."""
+        """Lines of ``codes`` up to the body size cap; codes beyond it are (still) scheduled.
+
+        The data lock is taken per chunk of visitors, not per visitor: user threads wait at
+        most one chunk, and the build costs a fraction of a decision per visitor.
+        """
         config = self._config()
         built: list[str] = []
         size = 0
-        shared: dict[int, list[tuple[int, str, str]]] = {}
-        for position, code in enumerate(codes):
+        shared: dict[int, _Encoded] = {}
+        store, lock = self._store, self._store.data_lock
+        for start in range(0, len(codes), _CHUNK):
             if size > MAX_BODY_CHARS:
-                self._reschedule(codes[position:])
+                self._reschedule(codes[start:])
                 break
-            visitor = self._store.get(code)
-            with self._store.data_lock:
-                for text in self._lines_for(code, visitor, config, shared, allow_activity=True):
-                    built.append(text)
-                    size += len(text) + 1
+            visitors = [(code, store.get(code)) for code in codes[start : start + _CHUNK]]
+            with lock:
+                store.apply_exposures()
+                for code, visitor in visitors:
+                    texts = self._lines_for(code, visitor, config, shared, allow_activity=True)
+                    built += texts
+                    size += sum(map(len, texts)) + len(texts)
         return built
 
     def _lines_for(
@@ -259,101 +288,56 @@ class Tracker:
         code: str,
         visitor: Visitor | None,
         config: Configuration,
-        shared: dict[int, list[tuple[int, str, str]]],
+        shared: dict[int, _Encoded],
         allow_activity: bool,
     ) -> list[str]:
-        unique = self._store.is_unique_identifier(code)
+        unique = code in self._store._unique_ids
         if unique and visitor is not None:
             prepare_unique_identifier(visitor, code, config)
-        consent = consent_given(config, visitor)
-        identity = identity_of(code, visitor, unique)
-        items: list[tuple[int, str, str]] = []
-        if visitor is not None:
-            cached = shared.get(id(visitor))
-            if cached is None:
-                cached = [
-                    (bit, lines.new_nonce(), params)
-                    for bit, params, _ in unsent_items(visitor, config, consent)
-                ]
-                shared[id(visitor)] = cached
-                for bit, _, _ in cached:
-                    visitor.pending &= ~bit
-            items = cached
+        consent = not config.consent_required or consent_given(config, visitor)
+        identity = identity_of(code, visitor, unique) if unique else "visitorCode"
+        suffix = f"&{identity}={code if code.isalnum() and code.isascii() else encode(code)}"
         user_agent = visitor.ua if visitor is not None else None
+        first = f"{suffix}&userAgent={encode(user_agent)}" if user_agent else suffix
+        items = self._encoded(visitor, config, consent, shared) if visitor is not None else None
         if not items:
             if not (consent and allow_activity):
                 return []
-            return [lines.line(lines.new_nonce(), lines.activity(), identity, code, user_agent)]
-        out = []
-        for position, (_, nonce, params) in enumerate(items):
-            out.append(lines.line(nonce, params, identity, code, user_agent if position == 0 else None))
-        return out
+            return [f"nonce={self._nonce()}&eventType=activity{first}"]
+        texts = [f"nonce={nonce}&{params}{suffix}" for _, nonce, params in items]
+        if first is not suffix:
+            texts[0] = f"nonce={items[0][1]}&{items[0][2]}{first}"
+        return texts
+
+    def _encoded(
+        self, visitor: Visitor, config: Configuration, consent: bool, shared: dict[int, _Encoded]
+    ) -> _Encoded:
+        """The visitor's unsent items with their nonces, encoded once per batch (linked codes
+        share them) and marked as handed over."""
+        cached = shared.get(id(visitor))
+        if cached is None:
+            new_nonce, cleared = self._nonce, 0
+            cached = []
+            for bit, params, _ in unsent_items(visitor, config, consent):
+                cached.append((bit, new_nonce(), params))
+                cleared |= bit
+            shared[id(visitor)] = cached
+            if cleared:
+                visitor.pending &= ~cleared
+        return cached
+
+    def _keep_orphans(self, built: list[str]) -> None:
+        room = self._max_orphans - len(self._orphans)
+        if len(built) > room:
+            room = max(room, 0)
+            stats = self.stats
+            stats.lines_dropped += len(built) - room
+            self._drops.warn("too many lines of departed visitors: %d dropped so far", stats.lines_dropped)
+            built = built[:room]
+        self._orphans.extend(built)
 
     def _drain_orphans(self) -> list[str]:
         out = []
         while self._orphans:
             out.append(self._orphans.popleft())
         return out
-
-    # -- sending ----------------------------------------------------------------------------
-    def _send(self, batch: list[str]) -> None:
-        if batch and not self._post(batch, self._timeout):
-            self._keep_for_retry(batch)
-
-    def _retry_due(self) -> None:
-        now = time.monotonic()
-        for _ in range(len(self._retries)):
-            entry = self._retries.popleft()
-            if entry.due > now:
-                self._retries.append(entry)
-                continue
-            self._retry_lines -= len(entry.lines)
-            if not self._post(entry.lines, self._timeout):
-                entry.backoff = entry.backoff.next()
-                self._requeue(entry)
-            now = time.monotonic()
-
-    def _keep_for_retry(self, batch: list[str]) -> None:
-        self._requeue(_Batch(batch, Backoff(base=5.0, cap=300.0)))
-
-    def _requeue(self, entry: _Batch) -> None:
-        while self._retries and self._retry_lines + len(entry.lines) > MAX_RETRY_LINES:
-            oldest = self._retries.popleft()
-            self._retry_lines -= len(oldest.lines)
-            self.stats.lines_dropped += len(oldest.lines)
-            self._warn_drop(f"the tracking retry buffer is full: dropped {len(oldest.lines)} old lines")
-        entry.due = time.monotonic() + entry.backoff.delay()
-        self._retries.append(entry)
-        self._retry_lines += len(entry.lines)
-
-    def _post(self, batch: list[str], timeout: float) -> bool:
-        body = "\n".join(batch).encode("utf-8", "surrogatepass")
-        token = self._tokens.get() if self._tokens is not None else None
-        self.stats.requests += 1
-        try:
-            response = self._transport.send(self._request(body, token, timeout))
-            if response.status == 401 and token is not None and self._tokens is not None:
-                self._tokens.invalidate(token)
-                response = self._transport.send(self._request(body, None, timeout))
-        except TransportError as e:
-            self._log.warning("tracking request failed: %s", e)
-            self.stats.failed_requests += 1
-            return False
-        if not is_expected(response.status):
-            self._log.warning("tracking request answered %d", response.status)
-            self.stats.failed_requests += 1
-            return False
-        self.stats.lines_sent += len(batch)
-        return True
-
-    def _request(self, body: bytes, token: str | None, timeout: float) -> Request:
-        headers = dict(_HEADERS)
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return Request("POST", self._endpoints.tracking(), headers, body, timeout)
-
-    def _warn_drop(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self._drop_logged > 60.0:
-            self._drop_logged = now
-            self._log.warning(message)

@@ -3,13 +3,13 @@
 Called by the tracker with the store's data lock held. Pure apart from the record it reads
 (and the one mutation the protocol asks for: a unique identifier without a mapping gets its
 own code as mapping identifier before it is tracked, spec §2.8), and the dropping, with a
-warning, of data that cannot be encoded.
+warning, of data that cannot be encoded (the data classes do not check what they are given,
+e.g. ``PageView(url, title, referrers=5)``): such an item must not fail the whole request.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration
@@ -45,74 +45,103 @@ def identity_of(code: str, visitor: Visitor | None, unique: bool) -> str:
 
 
 def unsent_items(visitor: Visitor, config: Configuration, consent: bool) -> list[Item]:
-    """The unsent items of ``visitor``; without consent only conversions and
-    targeted-delivery exposures (spec §12)."""
-    if consent:
-        return list(_all_items(visitor, config))
-    return [item for item in _all_items(visitor, config) if item[2]]
-
-
-def _all_items(visitor: Visitor, config: Configuration) -> Iterator[Item]:
+    """The unsent items of ``visitor`` in protocol order (spec §5.4); without consent only
+    conversions and targeted-delivery exposures (spec §12)."""
     mask = visitor.pending
     if not mask:
-        return
-    if mask & pending.DEVICE and visitor.device is not None:
-        yield from _item(visitor, pending.DEVICE, False, lines.device, visitor.device)
-    if mask & pending.BROWSER and visitor.browser is not None:
-        yield from _item(
-            visitor, pending.BROWSER, False, lines.browser, visitor.browser, visitor.browser_version
-        )
-    if mask & pending.GEOLOCATION and visitor.geo is not None:
-        yield from _item(visitor, pending.GEOLOCATION, False, lines.geolocation, visitor.geo)
-    if mask & pending.OPERATING_SYSTEM and visitor.os is not None:
-        yield from _item(visitor, pending.OPERATING_SYSTEM, False, lines.operating_system, visitor.os)
-    yield from _custom_items(visitor, config, mask)
-    yield from _page_items(visitor, mask)
+        return []
+    items: list[Item] = []
+    if mask & _STATICS:
+        _static_items(visitor, mask, items)
+    if visitor.keys:
+        _custom_items(visitor, mask, items)
+    if visitor.pages:
+        _page_items(visitor, mask, items)
     for position, conversion in enumerate(visitor.conversions):
-        flag = pending.bit(pending.CONVERSION, position)
+        flag = 1 << (_CONVERSION_BIT + 4 * position)
         if mask & flag:
-            args = (conversion.goal_id, conversion.revenue, conversion.negative)
-            yield from _item(visitor, flag, True, lines.conversion, *args)
+            try:
+                params = lines.conversion(conversion.goal_id, conversion.revenue, conversion.negative)
+            except Exception:
+                _drop(visitor, flag, conversion)
+                continue
+            items.append((flag, params, True))
     if visitor.assigned:
+        cached = lines.EXPERIMENT_PARAMS
         for experiment_id, (variation_id, rule_type, _, position) in visitor.assigned.items():
-            flag = pending.bit(pending.ASSIGNMENT, position)
+            flag = 1 << (_ASSIGNMENT_BIT + 4 * position)
             if mask & flag:
-                allowed = rule_type == TARGETED_DELIVERY
-                yield from _item(visitor, flag, allowed, lines.experiment, experiment_id, variation_id)
+                try:
+                    params = cached.get((experiment_id, variation_id)) or lines.experiment(
+                        experiment_id, variation_id
+                    )
+                except Exception:
+                    _drop(visitor, flag, (experiment_id, variation_id))
+                    continue
+                items.append((flag, params, rule_type is TARGETED_DELIVERY))
+    return items if consent else [item for item in items if item[2]]
 
 
-def _item(
-    visitor: Visitor, flag: int, allowed: bool, build: Callable[..., str | None], *args: Any
-) -> Iterator[Item]:
-    """The item built by ``build(*args)``. Data the protocol cannot carry (the data classes do
-    not check what they are given, e.g. ``PageView(url, title, referrers=5)``) is dropped for
-    good with a warning, instead of failing the whole tracking request."""
+_STATICS = pending.DEVICE | pending.BROWSER | pending.GEOLOCATION | pending.OPERATING_SYSTEM
+_CUSTOM_BIT = pending.bit(pending.CUSTOM, 0).bit_length() - 1
+_PAGE_BIT = pending.bit(pending.PAGE, 0).bit_length() - 1
+_CONVERSION_BIT = pending.bit(pending.CONVERSION, 0).bit_length() - 1
+_ASSIGNMENT_BIT = pending.bit(pending.ASSIGNMENT, 0).bit_length() - 1
+
+
+def _drop(visitor: Visitor, flag: int, data: Any) -> None:
+    """Drops an item that cannot be encoded, for good (try blocks cost nothing until they catch)."""
+    visitor.pending &= ~flag
+    _log.warning("tracking drops visitor data it cannot encode: %r", data, exc_info=True)
+
+
+def _static_items(visitor: Visitor, mask: int, items: list[Item]) -> None:
     try:
-        params = build(*args)
+        if mask & pending.DEVICE and visitor.device is not None:
+            items.append((pending.DEVICE, lines.device(visitor.device), False))
     except Exception:
-        visitor.pending &= ~flag
-        _log.warning("tracking drops visitor data it cannot encode: %r", args, exc_info=True)
-        return
-    if params is not None:
-        yield flag, params, allowed
+        _drop(visitor, pending.DEVICE, visitor.device)
+    try:
+        if mask & pending.BROWSER and visitor.browser is not None:
+            items.append((pending.BROWSER, lines.browser(visitor.browser, visitor.browser_version), False))
+    except Exception:
+        _drop(visitor, pending.BROWSER, (visitor.browser, visitor.browser_version))
+    try:
+        if mask & pending.GEOLOCATION and visitor.geo is not None:
+            items.append((pending.GEOLOCATION, lines.geolocation(visitor.geo), False))
+    except Exception:
+        _drop(visitor, pending.GEOLOCATION, visitor.geo)
+    try:
+        if mask & pending.OPERATING_SYSTEM and visitor.os is not None:
+            items.append((pending.OPERATING_SYSTEM, lines.operating_system(visitor.os), False))
+    except Exception:
+        _drop(visitor, pending.OPERATING_SYSTEM, visitor.os)
 
 
-def _custom_items(visitor: Visitor, config: Configuration, mask: int) -> Iterator[Item]:
+def _custom_items(visitor: Visitor, mask: int, items: list[Item]) -> None:
     mapping_index = visitor.extra.mapping_index if visitor.extra is not None else None
     for position, (index, values) in enumerate(visitor.custom_items()):
-        flag = pending.bit(pending.CUSTOM, position)
+        flag = 1 << (_CUSTOM_BIT + 4 * position)
         if not mask & flag:
             continue
         is_mapping = mapping_index is not None and index == mapping_index
-        for _, params, allowed in _item(visitor, flag, False, lines.custom_data, index, values, is_mapping):
+        try:
+            params = lines.custom_data(index, values, is_mapping)
+        except Exception:
+            _drop(visitor, flag, values)
+            continue
+        if params is not None:
             # the mapping identifier is re-sent with every request: its bit is never cleared
-            yield (0 if is_mapping else flag), params, allowed
+            items.append(((0 if is_mapping else flag), params, False))
 
 
-def _page_items(visitor: Visitor, mask: int) -> Iterator[Item]:
+def _page_items(visitor: Visitor, mask: int, items: list[Item]) -> None:
     pages = visitor.pages or ()
     for position in range(len(pages) // 3):
-        flag = pending.bit(pending.PAGE, position)
+        flag = 1 << (_PAGE_BIT + 4 * position)
         if mask & flag:
             page = pages[3 * position]
-            yield from _item(visitor, flag, False, lines.page, page.url, page.title, page.referrers)
+            try:
+                items.append((flag, lines.page(page.url, page.title, page.referrers), False))
+            except Exception:
+                _drop(visitor, flag, page)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kameleoon._visitors import pending
 from kameleoon._visitors.record import Visitor
 
 __all__ = ["VisitorStore"]
@@ -52,9 +54,30 @@ class VisitorStore:
         # Guards the *contents* of records (add_data, assignments, tracking). Never taken while
         # holding ``_lock``; ``_lock`` may be taken while holding it.
         self.data_lock = threading.Lock()
+        # Exposures recorded by decisions, lock-free (see note_exposure).
+        self._exposures: deque[tuple[Visitor, Any]] = deque()
 
     def __len__(self) -> int:
         return len(self._visitors)
+
+    def note_exposure(self, visitor: Visitor, experiment_id: Any) -> None:
+        """Marks the visitor's assignment of ``experiment_id`` unsent, without taking a lock.
+
+        Decisions store the assignment itself (one atomic dict write) and queue this note; the
+        pending bit is set by :meth:`apply_exposures`, which the tracker calls with the data
+        lock held before it reads pending items. So the hottest path never locks.
+        """
+        self._exposures.append((visitor, experiment_id))
+
+    def apply_exposures(self) -> None:
+        """Sets the pending bits of the queued exposures (caller holds ``data_lock``)."""
+        exposures = self._exposures
+        while exposures:
+            visitor, experiment_id = exposures.popleft()
+            assigned = visitor.assigned
+            assignment = assigned.get(experiment_id) if assigned is not None else None
+            if assignment is not None:
+                visitor.pending |= pending.bit(pending.ASSIGNMENT, assignment[3])
 
     def refresh_clock(self) -> float:
         self.now = now = self._clock()

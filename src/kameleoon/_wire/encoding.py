@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import quote
 
 __all__ = ["encode", "query"]
 
 _SAFE = "()*!'"  # on top of quote's own unreserved set: A-Z a-z 0-9 _ . - ~
+_NOTHING_TO_ESCAPE = re.compile(r"[A-Za-z0-9_.\-~()*!']*").fullmatch  # most values: ids, numbers
 
 
 def encode(value: str) -> str:
     """Percent-encodes like JavaScript's ``encodeURIComponent`` (UTF-8, ``%20`` for spaces)."""
+    if (value.isalnum() and value.isascii()) or _NOTHING_TO_ESCAPE(value) is not None:
+        return value
     return quote(value, safe=_SAFE, errors="surrogatepass")
 
 

@@ -1,14 +1,24 @@
-"""Incremental parser of a ``text/event-stream`` body (the server-sent events format).
+"""Incremental parser of a ``text/event-stream`` body (the server-sent events format). Pure.
 
-Feed it byte chunks split anywhere; it returns the events completed so far. Comments,
-``id:`` and ``retry:`` fields are accepted and ignored except ``id`` which is kept.
+Feed it byte chunks split anywhere (even inside a UTF-8 character or between ``\\r`` and
+``\\n``); it returns the events completed so far. Lines end with ``\\r\\n``, ``\\n`` or ``\\r``;
+a leading byte-order mark is dropped; comments and ``retry:`` are ignored; the last ``id:`` is
+kept. An event is dispatched by an empty line and only if it had ``data``. A line longer than
+``max_line`` bytes raises :class:`StreamTooLong` (a broken or hostile server).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Event", "EventStreamParser"]
+__all__ = ["Event", "EventStreamParser", "StreamTooLong"]
+
+_BOM = b"\xef\xbb\xbf"
+MAX_LINE = 1024 * 1024
+
+
+class StreamTooLong(ValueError):
+    """A line of the stream exceeds the parser's limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,39 +31,48 @@ class Event:
 class EventStreamParser:
     """Turns byte chunks into :class:`Event` objects; one instance per connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._max_line = max_line
         self._buffer = b""
+        self._started = False
+        self._skip_lf = False  # the previous chunk ended with "\r": a leading "\n" belongs to it
         self._event = ""
         self._data: list[str] = []
         self._id: str | None = None
-        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[Event]:
-        events: list[Event] = []
         buffer = self._buffer + chunk
-        start = 0
+        if not self._started:
+            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+                self._buffer = buffer
+                return []
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[len(_BOM) :]
+        events: list[Event] = []
+        start = self._consume_lf(buffer, 0)
         while True:
-            if self._skip_lf and start < len(buffer):
-                if buffer[start : start + 1] == b"\n":
-                    start += 1
-                self._skip_lf = False
-            cr, lf = buffer.find(b"\r", start), buffer.find(b"\n", start)
-            ends = [position for position in (cr, lf) if position >= 0]
-            if not ends:
+            end = _line_end(buffer, start)
+            if end < 0:
                 break
-            end = min(ends)
-            if buffer[end : end + 1] == b"\r":
-                if end + 1 == len(buffer):
-                    self._skip_lf = True  # a following "\n" may arrive in the next chunk
-                elif buffer[end + 1 : end + 2] == b"\n":
-                    end_of_line = end + 2
-                    self._line(buffer[start:end], events)
-                    start = end_of_line
-                    continue
             self._line(buffer[start:end], events)
             start = end + 1
+            if buffer[end : end + 1] == b"\r":
+                if end + 1 == len(buffer):
+                    self._skip_lf = True
+                elif buffer[end + 1 : end + 2] == b"\n":
+                    start += 1
         self._buffer = buffer[start:]
+        if len(self._buffer) > self._max_line:
+            raise StreamTooLong(f"an event-stream line exceeds {self._max_line} bytes")
         return events
+
+    def _consume_lf(self, buffer: bytes, start: int) -> int:
+        if self._skip_lf and start < len(buffer):
+            self._skip_lf = False
+            if buffer[start : start + 1] == b"\n":
+                return start + 1
+        return start
 
     def _line(self, raw: bytes, events: list[Event]) -> None:
         line = raw.decode("utf-8", "replace")
@@ -73,3 +92,11 @@ class EventStreamParser:
             self._data.append(value)
         elif name == "id" and "\0" not in value:
             self._id = value
+
+
+def _line_end(buffer: bytes, start: int) -> int:
+    """Position of the first ``\\r`` or ``\\n`` at or after ``start``, or -1."""
+    cr, lf = buffer.find(b"\r", start), buffer.find(b"\n", start)
+    if cr < 0:
+        return lf
+    return cr if lf < 0 else min(cr, lf)

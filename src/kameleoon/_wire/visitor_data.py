@@ -164,7 +164,7 @@ def _read_static_data(visit: dict[str, Any], result: RemoteVisit) -> None:
 
 
 def _member(enum: Any, name: Any) -> Any:
-    """The member called ``name``; ``None`` for an unknown name or one that is not a string."""
+    """The member of ``enum`` called ``name``, or ``None`` (also for non-string names)."""
     return enum.__members__.get(name) if isinstance(name, str) else None
 
 
@@ -178,10 +178,19 @@ def _kcs(raw: Any) -> dict[int, dict[int, Any]] | None:
         return None
     out: dict[int, dict[int, Any]] = {}
     for moment, goals in raw.items():
-        if not (isinstance(moment, str) and moment.isdecimal() and isinstance(goals, dict)):
+        key = _decimal(moment)
+        if key is None or not isinstance(goals, dict):
             continue
-        out[int(moment)] = {int(g): s for g, s in goals.items() if isinstance(g, str) and g.isdecimal()}
+        scores = ((_decimal(goal), score) for goal, score in goals.items())
+        out[key] = {goal: score for goal, score in scores if goal is not None}
     return out
+
+
+def _decimal(key: Any) -> int | None:
+    """A numeric-string key as an int (``None`` if it is not one, or absurdly long)."""
+    if not isinstance(key, str) or not key.isdecimal() or len(key) > 30:
+        return None
+    return int(key)
 
 
 def _hashable(value: Any) -> bool:

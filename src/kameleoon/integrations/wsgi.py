@@ -11,7 +11,7 @@ from kameleoon._cookies import COOKIE_NAME, expire_cookie, write_cookie
 if TYPE_CHECKING:
     from kameleoon._client import KameleoonClient
 
-__all__ = ["KameleoonWSGIMiddleware"]
+__all__ = ["KameleoonWSGIMiddleware", "update_cookie"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -46,7 +46,7 @@ class KameleoonWSGIMiddleware:
             environ["HTTP_COOKIE"] = f"{raw}; {COOKIE_NAME}={code}" if raw else f"{COOKIE_NAME}={code}"
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            self._update_cookie(code, jar)
+            update_cookie(self.client, code, jar)
             cookie = jar.get(COOKIE_NAME)
             if cookie is not None:
                 headers = [*headers, ("Set-Cookie", cookie.OutputString())]
@@ -54,9 +54,12 @@ class KameleoonWSGIMiddleware:
 
         return self.app(environ, start)
 
-    def _update_cookie(self, code: str, jar: SimpleCookie) -> None:
-        domain = self.client._settings.top_level_domain
-        if self.client._consent_given(code):
-            write_cookie(jar, code, domain)
-        elif self.client._visitor_code_managed():
-            expire_cookie(jar, domain)
+
+def update_cookie(client: KameleoonClient, code: str, jar: SimpleCookie) -> None:
+    """(Re)writes the visitor-code cookie in ``jar`` when consent is given (or not required);
+    expires it when the configuration manages the code and the visitor did not consent."""
+    domain = client._settings.top_level_domain
+    if client._consent_given(code):
+        write_cookie(jar, code, domain)
+    elif client._visitor_code_managed():
+        expire_cookie(jar, domain)

@@ -1,0 +1,116 @@
+"""The Django app (client created in AppConfig.ready) and the middlewares, with Django's test client."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+django = pytest.importorskip("django")
+
+from django.conf import settings  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from tests.integrations.conftest import CONFIGURATION  # noqa: E402
+
+SITE = "django-site"
+_configuration = Path(tempfile.mkdtemp()) / "configuration.json"
+_configuration.write_text(json.dumps(CONFIGURATION), encoding="utf-8")
+
+
+def decide(request: Any) -> HttpResponse:
+    from kameleoon.integrations.django import get_client
+
+    client = get_client()
+    code = request.kameleoon_visitor_code
+    return HttpResponse(f"{code}:{client.get_feature_variation_key(code, 'new_checkout')}")
+
+
+def view_cookies(request: Any) -> HttpResponse:
+    return HttpResponse(json.dumps(request.COOKIES))
+
+
+urlpatterns = [path("decide", decide), path("cookies", view_cookies)]
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="kameleoon-tests",
+        ROOT_URLCONF=__name__,
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=["kameleoon.integrations.django"],
+        MIDDLEWARE=["kameleoon.integrations.django.middleware.KameleoonMiddleware"],
+        KAMELEOON={
+            "SITE_CODE": SITE,
+            "CLIENT_ID": "id",
+            "CLIENT_SECRET": "secret",
+            "OPTIONS": {
+                "offline": True,
+                "configuration_path": str(_configuration),
+                "top_level_domain": "example.com",
+            },
+        },
+    )
+    django.setup()
+
+
+def test_app_creates_the_client_at_start_up() -> None:
+    """``ready()`` created the client through the factory, from the KAMELEOON setting."""
+    from kameleoon import KameleoonClientFactory
+    from kameleoon.integrations.django import get_client
+
+    assert get_client() is KameleoonClientFactory.create(SITE)
+    assert get_client().get_feature_list() == ["new_checkout"]
+
+
+def test_middleware_gives_a_code_and_writes_the_cookie() -> None:
+    """A first request gets a generated code, decides with it, and receives the cookie."""
+    from django.test import Client
+
+    response = Client().get("/decide")
+    code, variation = response.content.decode().split(":")
+    assert variation == "on"
+    cookie = response.cookies["kameleoonVisitorCode"]
+    assert cookie.value == code
+    assert cookie["domain"] == "example.com"
+    assert cookie["max-age"] == "32832000"
+
+
+def test_middleware_keeps_an_existing_code() -> None:
+    """A returning visitor keeps the code from its cookie."""
+    from django.test import Client
+
+    client = Client()
+    client.cookies["kameleoonVisitorCode"] = "0123456789abcdef"
+    response = client.get("/decide")
+    assert response.content.decode() == "0123456789abcdef:on"
+    assert response.cookies["kameleoonVisitorCode"].value == "0123456789abcdef"
+
+
+def test_documented_wsgi_recipe_shows_the_code_to_django() -> None:
+    """The documented recipe: the WSGI application wrapped by KameleoonWSGIMiddleware."""
+    from wsgiref.util import setup_testing_defaults
+
+    from django.core.wsgi import get_wsgi_application
+
+    from kameleoon import KameleoonWSGIMiddleware
+    from kameleoon.integrations.django import get_client
+
+    application = KameleoonWSGIMiddleware(get_wsgi_application(), get_client())
+    environ: dict[str, Any] = {"PATH_INFO": "/cookies", "HTTP_HOST": "testserver"}
+    setup_testing_defaults(environ)
+    environ["HTTP_HOST"] = "testserver"
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured["status"], captured["headers"] = status, headers
+
+    body = b"".join(application(environ, start_response))
+    assert captured["status"].startswith("200")
+    cookies = json.loads(body)
+    set_cookie = [v for k, v in captured["headers"] if k == "Set-Cookie"]
+    assert any(v.startswith(f"kameleoonVisitorCode={cookies['kameleoonVisitorCode']}") for v in set_cookie)

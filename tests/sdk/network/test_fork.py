@@ -1,0 +1,95 @@
+"""A client survives ``os.fork()`` (gunicorn --preload, uWSGI, Celery prefork).
+
+The child restarts its background work on its own connections: it receives configuration
+updates and delivers its tracking. Data collected before the fork is the parent's to send, so
+nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from .conftest import eventually
+from .fault_server import FaultServer, datafile
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+CHILD_GOAL = 4242
+
+
+def child_main(client: Any, write_fd: int) -> None:
+    """Runs in the child: wait for the update, track, wait for the delivery, report."""
+    updated = eventually(lambda: client.get_feature_list() == ["flag_v2"], 10)
+    client.track_conversion("child-visitor", CHILD_GOAL)
+    sent = eventually(lambda: client._tracker.stats.lines_sent >= 1, 10)
+    report = {"updated": bool(updated), "sent": bool(sent), "features": client.get_feature_list()}
+    os.write(write_fd, json.dumps(report).encode())
+
+
+def fork(target: Callable[[int], None]) -> tuple[int, int]:
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        try:
+            os.close(read_fd)
+            target(write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def test_child_receives_updates_and_delivers_tracking(
+    server: FaultServer, make_client: Callable[..., Any]
+) -> None:
+    server.config = datafile(1, real_time=True)
+    client = make_client(tracking_interval_millisecond=200)
+    assert eventually(lambda: server.open_streams == 1, 5)
+    client.track_conversion("parent-visitor", 1)  # pending in the parent at fork time
+
+    pid, read_fd = fork(lambda write_fd: child_main(client, write_fd))
+    try:
+        assert eventually(lambda: server.open_streams == 2, 10)  # the child opened its own stream
+        assert len(server.of("config")) >= 2  # and downloaded the configuration afresh
+        server.config = datafile(2, real_time=True)
+        server.push_update(int(time.time() * 1000))
+        report = json.loads(os.read(read_fd, 4096) or b"{}")
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report == {"updated": True, "sent": True, "features": ["flag_v2"]}
+    assert eventually(lambda: client.get_feature_list() == ["flag_v2"], 5)  # the parent too
+    lines = server.tracking_lines()
+    assert [line["visitorCode"] for line in lines if line.get("goalId") == str(CHILD_GOAL)] == [
+        "child-visitor"
+    ]
+    assert eventually(lambda: [ln for ln in server.tracking_lines() if ln.get("goalId") == "1"], 5)
+    assert len([line for line in server.tracking_lines() if line.get("goalId") == "1"]) == 1  # not twice
+
+
+def test_child_of_a_polling_client_keeps_polling(
+    server: FaultServer, make_client: Callable[..., Any]
+) -> None:
+    client = make_client(refresh_interval_minute=0.005)
+
+    def child(write_fd: int) -> None:
+        updated = eventually(lambda: client.get_feature_list() == ["flag_v2"], 10)
+        os.write(write_fd, json.dumps({"updated": bool(updated)}).encode())
+
+    pid, read_fd = fork(child)
+    try:
+        server.config = datafile(2)
+        report = json.loads(os.read(read_fd, 4096) or b"{}")
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert report == {"updated": True}
