@@ -30,7 +30,9 @@ class RemoteData:
 
     # -- request building -------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> float:
-        return self._client._settings.default_timeout_second if timeout is None else timeout
+        if isinstance(timeout, (int, float)):
+            return timeout
+        return self._client._settings.default_timeout_second  # None (or not a number)
 
     def _map_request(self, key: str, timeout: float | None) -> Request:
         return Request("GET", self._client._endpoints.remote_data(key), {}, None, self._timeout(timeout))
