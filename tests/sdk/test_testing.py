@@ -131,9 +131,10 @@ def test_custom_handler_and_transport(made: list[KameleoonClient]) -> None:
 def test_mock_transport_stream_and_close() -> None:
     """Streams (server-sent events) answer 404 with no data and are recorded."""
     transport = MockTransport()
-    with transport.stream(Request("GET", "http://x/sse")) as (status, chunks):
-        assert status == 404
-        assert list(chunks) == []
+    stream = transport.open_stream(Request("GET", "http://x/sse"), None)
+    assert stream.status == 404
+    assert stream.read() == b""
+    stream.close()
     assert [r.url for r in transport.requests] == ["http://x/sse"]
     transport.close()
     assert transport.send(Request("GET", "http://x")).status == 204
