@@ -597,3 +597,11 @@ def test_consent_does_not_change_decisions(make_client: Any) -> None:
     client = make_client(doc)
     assert client.get_feature_variation_key("v", "f") == "on"
     assert assigned(client, "v") == {5: (50, "EXPERIMENTATION")}
+
+
+@pytest.mark.parametrize("timeout", ["soon", object(), [1]])
+def test_remote_calls_with_a_timeout_that_is_not_a_number(client: KameleoonClient, timeout: Any) -> None:
+    """A timeout that is not a number means the default timeout (no TypeError)."""
+    assert client.get_remote_data("key", timeout) is None
+    assert client.get_remote_visitor_data("v", True, timeout) == []
+    assert client.get_visitor_warehouse_audience("v", 1, None, timeout) is None
