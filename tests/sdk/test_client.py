@@ -605,3 +605,23 @@ def test_remote_calls_with_a_timeout_that_is_not_a_number(client: KameleoonClien
     assert client.get_remote_data("key", timeout) is None
     assert client.get_remote_visitor_data("v", True, timeout) == []
     assert client.get_visitor_warehouse_audience("v", 1, None, timeout) is None
+
+
+def test_flush_all_reports_linked_data_under_the_owner_code(make_client: Any) -> None:
+    """flush() without a code reports a linked record's data under its own (anonymous) code, as the
+    reference's visitor map order does, whatever the store's recency order."""
+    doc = document(flag("f"), custom_data=[{"index": 2, "isMappingIdentifier": True}])
+    client = make_client(doc)
+    store = client._store
+    clock = [1000.0]
+    store._clock = lambda: clock[0]
+    store.refresh_clock()
+    client.add_data("anon", Device(DeviceType.PHONE), CustomData(2, "user-42"))
+    clock[0] += 5.0
+    store.refresh_clock()
+    client.add_data("anon", Conversion(1))  # used again later: moves to the recent end of the store
+    assert list(store) == ["user-42", "anon"]
+    client.flush(instant=True)
+    assert flush_tracking(client)
+    device = [line for line in client_transport(client).tracked_lines() if line.get("deviceType") == "PHONE"]
+    assert [line.get("visitorCode") for line in device] == ["anon"]
