@@ -290,17 +290,18 @@ def test_rule_match_creates_the_record(client: KameleoonClient) -> None:
     assert client._store.get("visitor_42") is not None
 
 
-def test_assignment_is_replaced_on_every_evaluation(make_client: Any) -> None:
+def test_assignment_is_replaced_on_every_evaluation(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each tracking evaluation replaces the experiment's assignment with a fresh one."""
     client = make_client(
         document(flag("f", rules=[rule(1, experiment_id=5, entries=[entry("on", 50, 1.0)])]))
     )
+    monkeypatch.setattr("kameleoon._client.time.time", lambda: 1000.0)
     client.get_feature_variation_key("v", "f")
-    first = client._store.get("v").assigned[5]  # type: ignore[union-attr]
-    time.sleep(0.002)
+    monkeypatch.setattr("kameleoon._client.time.time", lambda: 2000.0)
     client.is_feature_active("v", "f")
-    second = client._store.get("v").assigned[5]  # type: ignore[union-attr]
-    assert second[0] == 50 and second[2] > first[2]
+    assert client._store.get("v").assigned[5][:3] == (50, "EXPERIMENTATION", 2000.0)  # type: ignore[union-attr]
 
 
 def test_assignments_are_never_removed(make_client: Any) -> None:
