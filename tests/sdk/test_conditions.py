@@ -968,3 +968,12 @@ def test_unhashable_flag_or_segment_ids_match_nothing() -> None:
     assert target_check(visitor, featureFlagId={"id": 77}) is False
     seg = segment_config({"targetingType": "SEGMENT", "segmentId": [500]}).flags["f"].rules[0].segment
     assert seg.check(visitor, "v", 0) is False
+
+
+def test_kcs_heat_does_not_hide_other_data() -> None:
+    """KCS heat does not hide a visitor's other data (the reference's lookup quirk is not kept)."""
+    visitor = record()
+    visitor.extras().kcs = {1: {2: 50}}
+    assert check({"targetingType": "VISITOR_CODE", "visitorCode": "v", "matchType": "EXACT"}, visitor) is True
+    assert check({"targetingType": "SDK_LANGUAGE", "sdkLanguage": "PYTHON"}, visitor) is True
+    assert exclusive(visitor, 5) is True
