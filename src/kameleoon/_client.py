@@ -407,7 +407,10 @@ class KameleoonClient:
         assigned = visitor.assigned
         if assigned is None:
             assigned = visitor.assigned = {}
-        previous = assigned.get(experiment_id)
+        try:
+            previous = assigned.get(experiment_id)
+        except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
+            return
         position = previous[3] if previous is not None else len(assigned)
         assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
         self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined

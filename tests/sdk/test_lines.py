@@ -178,3 +178,17 @@ def test_operating_system(system: OperatingSystemType) -> None:
 def test_geolocation(geo: Geolocation, expected: str) -> None:
     """Geolocation: staticData; text fields only when non-empty, coordinates whenever given."""
     assert lines.geolocation(geo) == f"eventType=staticData&{expected}"
+
+
+def test_nonces_leave_the_applications_random_sequence_alone() -> None:
+    """Drawing nonces does not advance the global ``random`` generator an application may seed."""
+    import random
+
+    from kameleoon._wire import lines as wire_lines
+
+    random.seed(5)
+    expected = [random.random() for _ in range(3)]
+    random.seed(5)
+    wire_lines.new_nonce()
+    wire_lines.NoncePool()()
+    assert [random.random() for _ in range(3)] == expected

@@ -178,11 +178,6 @@ def test_mapping_identifier_uses_the_current_configuration() -> None:
     assert store.get("user") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spec §4.4: the linked code's unique-identifier flag is copied from the anonymous code at link "
-    "time; ours keeps the linked code's own flag",
-)
 def test_unique_identifier_flag_is_copied_at_link_time() -> None:
     """At link time the linked code takes the anonymous visitor's unique-identifier flag."""
     harness = Harness()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 from typing import Any
 
@@ -30,9 +31,16 @@ __all__ = [
 ]
 
 
+# The SDK's own generator: drawing from the ``random`` module would change the sequence of an
+# application that seeds it. Reseeded in forked children (the parent's state must not repeat).
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
+
+
 def new_nonce() -> str:
     """16 upper-case hexadecimal characters identifying one event for de-duplication."""
-    return random.getrandbits(64).to_bytes(8, "big").hex().upper()
+    return _random.getrandbits(64).to_bytes(8, "big").hex().upper()
 
 
 class NoncePool:
@@ -50,7 +58,7 @@ class NoncePool:
     def __call__(self) -> str:
         position = self._position
         if position >= len(self._hex):
-            self._hex, position = random.randbytes(8 * 256).hex().upper(), 0
+            self._hex, position = _random.randbytes(8 * 256).hex().upper(), 0
         self._position = position + 16
         return self._hex[position : position + 16]
 
