@@ -777,7 +777,7 @@ def test_visits(count: Any, operator: str, visits: tuple[float, ...] | None, out
 def test_same_day_visits(monkeypatch: pytest.MonkeyPatch) -> None:
     """SAME_DAY_VISITS counts previous visits in stored order until the first one before today."""
     today = 1_000_000_000.0
-    monkeypatch.setattr(conditions, "_start_of_today_ms", lambda: today)
+    monkeypatch.setattr(conditions.activity, "_start_of_today_ms", lambda: today)
     visitor = with_visits(today + 5000, today, today - 1, today + 10)
 
     def same_day(count: Any, operator: str, who: Visitor | None) -> bool:
@@ -799,7 +799,7 @@ def test_start_of_today_is_local_midnight() -> None:
         return dt.datetime.combine(dt.date.today(), dt.time()).timestamp() * 1000
 
     before = midnight_ms()
-    value = conditions._start_of_today_ms()
+    value = conditions.activity._start_of_today_ms()
     assert value in (before, midnight_ms())
 
 
@@ -822,7 +822,7 @@ def test_first_and_last_visit(
 ) -> None:
     """FIRST_VISIT / LAST_VISIT: elapsed milliseconds since the oldest / newest previous visit."""
     now = 2_000_000.0
-    monkeypatch.setattr(conditions.time, "time", lambda: now / 1000)
+    monkeypatch.setattr(conditions.activity.time, "time", lambda: now / 1000)
     visitor = with_visits(now - 1_000, now - 30_000, now - 60_000)
     cond = {"targetingType": kind, "countInMillis": millis, "matchType": operator}
     assert check(cond, visitor) is outcome
