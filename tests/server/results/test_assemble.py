@@ -114,7 +114,7 @@ def test_population_variations_and_srm_use_the_configured_split(tmp_path: Path) 
     events = random_experiment(seed=3)
     doc = document(tmp_path, events, ResultsRequest(goal_ids=(42,)))
     expected = reference(ResultsRequest(goal_ids=(42,)).query(SITE, EXPERIMENT, NOW), events)
-    counts = {v: 0 for v in (7001, 7002, 7003)}
+    counts = dict.fromkeys((7001, 7002, 7003), 0)
     for (var, excluded, _), group in expected.items():
         if excluded is None:
             counts[var] += group["users"]
