@@ -64,14 +64,17 @@ class SettingsOut(_Out):
     cuped: Annotated[bool, _d("Variance reduction with each metric's pre-exposure value.")]
     cuped_lookback_days: Annotated[float, _d("Pre-exposure period used by CUPED. Unit: days.")]
     cap_percentile: Annotated[
-        float | None, _d("Revenue/count visitor values capped at this quantile (0-1) of non-zero values.")
+        float | None,
+        _d("Revenue/count visitor values capped at this quantile of non-zero values. Unit: fraction (0-1)."),
     ]
     cap_revenue: Annotated[float | None, _d("Absolute cap of a visitor's revenue. Unit: currency.")]
     cap_count: Annotated[float | None, _d("Absolute cap of a visitor's conversions. Unit: conversions.")]
     breakdown: Annotated[
         Literal["none", "custom_data", "browser", "device", "os"], _d("Attribute splitting the metrics.")
     ]
-    custom_data_index: Annotated[int | None, _d("Custom-data index of a custom_data breakdown.")]
+    custom_data_index: Annotated[
+        int | None, _d("Custom-data index of a custom_data breakdown. Unit: none (an index).")
+    ]
     from_ms: Annotated[int, _d("Start of the analysed exposures (inclusive). Unit: epoch milliseconds.")]
     to_ms: Annotated[int, _d("End of exposures and conversions (exclusive). Unit: epoch milliseconds.")]
 
@@ -153,7 +156,8 @@ class MetricVariation(_Out):
     variation_id: Annotated[int, _d("Variation id.")]
     visitors: Annotated[int, _d("Analysed visitors of this variation (in this slice). Unit: visitors.")]
     total: Annotated[
-        float, _d("Sum of visitor values: converted visitors, revenue (currency) or conversions.")
+        float,
+        _d("Sum of visitor values. Unit: converted visitors, currency (revenue) or conversions (count)."),
     ]
     mean: Annotated[float, _d("total / visitors, in the metric's `unit`.")]
     comparison: Annotated[Comparison | None, _d("Against the control; null for the control.")]
