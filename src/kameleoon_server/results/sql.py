@@ -158,10 +158,12 @@ class _Builder:
             f" AND e.time_ms < {self.d.param('to_ms')} GROUP BY {self.unit()})"
         )
         value = self.d.line_param("e.line", param)
-        return [
-            last,
-            f"dims AS (SELECT d.unit AS unit, {value} AS value FROM dim_last d JOIN events e ON e.id = d.id)",
-        ]
+        # One row per unit already; the GROUP BY makes SQLite index the result for the join.
+        dims = (
+            f"dims AS (SELECT d.unit AS unit, MAX({value}) AS value"
+            " FROM dim_last d JOIN events e ON e.id = d.id GROUP BY d.unit)"
+        )
+        return [last, dims]
 
     def hit_values(self) -> list[str]:
         """Aggregates of ``hits``: per goal, the post (and pre) value kinds some metric needs."""
