@@ -15,14 +15,15 @@ final        ``GROUP BY variation, excluded, dimension`` with the engine's colum
 A *unit* is a person: identities linked by mapping (``visitor_links``: user id -> visitor
 code) are merged under the user id, and a nonce stored under both identities counts once.
 
-:func:`experiment_sums` runs it through any ``execute(sql, params) -> rows`` callable, so a
-back end only supplies a connection and its :class:`Dialect`.
+:func:`experiment_sums` (or :func:`experiment_sums_async`) runs it through any
+``execute(sql, params) -> rows`` callable, so a back end only supplies a connection and its
+:class:`Dialect`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
@@ -38,10 +39,22 @@ from kameleoon_server.results.query import (
     SumsRow,
 )
 
-__all__ = ["Execute", "Statement", "build_statement", "decode_dimension", "experiment_sums"]
+__all__ = [
+    "AsyncExecute",
+    "Execute",
+    "Statement",
+    "build_statement",
+    "decode_dimension",
+    "experiment_sums",
+    "experiment_sums_async",
+    "links_probe",
+    "parse_answer",
+]
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 """Runs one statement with named parameters and returns all its rows."""
+AsyncExecute = Callable[[str, Mapping[str, Any]], Awaitable[Sequence[Sequence[Any]]]]
+"""The same, as a coroutine."""
 
 ET_EXPERIMENT: Final = 2
 ET_CONVERSION: Final = 3
@@ -348,10 +361,21 @@ def _caps(query: SumsQuery, columns: Sequence[str], rows: Sequence[Sequence[Any]
     return caps
 
 
+def parse_answer(query: SumsQuery, statement: Statement, rows: Sequence[Sequence[Any]]) -> SumsAnswer:
+    """The answer made of the rows of ``statement``."""
+    parsed = [_parse_row(query, statement.columns, row) for row in rows]
+    return SumsAnswer(_merge(parsed), _caps(query, statement.columns, rows))
+
+
 def experiment_sums(execute: Execute, query: SumsQuery, dialect: Dialect) -> SumsAnswer:
     """Runs the results query through ``execute`` (a connection of ``dialect``)."""
     with_links = bool(execute(links_probe(dialect), {"site": query.site_id}))
     statement = build_statement(query, dialect, with_links)
-    rows = execute(statement.sql, statement.params)
-    parsed = [_parse_row(query, statement.columns, row) for row in rows]
-    return SumsAnswer(_merge(parsed), _caps(query, statement.columns, rows))
+    return parse_answer(query, statement, execute(statement.sql, statement.params))
+
+
+async def experiment_sums_async(execute: AsyncExecute, query: SumsQuery, dialect: Dialect) -> SumsAnswer:
+    """:func:`experiment_sums` for an asynchronous driver (e.g. a psycopg connection pool)."""
+    with_links = bool(await execute(links_probe(dialect), {"site": query.site_id}))
+    statement = build_statement(query, dialect, with_links)
+    return parse_answer(query, statement, await execute(statement.sql, statement.params))

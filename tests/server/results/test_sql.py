@@ -151,3 +151,18 @@ def test_the_postgresql_text_has_no_literal_percent_and_only_psycopg_placeholder
     for name in statement.params:
         bare = bare.replace(f"%({name})s", "")
     assert "%" not in bare and ":" not in bare.replace("::", "")
+
+
+def test_the_async_runner_gives_the_same_answer(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    events = random_experiment(seed=2)
+    query = SumsQuery(SITE, EXP, ALL, cuped_lookback_ms=DAY_MS, breakdown=Breakdown.OS)
+    expected = answer(tmp_path, events, query)
+    conn = sqlite3.connect(tmp_path / "r.db")
+
+    async def execute(statement: str, params: Any) -> Any:
+        return conn.execute(statement, params).fetchall()
+
+    assert asyncio.run(sql.experiment_sums_async(execute, query, SQLITE)) == expected
