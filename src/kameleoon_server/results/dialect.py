@@ -1,13 +1,15 @@
 """Everything in the results SQL that differs between database engines, and nothing else.
 
 The statements of :mod:`kameleoon_server.results.sql` are written in the common subset of SQLite
-(3.25+, for window functions) and PostgreSQL (11+): CTEs, ``CASE``, ``COALESCE``, ``LIKE``,
-``ROW_NUMBER() OVER``, scalar subqueries, ``LIMIT``. Two things are not common, so a
+(3.25+, for window functions) and PostgreSQL (12+): CTEs, ``CASE``, ``COALESCE``, ``LIKE``,
+``ROW_NUMBER() OVER``, scalar subqueries, ``LIMIT``. Three things are not common, so a
 :class:`Dialect` supplies them:
 
 * how a bound parameter is written (``:name`` for sqlite3, ``%(name)s`` for psycopg);
 * how one query-string parameter is cut out of a stored tracking line (SQLite has no regular
-  expressions: ``instr``/``substr``; PostgreSQL: ``substring(... from <regex>)``).
+  expressions: ``instr``/``substr``; PostgreSQL: ``substring(... from <regex>)``);
+* whether a CTE can be marked ``AS MATERIALIZED`` (SQLite 3.35+, PostgreSQL 12+); without it
+  the statement is the same, only slower.
 
 The SQL never contains a literal ``%`` (``LIKE`` patterns are bound parameters), so psycopg's
 placeholder syntax needs no escaping.
@@ -16,6 +18,7 @@ placeholder syntax needs no escaping.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +38,8 @@ class Dialect:
     name: str
     placeholder: str
     """Format of a named parameter; ``{}`` is replaced by the name."""
+    materialized: str = "MATERIALIZED "
+    """Keyword put after ``AS`` of a CTE that must be computed once (empty if unsupported)."""
 
     def param(self, name: str) -> str:
         """The placeholder of the bound parameter ``name``."""
@@ -52,5 +57,5 @@ class Dialect:
         return f"CASE WHEN {start} = 0 THEN NULL ELSE substr({rest}, 1, instr({rest} || '&', '&') - 1) END"
 
 
-SQLITE: Final = Dialect("sqlite", ":{}")
+SQLITE: Final = Dialect("sqlite", ":{}", "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else "")
 POSTGRESQL: Final = Dialect("postgresql", "%({})s")

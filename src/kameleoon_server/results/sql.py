@@ -138,7 +138,7 @@ class _Builder:
         revenue = "CASE WHEN e.negative = 1 THEN -e.revenue ELSE e.revenue END"
         if not self.links:
             return (
-                "conv AS MATERIALIZED (SELECT e.identity AS unit, e.goal_id AS goal_id,"
+                f"conv AS {self.d.materialized}(SELECT e.identity AS unit, e.goal_id AS goal_id,"
                 " e.time_ms AS time_ms,"
                 f" {revenue} AS revenue, e.negative AS negative, {self.first_exposure()} AS first_ms"
                 f" FROM events e WHERE {where})"
