@@ -191,7 +191,15 @@ class KameleoonClient:
         visitor holding data. ``instant``: the data present now is sent at once, one request per
         visitor, in the background (the schedule is left as it is). Never blocks."""
         if visitor_code is None:
-            codes = [code for code, visitor in self._store.items() if _has_sendable_data(visitor, self._cfg)]
+            held = [
+                (code, visitor)
+                for code, visitor in self._store.items()
+                if _has_sendable_data(visitor, self._cfg)
+            ]
+            # A record shared by linked codes is reported under the first code that takes it: the
+            # record's own code first, as in the reference's visitor map (linked codes join it
+            # later), not whichever the store's recency order puts first.
+            codes = [code for code, visitor in sorted(held, key=lambda item: item[1].mapping != item[0])]
             for code in codes:  # instant: one request per visitor, as the reference does
                 self._tracker.send_now(code) if instant else self._tracker.schedule(code)
             return
@@ -399,7 +407,10 @@ class KameleoonClient:
         assigned = visitor.assigned
         if assigned is None:
             assigned = visitor.assigned = {}
-        previous = assigned.get(experiment_id)
+        try:
+            previous = assigned.get(experiment_id)
+        except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
+            return
         position = previous[3] if previous is not None else len(assigned)
         assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
         self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined

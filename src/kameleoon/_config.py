@@ -30,7 +30,7 @@ _SCHEME_RE = re.compile(r"^https?://", re.IGNORECASE)
 
 def _clean_top_level_domain(value: str | None) -> str:
     if not value:
-        _log.warning("top_level_domain is empty: the visitor code cookie is written without a Domain")
+        _log.info("top_level_domain is empty: the visitor code cookie is written without a Domain")
         return ""
     domain = _SCHEME_RE.sub("", value.lower(), count=1)
     if _DOMAIN_RE.fullmatch(domain) is None:

@@ -64,8 +64,10 @@ def _morsel(jar: MutableMapping[str, Any]) -> Morsel[str] | None:
     return entry if isinstance(entry, Morsel) else None
 
 
-def write_cookie(jar: MutableMapping[str, Any], code: str, domain: str) -> None:
+def write_cookie(jar: Any, code: str, domain: str) -> None:
     """Writes the visitor-code cookie with its domain, path, max-age and expiry date."""
+    if not isinstance(jar, MutableMapping):
+        return  # not a cookie jar (a read-only mapping, or no mapping at all): nothing to write into
     if isinstance(jar, BaseCookie):
         jar[COOKIE_NAME] = code
         morsel = jar[COOKIE_NAME]
@@ -93,8 +95,10 @@ def _http_date(epoch: float) -> str:
     )
 
 
-def expire_cookie(jar: MutableMapping[str, Any], domain: str) -> None:
+def expire_cookie(jar: Any, domain: str) -> None:
     """Sets ``Max-Age=0`` on the visitor-code cookie present in ``jar`` (if any)."""
+    if not isinstance(jar, MutableMapping):
+        return
     morsel = _morsel(jar)
     if morsel is None:
         return

@@ -30,7 +30,9 @@ class RemoteData:
 
     # -- request building -------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> float:
-        return self._client._settings.default_timeout_second if timeout is None else timeout
+        if isinstance(timeout, (int, float)):
+            return timeout
+        return self._client._settings.default_timeout_second  # None (or not a number)
 
     def _map_request(self, key: str, timeout: float | None) -> Request:
         return Request("GET", self._client._endpoints.remote_data(key), {}, None, self._timeout(timeout))
@@ -164,7 +166,7 @@ class RemoteData:
         self, code: str, data_filter: Any, unique: bool | None, timeout: float | None
     ) -> Request:
         client = self._client
-        if unique is not None:
+        if unique is not None and isinstance(code, str):  # the code is not validated here
             client._unique_identifier_step(code, unique)
         is_unique = isinstance(code, str) and client._store.is_unique_identifier(code)
         f = data_filter if isinstance(data_filter, RemoteVisitorDataFilter) else RemoteVisitorDataFilter()

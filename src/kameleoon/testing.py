@@ -41,15 +41,20 @@ __all__ = [
 Handler = Callable[[Request], Response]
 
 
+_TOKEN = b'{"access_token": "test-token", "expires_in": 86400, "token_type": "Bearer"}'
+
+
 def _no_content(request: Request) -> Response:
+    if request.url.endswith("/oauth/token"):
+        return Response(200, {"content-type": "application/json"}, _TOKEN)
     return Response(204, {}, b"")
 
 
 class MockTransport:
     """A transport that records every request and answers ``handler(request)``.
 
-    The default handler answers an empty 204 to everything (tracking accepted, remote data
-    absent). Thread-safe.
+    The default handler answers a token to token requests and an empty 204 to everything else
+    (tracking accepted, remote data absent). Thread-safe.
     """
 
     def __init__(self, handler: Handler | None = None) -> None:

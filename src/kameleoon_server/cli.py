@@ -12,6 +12,7 @@ from typing import Any
 
 from kameleoon_server._client import AdminClient, ApiFailure
 from kameleoon_server._paths import default_data_dir, read_admin_token
+from kameleoon_server.results import cli as results_cli
 
 Command = Callable[[AdminClient, argparse.Namespace], Any]
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -95,6 +96,7 @@ COMMANDS: dict[str, Command] = {
     "credentials create": lambda c, a: c.request("POST", c.site_path(a.site, "credentials")),
     "credentials list": lambda c, a: c.request("GET", c.site_path(a.site, "credentials")),
     "stats": lambda c, a: c.request("GET", "/api/stats"),
+    "results": results_cli.run,
     "api": lambda c, a: c.request(a.method.upper(), a.path, json.loads(a.body) if a.body else None),
 }
 
@@ -163,6 +165,7 @@ _ARGS: dict[str, str] = {
     "sites create": "",
     "sites list": "",
     "stats": "",
+    "results": "site",
 }
 
 
@@ -196,6 +199,8 @@ def _admin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
             p.add_argument("--segment", type=int)
         if name == "api":
             p.add_argument("body", nargs="?")
+        if name == "results":
+            results_cli.add_arguments(p)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -224,7 +229,9 @@ def run_admin(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 1
-    if result is not None:
+    if isinstance(result, str):
+        print(result, end="" if result.endswith("\n") else "\n")
+    elif result is not None:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 

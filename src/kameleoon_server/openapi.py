@@ -31,7 +31,8 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(ep.path)
-        ],
+        ]
+        + list(ep.parameters),
         "responses": {
             str(ep.status): {"description": "success"},
             "401": {"description": "missing or wrong admin token"},
@@ -39,6 +40,9 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
             "422": {"description": "validation failed: {error, details[]}"},
         },
     }
+    if ep.response is not None:
+        schema = _body_schema(ep.response, components)
+        op["responses"][str(ep.status)]["content"] = {"application/json": {"schema": schema}}
     if ep.public:
         op["security"] = []
     if ep.body is not None:

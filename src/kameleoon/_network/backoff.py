@@ -9,8 +9,14 @@ the nominal delay.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
+
+# The SDK's own generator (the application's ``random`` sequence stays untouched).
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
 
 __all__ = ["Backoff"]
 
@@ -29,7 +35,7 @@ class Backoff:
 
     def delay(self, rng: random.Random | None = None) -> float:
         ceiling = self.ceiling()
-        return (rng or random).uniform(ceiling / 2, ceiling)
+        return (rng or _random).uniform(ceiling / 2, ceiling)
 
     def next(self) -> Backoff:
         return Backoff(self.base, self.cap, min(self.attempt + 1, _MAX_ATTEMPT))

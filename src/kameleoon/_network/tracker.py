@@ -31,6 +31,7 @@ from kameleoon._visitors.outbox import consent_given, identity_of, prepare_uniqu
 from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
 from kameleoon._wire import lines
+from kameleoon._wire.encoding import encode
 
 __all__ = ["MAX_BODY_CHARS", "Tracker", "TrackerStats"]
 
@@ -43,6 +44,7 @@ _BACKLOG = 40_000
 
 # (pending bit, nonce, tracking parameters) of one visitor, shared by its linked codes in a batch
 _Encoded = list[tuple[int, str, str]]
+_CHUNK = 64  # visitors built per hold of the data lock
 
 
 class Tracker:
@@ -76,6 +78,7 @@ class Tracker:
         self._drops = DropLog(log)
         self._scheduled: dict[str, None] = {}
         self._orphans: deque[str] = deque()
+        self._nonce = lines.NoncePool()  # used with the store's data lock held
         self._thread: threading.Thread | None = None
         self._reset_threading()
 
@@ -257,21 +260,27 @@ class Tracker:
                 self._scheduled.setdefault(code, None)
 
     def _build(self, codes: list[str]) -> list[str]:
-        """Lines of ``codes`` up to the body size cap; codes beyond it are (still) scheduled."""
+        """Lines of ``codes`` up to the body size cap; codes beyond it are (still) scheduled.
+
+        The data lock is taken per chunk of visitors, not per visitor: user threads wait at
+        most one chunk, and the build costs a fraction of a decision per visitor.
+        """
         config = self._config()
         built: list[str] = []
         size = 0
         shared: dict[int, _Encoded] = {}
-        for position, code in enumerate(codes):
+        store, lock = self._store, self._store.data_lock
+        for start in range(0, len(codes), _CHUNK):
             if size > MAX_BODY_CHARS:
-                self._reschedule(codes[position:])
+                self._reschedule(codes[start:])
                 break
-            visitor = self._store.get(code)
-            with self._store.data_lock:
-                self._store.apply_exposures()
-                for text in self._lines_for(code, visitor, config, shared, allow_activity=True):
-                    built.append(text)
-                    size += len(text) + 1
+            visitors = [(code, store.get(code)) for code in codes[start : start + _CHUNK]]
+            with lock:
+                store.apply_exposures()
+                for code, visitor in visitors:
+                    texts = self._lines_for(code, visitor, config, shared, allow_activity=True)
+                    built += texts
+                    size += sum(map(len, texts)) + len(texts)
         return built
 
     def _lines_for(
@@ -282,37 +291,39 @@ class Tracker:
         shared: dict[int, _Encoded],
         allow_activity: bool,
     ) -> list[str]:
-        unique = self._store.is_unique_identifier(code)
+        unique = code in self._store._unique_ids
         if unique and visitor is not None:
             prepare_unique_identifier(visitor, code, config)
-        consent = consent_given(config, visitor)
-        identity = identity_of(code, visitor, unique)
-        items: _Encoded = []
-        if visitor is not None:
-            items = self._encoded(visitor, config, consent, shared)
+        consent = not config.consent_required or consent_given(config, visitor)
+        identity = identity_of(code, visitor, unique) if unique else "visitorCode"
+        suffix = f"&{identity}={code if code.isalnum() and code.isascii() else encode(code)}"
         user_agent = visitor.ua if visitor is not None else None
+        first = f"{suffix}&userAgent={encode(user_agent)}" if user_agent else suffix
+        items = self._encoded(visitor, config, consent, shared) if visitor is not None else None
         if not items:
             if not (consent and allow_activity):
                 return []
-            return [lines.line(lines.new_nonce(), lines.activity(), identity, code, user_agent)]
-        return [
-            lines.line(nonce, params, identity, code, user_agent if position == 0 else None)
-            for position, (_, nonce, params) in enumerate(items)
-        ]
+            return [f"nonce={self._nonce()}&eventType=activity{first}"]
+        texts = [f"nonce={nonce}&{params}{suffix}" for _, nonce, params in items]
+        if first is not suffix:
+            texts[0] = f"nonce={items[0][1]}&{items[0][2]}{first}"
+        return texts
 
-    @staticmethod
     def _encoded(
-        visitor: Visitor, config: Configuration, consent: bool, shared: dict[int, _Encoded]
+        self, visitor: Visitor, config: Configuration, consent: bool, shared: dict[int, _Encoded]
     ) -> _Encoded:
         """The visitor's unsent items with their nonces, encoded once per batch (linked codes
         share them) and marked as handed over."""
         cached = shared.get(id(visitor))
         if cached is None:
-            items = unsent_items(visitor, config, consent)
-            cached = [(bit, lines.new_nonce(), params) for bit, params, _ in items]
+            new_nonce, cleared = self._nonce, 0
+            cached = []
+            for bit, params, _ in unsent_items(visitor, config, consent):
+                cached.append((bit, new_nonce(), params))
+                cleared |= bit
             shared[id(visitor)] = cached
-            for bit, _, _ in cached:
-                visitor.pending &= ~bit
+            if cleared:
+                visitor.pending &= ~cleared
         return cached
 
     def _keep_orphans(self, built: list[str]) -> None:

@@ -100,7 +100,9 @@ def _custom_data(ctx: DataContext, item: CustomData) -> None:
     if is_mapping:
         visitor.extras().mapping = ctx.code
         if values[0] != ctx.code:
-            ctx.store.link(values[0], visitor)  # its unique-identifier flag stays its own
+            # the linked code takes the anonymous code's unique-identifier flag, once (spec §4.4)
+            ctx.store.link(values[0], visitor)
+            ctx.store.set_unique_identifier(values[0], ctx.store.is_unique_identifier(ctx.code))
 
 
 def _browser(ctx: DataContext, item: Browser) -> None:

@@ -15,7 +15,7 @@ Field layout (the targeting conditions of :mod:`kameleoon._engine` read it direc
 * ``assigned``: experiment id -> :data:`Assignment`, in first-assignment order, or ``None``.
 * ``pending``: bit mask of the items not sent yet (see :mod:`kameleoon._visitors.pending`).
 * ``extra``: the rarely used rest (:class:`Extra`), or ``None``.
-* ``last``: last activity, in the store's clock (seconds).
+* ``last``: last activity, in the store's clock (seconds), to the store's touch granularity.
 """
 
 from __future__ import annotations

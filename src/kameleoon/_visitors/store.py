@@ -1,8 +1,9 @@
 """The visitor store: code -> record, expiring idle visitors and capped in size.
 
 The dict keeps codes in (approximately) least-recently-used order: a record is moved to the
-end when it is touched more than a second after its previous touch, so both expiry and
-eviction scan from the front. Eviction removes the least recently used code first and is
+end when it is touched a second or more after it was last moved, so both expiry and eviction
+scan from the front. A record's ``last`` is the time of that move: its last activity is less
+than a second later. Eviction removes the least recently used code first and is
 counted. All mutations happen under one lock; lookups are lock-free.
 
 Activity times come from a coarse clock, ``now``, refreshed by :meth:`refresh_clock` (the
@@ -137,7 +138,7 @@ class VisitorStore:
             for code, visitor in self._visitors.items():
                 if visitor.last > cutoff + 2 * _TOUCH_GRANULARITY:
                     break  # the rest was touched later (order is LRU up to the granularity)
-                if visitor.last <= cutoff:
+                if visitor.last + _TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
                     dropped.append((code, visitor))
             for code, _ in dropped:
                 del self._visitors[code]
@@ -156,13 +157,16 @@ class VisitorStore:
 
     # -- internals ------------------------------------------------------------------------
     def _touch(self, code: str, visitor: Visitor) -> None:
+        # ``last`` only moves with the record: were it refreshed without moving, a record used
+        # more often than the granularity would stay at the front forever (and be evicted first,
+        # and stop the purge scan before the idle records behind it).
         now = self.now
         if now - visitor.last >= _TOUCH_GRANULARITY:
             with self._lock:
                 if self._visitors.get(code) is visitor:
                     del self._visitors[code]
                     self._visitors[code] = visitor
-        visitor.last = now
+            visitor.last = now
 
     def _pop_oldest(self) -> tuple[str, Visitor]:
         code = next(iter(self._visitors))

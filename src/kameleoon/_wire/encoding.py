@@ -14,7 +14,7 @@ _NOTHING_TO_ESCAPE = re.compile(r"[A-Za-z0-9_.\-~()*!']*").fullmatch  # most val
 
 def encode(value: str) -> str:
     """Percent-encodes like JavaScript's ``encodeURIComponent`` (UTF-8, ``%20`` for spaces)."""
-    if _NOTHING_TO_ESCAPE(value) is not None:
+    if (value.isalnum() and value.isascii()) or _NOTHING_TO_ESCAPE(value) is not None:
         return value
     return quote(value, safe=_SAFE, errors="surrogatepass")
 

@@ -6,13 +6,17 @@ Each builder returns the event's parameters *without* the nonce and the visitor 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 from typing import Any
 
 from kameleoon._wire.encoding import encode, query
 
 __all__ = [
+    "EXPERIMENT_PARAMS",
+    "NoncePool",
     "activity",
     "browser",
     "conversion",
@@ -27,9 +31,36 @@ __all__ = [
 ]
 
 
+# The SDK's own generator: drawing from the ``random`` module would change the sequence of an
+# application that seeds it. Reseeded in forked children (the parent's state must not repeat).
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
+
+
 def new_nonce() -> str:
     """16 upper-case hexadecimal characters identifying one event for de-duplication."""
-    return f"{random.getrandbits(64):016X}"
+    return _random.getrandbits(64).to_bytes(8, "big").hex().upper()
+
+
+class NoncePool:
+    """Nonces drawn from a buffer of random bytes (a slice each instead of a random call).
+
+    Not thread-safe: the tracker uses it with the store's data lock held.
+    """
+
+    __slots__ = ("_hex", "_position")
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._position = 0
+
+    def __call__(self) -> str:
+        position = self._position
+        if position >= len(self._hex):
+            self._hex, position = _random.randbytes(8 * 256).hex().upper(), 0
+        self._position = position + 16
+        return self._hex[position : position + 16]
 
 
 def line(nonce: str, params: str, identity: str, code: str, user_agent: str | None = None) -> str:
@@ -47,8 +78,21 @@ def activity() -> str:
     return "eventType=activity"
 
 
+EXPERIMENT_PARAMS: dict[tuple[Any, Any], str] = {}  # (experiment id, variation id) -> parameters
+_MAX_CACHEDEXPERIMENT_PARAMS = 10_000
+
+
 def experiment(experiment_id: Any, variation_id: Any) -> str:
-    return query((("eventType", "experiment"), ("id", experiment_id), ("variationId", variation_id)))
+    key = (experiment_id, variation_id)
+    try:
+        return EXPERIMENT_PARAMS[key]
+    except (KeyError, TypeError):
+        pass
+    params = query((("eventType", "experiment"), ("id", experiment_id), ("variationId", variation_id)))
+    if len(EXPERIMENT_PARAMS) < _MAX_CACHEDEXPERIMENT_PARAMS:
+        with contextlib.suppress(TypeError):  # unhashable ids are not cached
+            EXPERIMENT_PARAMS[key] = params
+    return params
 
 
 def conversion(goal_id: Any, revenue: Any, negative: Any) -> str:

@@ -126,6 +126,7 @@ def _read_experiments(visit: dict[str, Any], seen: set[Any], result: RemoteVisit
             experiment_id is None
             or variation_id is None
             or not _hashable(experiment_id)
+            or not _hashable(variation_id)  # targeting looks variation ids up in an index
             or experiment_id in seen
         ):
             continue

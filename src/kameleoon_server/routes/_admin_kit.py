@@ -69,6 +69,8 @@ class Endpoint:
     status: int = 200
     tag: str = "sites"
     public: bool = False
+    parameters: tuple[dict[str, Any], ...] = ()  # OpenAPI query parameter objects
+    response: Any = None  # type of the JSON answer, for the OpenAPI document
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -83,9 +85,13 @@ def endpoint(
     status: int = 200,
     tag: str = "sites",
     public: bool = False,
+    parameters: tuple[dict[str, Any], ...] = (),
+    response: Any = None,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        ENDPOINTS.append(Endpoint(method, path, summary, handler, body, status, tag, public))
+        ENDPOINTS.append(
+            Endpoint(method, path, summary, handler, body, status, tag, public, parameters, response)
+        )
         return handler
 
     return register

@@ -11,11 +11,11 @@ from starlette.routing import BaseRoute
 
 from kameleoon_server.counters import prometheus
 from kameleoon_server.openapi import openapi_document
-from kameleoon_server.routes import admin_flags, admin_sites, admin_targeting
+from kameleoon_server.routes import admin_flags, admin_sites, admin_targeting, results
 from kameleoon_server.routes._admin_kit import ENDPOINTS, Call, build_routes, endpoint
 from kameleoon_server.state import ServerState
 
-__all__ = ["admin_flags", "admin_sites", "admin_targeting", "routes"]
+__all__ = ["admin_flags", "admin_sites", "admin_targeting", "results", "routes"]
 
 
 def counters(state: ServerState) -> dict[str, int]:

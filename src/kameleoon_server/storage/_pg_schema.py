@@ -72,6 +72,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (site_id, user_id, visitor_code)
     );
     """,
+    # 2: the results statement (kameleoon_server.results.sql) reads exposures and conversions
+    # from covering indexes, exposures in identity order (as SQLite's migration 2)
+    """
+    DROP INDEX events_exposures;
+    CREATE INDEX events_exposures ON events (site_id, exp_id, identity, time_ms, var_id, bot) WHERE etype = 2;
+    DROP INDEX events_conversions;
+    CREATE INDEX events_conversions
+        ON events (site_id, goal_id, time_ms, identity, revenue, negative, bot) WHERE etype = 3;
+    CREATE INDEX events_static ON events (site_id, identity) WHERE etype = 6;
+    CREATE INDEX visitor_links_code ON visitor_links (site_id, visitor_code, user_id);
+    """,
 )
 
 

@@ -67,6 +67,19 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (site_id, user_id, visitor_code)
     ) WITHOUT ROWID;
     """,
+    # 2: results queries (kameleoon_server.results.sql) read exposures and conversions from
+    # covering indexes (no table lookups): exposures in identity order, so that grouping them
+    # per visitor streams; etype is included because SQLite needs it to cover the query.
+    """
+    DROP INDEX events_exposures;
+    CREATE INDEX events_exposures ON events (site_id, exp_id, identity, time_ms, var_id, bot, etype)
+        WHERE etype = 2;
+    DROP INDEX events_conversions;
+    CREATE INDEX events_conversions
+        ON events (site_id, goal_id, time_ms, identity, revenue, negative, bot, etype) WHERE etype = 3;
+    CREATE INDEX events_static ON events (site_id, identity) WHERE etype = 6;
+    CREATE INDEX visitor_links_code ON visitor_links (site_id, visitor_code, user_id);
+    """,
 )
 
 

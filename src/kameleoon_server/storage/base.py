@@ -20,6 +20,7 @@ from typing import Protocol
 from kameleoon_server._wire import BodySummary as BodySummary  # the answer of ingest_body
 from kameleoon_server._wire import Link, Row
 from kameleoon_server._wire import TooManyLines as TooManyLines
+from kameleoon_server.results.query import SumsAnswer, SumsQuery
 
 EventRow = Row
 """One event: (site_id, identity, is_mapping, nonce, etype, time_ms, exp_id, var_id, goal_id,
@@ -159,6 +160,11 @@ class Storage(Protocol):
         """Visitor codes linked to a user id by mapping-identifier custom data."""
 
     async def event_counts(self, site_id: int) -> list[EventTypeCount]: ...
+
+    async def experiment_sums(self, query: SumsQuery) -> SumsAnswer:
+        """Sufficient statistics of an experiment's goal metrics per variation (x dimension
+        value), computed by the database: the statement of ``kameleoon_server.results.sql``
+        run in the back end's dialect. Never returns visitor-level data."""
 
     # -- server settings (key/value) ---------------------------------------------------------
     async def get_setting(self, key: str) -> str | None: ...

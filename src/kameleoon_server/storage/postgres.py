@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -26,6 +26,9 @@ import psycopg
 from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
+from kameleoon_server.results import sql as results_sql
+from kameleoon_server.results.dialect import POSTGRESQL
+from kameleoon_server.results.query import SumsAnswer, SumsQuery
 from kameleoon_server.storage._ingest import ingest_in_process
 from kameleoon_server.storage._ingest_client import INGEST_PROCESS_AVAILABLE, IngestCounters, IngestProcess
 from kameleoon_server.storage._pg_schema import migrate_url
@@ -378,6 +381,16 @@ class PostgresStorage:
             " GROUP BY etype ORDER BY etype"
         )
         return [EventTypeCount(*r) for r in await self._all(sql, (site_id,))]
+
+    async def experiment_sums(self, query: SumsQuery) -> SumsAnswer:
+        async with self._transaction() as conn:
+            # both statements (links probe, results) see one snapshot and write nothing
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+            async def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+                return await (await conn.execute(sql, params)).fetchall()
+
+            return await results_sql.experiment_sums_async(execute, query, POSTGRESQL)
 
     # -- settings ---------------------------------------------------------------------------
     async def get_setting(self, key: str) -> str | None:

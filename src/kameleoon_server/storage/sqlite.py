@@ -19,6 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kameleoon_server.results import sql as results_sql
+from kameleoon_server.results.dialect import SQLITE
+from kameleoon_server.results.query import SumsAnswer, SumsQuery
 from kameleoon_server.storage import _schema
 from kameleoon_server.storage._ingest import ingest_in_process
 from kameleoon_server.storage._ingest_client import INGEST_PROCESS_AVAILABLE, IngestCounters, IngestProcess
@@ -359,6 +362,12 @@ class SQLiteStorage:
             return [EventTypeCount(*r) for r in conn.execute(sql, (site_id,))]
 
         return await self._read(get)
+
+    async def experiment_sums(self, query: SumsQuery) -> SumsAnswer:
+        def run(conn: sqlite3.Connection) -> SumsAnswer:
+            return results_sql.experiment_sums(lambda sql, p: conn.execute(sql, p).fetchall(), query, SQLITE)
+
+        return await self._read(run)
 
     # -- settings ---------------------------------------------------------------------------
     async def get_setting(self, key: str) -> str | None:

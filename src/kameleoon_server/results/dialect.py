@@ -1,0 +1,61 @@
+"""Everything in the results SQL that differs between database engines, and nothing else.
+
+The statements of :mod:`kameleoon_server.results.sql` are written in the common subset of SQLite
+(3.25+, for window functions) and PostgreSQL (12+): CTEs, ``CASE``, ``COALESCE``, ``LIKE``,
+``ROW_NUMBER() OVER``, scalar subqueries, ``LIMIT``. Three things are not common, so a
+:class:`Dialect` supplies them:
+
+* how a bound parameter is written (``:name`` for sqlite3, ``%(name)s`` for psycopg);
+* how one query-string parameter is cut out of a stored tracking line (SQLite has no regular
+  expressions: ``instr``/``substr``; PostgreSQL: ``substring(... from <regex>)``);
+* whether a CTE can be marked ``AS MATERIALIZED`` (SQLite 3.35+, PostgreSQL 12+); without it
+  the statement is the same, only slower.
+
+The SQL never contains a literal ``%`` (``LIKE`` patterns are bound parameters), so psycopg's
+placeholder syntax needs no escaping.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["POSTGRESQL", "SQLITE", "Dialect"]
+
+_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _check(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    placeholder: str
+    """Format of a named parameter; ``{}`` is replaced by the name."""
+    materialized: str = "MATERIALIZED "
+    """Keyword put after ``AS`` of a CTE that must be computed once (empty if unsupported)."""
+
+    def param(self, name: str) -> str:
+        """The placeholder of the bound parameter ``name``."""
+        return self.placeholder.format(_check(name))
+
+    def line_param(self, column: str, name: str) -> str:
+        """SQL expression: the raw (still percent-encoded) value of query-string parameter
+        ``name`` in the tracking line held by ``column``, or NULL when the line lacks it."""
+        _check(name)
+        if self.name == "postgresql":
+            return f"substring('&' || {column} from '&{name}=([^&]*)')"
+        padded = f"('&' || {column})"
+        start = f"instr({padded}, '&{name}=')"
+        rest = f"substr({padded}, {start} + {len(name) + 2})"
+        return f"CASE WHEN {start} = 0 THEN NULL ELSE substr({rest}, 1, instr({rest} || '&', '&') - 1) END"
+
+
+SQLITE: Final = Dialect("sqlite", ":{}", "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else "")
+POSTGRESQL: Final = Dialect("postgresql", "%({})s")

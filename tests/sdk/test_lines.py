@@ -1,0 +1,194 @@
+"""Tracking lines built from visitor data (protocol spec §1.4, §5.2-§5.3)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from kameleoon._wire import lines
+from kameleoon._wire.encoding import encode, query
+from kameleoon.data import BrowserType, DeviceType, Geolocation, OperatingSystemType
+
+
+# -- encoding -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "encoded"),
+    [
+        ("AZaz09_.-~()*!'", "AZaz09_.-~()*!'"),
+        (" ", "%20"),
+        ("/:?&=+,;", "%2F%3A%3F%26%3D%2B%2C%3B"),
+        ('"{}[]', "%22%7B%7D%5B%5D"),
+        ("#%@$^|\\<>`", "%23%25%40%24%5E%7C%5C%3C%3E%60"),
+        ("é", "%C3%A9"),
+        ("Île", "%C3%8Ele"),
+        ("😀", "%F0%9F%98%80"),
+        ("\n\t", "%0A%09"),
+        ("", ""),
+    ],
+)
+def test_encode_like_encode_uri_component(text: str, encoded: str) -> None:
+    """Percent-encoding of UTF-8 with upper-case hex; only A-Z a-z 0-9 _ . - ~ ( ) * ! ' are kept."""
+    assert encode(text) == encoded
+
+
+def test_encode_keeps_lone_surrogates_encodable() -> None:
+    """A lone surrogate is encoded (as its UTF-8 surrogate bytes) rather than failing."""
+    assert encode("\ud800") == "%ED%A0%80"
+
+
+def test_query_omits_empty_values_and_keeps_order() -> None:
+    """Parameters join with &; None and "" values are left out; values go through str()."""
+    assert (
+        query([("b", 1), ("a", None), ("c", ""), ("d", "x y"), ("e", 2.5), ("f", True)])
+        == "b=1&d=x%20y&e=2.5&f=True"
+    )
+    assert query([]) == ""
+
+
+# -- line assembly ---------------------------------------------------------------------------------
+def test_nonce_is_16_upper_case_hex() -> None:
+    """Nonces are 16 characters of 0-9A-F and change every time."""
+    nonces = {lines.new_nonce() for _ in range(50)}
+    assert all(re.fullmatch(r"[0-9A-F]{16}", n) for n in nonces)
+    assert len(nonces) == 50
+
+
+def test_line_order_and_identity() -> None:
+    """nonce, then the event parameters, then the encoded visitor identity, then the user agent."""
+    assert (
+        lines.line("N", "eventType=activity", "visitorCode", "a b")
+        == "nonce=N&eventType=activity&visitorCode=a%20b"
+    )
+    assert (
+        lines.line("N", "eventType=activity", "mappingValue", "u/1", "Mozilla/5.0 (X11; Linux)")
+        == "nonce=N&eventType=activity&mappingValue=u%2F1&userAgent=Mozilla%2F5.0%20(X11%3B%20Linux)"
+    )
+    assert (
+        lines.line("N", "eventType=activity", "visitorCode", "v", "")
+        == "nonce=N&eventType=activity&visitorCode=v"
+    )
+
+
+# -- event parameters --------------------------------------------------------------------------------
+def test_activity_and_experiment() -> None:
+    """activity has no parameters; experiment carries id and variationId."""
+    assert lines.activity() == "eventType=activity"
+    assert lines.experiment(5001, 7002) == "eventType=experiment&id=5001&variationId=7002"
+
+
+@pytest.mark.parametrize(
+    ("revenue", "negative", "expected"),
+    [
+        (0.0, False, "revenue=0.0&negative=false"),
+        (10.5, True, "revenue=10.5&negative=true"),
+        (12, False, "revenue=12&negative=false"),
+        (1e20, False, "revenue=1e%2B20&negative=false"),
+        (1e-7, False, "revenue=1e-07&negative=false"),
+        (-3.25, False, "revenue=-3.25&negative=false"),
+    ],
+)
+def test_conversion(revenue: float, negative: bool, expected: str) -> None:
+    """conversion: goalId, revenue as Python prints it, negative true|false."""
+    assert lines.conversion(32, revenue, negative) == f"eventType=conversion&goalId=32&{expected}"
+
+
+def test_custom_data_values_count_map() -> None:
+    """customData: compact ASCII JSON of the values (duplicates collapsed, order kept), encoded."""
+    assert (
+        lines.custom_data(0, ("val one", "v&2=ü"), False) == "eventType=customData&index=0"
+        "&valuesCountMap=%7B%22val%20one%22%3A1%2C%22v%262%3D%5Cu00fc%22%3A1%7D&overwrite=true"
+    )
+    assert lines.custom_data(4, ("b", "a", "b"), False) == (
+        "eventType=customData&index=4&valuesCountMap=%7B%22b%22%3A1%2C%22a%22%3A1%7D&overwrite=true"
+    )
+
+
+def test_custom_data_mapping_identifier_and_empty() -> None:
+    """The mapping index adds mappingIdentifier=true; no values means no line at all."""
+    assert lines.custom_data(2, ("user-42",), True) == (
+        "eventType=customData&index=2&valuesCountMap=%7B%22user-42%22%3A1%7D&overwrite=true&mappingIdentifier=true"
+    )
+    assert lines.custom_data(2, (), True) is None
+
+
+def test_custom_data_non_string_values() -> None:
+    """Numbers become JSON object keys as Python's json module writes them."""
+    assert lines.custom_data(1, (5, 2.5), False) == (
+        "eventType=customData&index=1&valuesCountMap=%7B%225%22%3A1%2C%222.5%22%3A1%7D&overwrite=true"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "title", "referrers", "expected"),
+    [
+        (
+            "https://ex.com/p?a=1&b=2",
+            "Title é",
+            [1, 3],
+            "href=https%3A%2F%2Fex.com%2Fp%3Fa%3D1%26b%3D2&title=Title%20%C3%A9&referrersIndices=%5B1%2C3%5D",
+        ),
+        ("https://ex.com/", None, None, "href=https%3A%2F%2Fex.com%2F"),
+        ("https://ex.com/", "", [], "href=https%3A%2F%2Fex.com%2F"),
+        ("u", "t", [0], "href=u&title=t&referrersIndices=%5B0%5D"),
+    ],
+)
+def test_page(url: str, title: str | None, referrers: list[int] | None, expected: str) -> None:
+    """page: href, title only when non-empty, referrersIndices only for a non-empty list."""
+    assert lines.page(url, title, referrers) == f"eventType=page&{expected}"
+
+
+@pytest.mark.parametrize("device", list(DeviceType))
+def test_device(device: DeviceType) -> None:
+    """Device: staticData with the device type name."""
+    assert lines.device(device) == f"eventType=staticData&deviceType={device.name}"
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [(120.5, "&browserVersion=120.5"), (10, "&browserVersion=10"), (None, ""), (0, ""), (0.0, "")],
+)
+def test_browser(version: Any, expected: str) -> None:
+    """Browser: browserIndex, and browserVersion only for a non-zero version."""
+    for browser in BrowserType:
+        assert (
+            lines.browser(browser, version) == f"eventType=staticData&browserIndex={browser.value}{expected}"
+        )
+
+
+@pytest.mark.parametrize("system", list(OperatingSystemType))
+def test_operating_system(system: OperatingSystemType) -> None:
+    """OperatingSystem: os name and osIndex."""
+    assert lines.operating_system(system) == f"eventType=staticData&os={system.name}&osIndex={system.value}"
+
+
+@pytest.mark.parametrize(
+    ("geo", "expected"),
+    [
+        (
+            Geolocation("France", "Île-de-France", "Paris", "75001", 48.85, 2.35),
+            "country=France&region=%C3%8Ele-de-France&city=Paris&postalCode=75001&latitude=48.85&longitude=2.35",
+        ),
+        (Geolocation("France"), "country=France"),
+        (Geolocation("", "", "Paris"), "city=Paris"),
+        (Geolocation("X", latitude=0.0, longitude=0), "country=X&latitude=0.0&longitude=0"),
+    ],
+)
+def test_geolocation(geo: Geolocation, expected: str) -> None:
+    """Geolocation: staticData; text fields only when non-empty, coordinates whenever given."""
+    assert lines.geolocation(geo) == f"eventType=staticData&{expected}"
+
+
+def test_nonces_leave_the_applications_random_sequence_alone() -> None:
+    """Drawing nonces does not advance the global ``random`` generator an application may seed."""
+    import random
+
+    from kameleoon._wire import lines as wire_lines
+
+    random.seed(5)
+    expected = [random.random() for _ in range(3)]
+    random.seed(5)
+    wire_lines.new_nonce()
+    wire_lines.NoncePool()()
+    assert [random.random() for _ in range(3)] == expected

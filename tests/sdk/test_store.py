@@ -1,0 +1,226 @@
+"""The visitor store: lookups, expiry after the session duration, LRU eviction and its counters
+(evaluation spec §4.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kameleoon._visitors.record import Visitor
+from kameleoon._visitors.store import VisitorStore
+
+
+class Clock:
+    """A settable monotonic clock (seconds)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(ttl: float = 10.0, size: int = 100) -> tuple[VisitorStore, Clock, list[tuple[str, Visitor]]]:
+    clock = Clock()
+    dropped: list[tuple[str, Visitor]] = []
+    store = VisitorStore(
+        ttl, size, clock=clock, on_drop=lambda code, visitor: dropped.append((code, visitor))
+    )
+    return store, clock, dropped
+
+
+def tick(store: VisitorStore, clock: Clock, at: float) -> None:
+    """The tracker's periodic clock refresh, at time ``at``."""
+    clock.now = at
+    store.refresh_clock()
+
+
+def test_get_does_not_create() -> None:
+    """``get`` returns None for an unknown code and creates nothing."""
+    store, _, _ = make()
+    assert store.get("a") is None
+    assert len(store) == 0
+
+
+def test_get_or_create_creates_once() -> None:
+    """``get_or_create`` creates a record once and returns the same record afterwards."""
+    store, _, _ = make()
+    visitor = store.get_or_create("a")
+    assert store.get_or_create("a") is visitor
+    assert store.get("a") is visitor
+    assert len(store) == 1
+    assert list(store) == ["a"]
+    assert store.items() == [("a", visitor)]
+
+
+def test_new_record_is_empty() -> None:
+    """A new record holds no data and has no consent."""
+    visitor = make()[0].get_or_create("a")
+    assert (visitor.keys, visitor.values, visitor.conversions) == ((), (), ())
+    assert visitor.pages is None and visitor.assigned is None and visitor.pending == 0
+    assert (
+        visitor.consent is False
+        and visitor.mapping is None
+        and visitor.visits is None
+        and visitor.kcs is None
+    )
+
+
+def test_purge_removes_idle_records_only() -> None:
+    """Records idle for longer than the TTL are removed, counted and handed over; others stay."""
+    store, clock, dropped = make(ttl=10)
+    old = store.get_or_create("old")
+    tick(store, clock, 5.0)
+    store.get_or_create("young")
+    tick(store, clock, 11.0)
+    assert store.purge() == 1  # "old" was last active at 0
+    assert dropped == [("old", old)]
+    assert store.get("old") is None
+    assert store.get("young") is not None
+    assert store.expirations == 1
+
+
+def test_activity_postpones_expiry() -> None:
+    """Reading a record refreshes its activity time."""
+    store, clock, _ = make(ttl=10)
+    store.get_or_create("a")
+    tick(store, clock, 8.0)
+    store.get("a")
+    tick(store, clock, 17.0)
+    assert store.purge() == 0
+    tick(store, clock, 19.0)
+    assert store.purge() == 1
+
+
+def test_never_expires_before_the_ttl() -> None:
+    """A record used less than a TTL ago is kept, even between two moves of the LRU order."""
+    store, clock, _ = make(ttl=10)
+    store.get_or_create("a")
+    tick(store, clock, 0.5)
+    store.get("a")  # active at 0.5 (within the touch granularity of its creation)
+    tick(store, clock, 10.4)
+    assert store.purge() == 0  # idle for 9.9 s only
+    tick(store, clock, 11.5)
+    assert store.purge() == 1  # idle for 11 s: at most TTL + 1 s late
+
+
+def test_eviction_removes_the_least_recently_used() -> None:
+    """At capacity, creating a record evicts the least recently used one and counts it."""
+    store, clock, dropped = make(size=2)
+    store.get_or_create("a")
+    tick(store, clock, 5.0)
+    store.get_or_create("b")
+    tick(store, clock, 10.0)
+    store.get("a")  # "a" is now more recent than "b"
+    tick(store, clock, 15.0)
+    store.get_or_create("c")
+    assert [code for code, _ in dropped] == ["b"]
+    assert store.evictions == 1
+    assert sorted(store) == ["a", "c"]
+    assert len(store) == 2
+
+
+def test_eviction_counter_accumulates() -> None:
+    """Every eviction is counted; the store never exceeds its size."""
+    store, clock, dropped = make(size=3)
+    for i in range(10):
+        tick(store, clock, float(i * 2))
+        store.get_or_create(f"v{i}")
+        assert len(store) <= 3
+    assert store.evictions == 7
+    assert [code for code, _ in dropped] == [f"v{i}" for i in range(7)]
+
+
+def test_frequently_used_record_is_not_evicted() -> None:
+    """A record used continuously (every half second) is not the one evicted."""
+    store, clock, dropped = make(size=2)
+    store.get_or_create("busy")
+    tick(store, clock, 0.1)
+    store.get_or_create("idle")
+    t = 0.1
+    while t < 20:
+        t += 0.5
+        tick(store, clock, t)
+        store.get("busy")
+    store.get_or_create("new")
+    assert [code for code, _ in dropped] == ["idle"]
+
+
+def test_idle_record_behind_a_busy_one_expires() -> None:
+    """An idle record expires even when an older, continuously used record precedes it."""
+    store, clock, _ = make(ttl=10)
+    store.get_or_create("busy")
+    tick(store, clock, 0.1)
+    store.get_or_create("idle")
+    t = 0.1
+    while t < 20:
+        t += 0.5
+        tick(store, clock, t)
+        store.get("busy")
+    store.purge()
+    assert store.get("idle") is None
+    assert store.get("busy") is not None
+
+
+def test_link_shares_a_record() -> None:
+    """``link`` makes a code share another code's record, replacing its own."""
+    store, _, _ = make()
+    anonymous = store.get_or_create("anon")
+    store.get_or_create("crm")
+    store.link("crm", anonymous)
+    assert store.get("crm") is anonymous
+    store.link("new-code", anonymous)
+    assert store.get("new-code") is anonymous
+
+
+def test_unique_identifier_flags() -> None:
+    """Per-code unique-identifier flags can be set and cleared; expiry clears them."""
+    store, clock, _ = make(ttl=1)
+    store.get_or_create("a")
+    store.set_unique_identifier("a", True)
+    assert store.is_unique_identifier("a") is True
+    assert store.is_unique_identifier("b") is False
+    store.set_unique_identifier("a", False)
+    assert store.is_unique_identifier("a") is False
+    store.set_unique_identifier("a", True)
+    tick(store, clock, 5.0)
+    store.purge()
+    assert store.is_unique_identifier("a") is False
+
+
+def test_eviction_clears_the_unique_identifier_flag() -> None:
+    """An evicted code loses its unique-identifier flag."""
+    store, clock, _ = make(size=1)
+    store.get_or_create("a")
+    store.set_unique_identifier("a", True)
+    tick(store, clock, 2.0)
+    store.get_or_create("b")
+    assert store.is_unique_identifier("a") is False
+
+
+def test_clear() -> None:
+    """``clear`` forgets every record and flag."""
+    store, _, _ = make()
+    store.get_or_create("a")
+    store.set_unique_identifier("a", True)
+    store.clear()
+    assert len(store) == 0 and not store.is_unique_identifier("a")
+
+
+def test_store_without_drop_callback() -> None:
+    """A store without ``on_drop`` evicts and expires silently."""
+    clock = Clock()
+    store = VisitorStore(1.0, 1, clock=clock)
+    store.get_or_create("a")
+    clock.now = 3.0
+    store.get_or_create("b")
+    clock.now = 10.0
+    assert store.purge() == 1
+    assert (store.evictions, store.expirations) == (1, 1)
+
+
+def test_purge_through_the_client(make_client: Any) -> None:
+    """The client's store uses the configured session duration as TTL."""
+    client = make_client(session_duration_minute=2)
+    assert client._store.ttl_seconds == 120
+    assert client._store.max_visitors == 500_000
+    assert make_client(max_visitors=3)._store.max_visitors == 3
