@@ -16,12 +16,14 @@ For a throwaway PostgreSQL: `python tests/server/pg_cluster.py --durable` prints
 Usage: python bench/ingest.py [--seconds 10] [--connections 64] [--sync normal|full]
                               [--db postgresql://user@host:port/db] [--instances 1,2]
                               [--storage-only]   (the ingest process alone, without HTTP)
+                              [--results]        (then the results query time for 1 M exposures)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -32,6 +34,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TARGET_EVENTS_PER_SECOND = 100_000
 LINES_PER_REQUEST = 20
@@ -299,6 +302,70 @@ def storage_only(args: argparse.Namespace, data_dir: Path) -> None:
     )
 
 
+def _results_bench() -> Any:
+    """bench/results.py as a module (its data generator and timing)."""
+    spec = importlib.util.spec_from_file_location("results_bench", Path(__file__).with_name("results.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _scratch_database(url: str) -> tuple[str, Callable[[], None]]:
+    """A new database on the server of ``url`` and a function that drops it."""
+    import psycopg
+
+    name = f"kameleoon_results_bench_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+    return url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def results_time(args: argparse.Namespace, data_dir: Path) -> None:
+    """Time of the results computation for 1 M exposures (bench/results.py's data and timing)."""
+    from kameleoon_server.results.assemble import ResultsRequest
+    from kameleoon_server.storage import SQLiteStorage, Storage
+    from kameleoon_server.storage.postgres import PostgresStorage
+
+    bench = _results_bench()
+    url, drop = _scratch_database(args.db) if args.db else (str(data_dir / "results.db"), lambda: None)
+    storage: Storage = PostgresStorage(url, ingest_process=False) if args.db else SQLiteStorage(url)
+
+    async def main() -> None:
+        await storage.open()
+        try:
+            start = time.perf_counter()
+            rows = bench.generate(args.results_visitors, args.results_visitors * 3 // 10, devices=True)
+            made = time.perf_counter()
+            await bench.fill(storage, rows)
+            print(
+                f"results on {'PostgreSQL' if args.db else 'SQLite'}: {len(rows):,} events generated in "
+                f"{made - start:.1f} s, stored in {time.perf_counter() - made:.1f} s"
+            )
+            base = ResultsRequest(goal_ids=(bench.GOAL,))
+            await bench.timed(storage, "  conversion + revenue (default)", base)
+            await bench.timed(storage, "  + CUPED (14-day lookback)", base.replace(cuped=True))
+            if args.db:  # what autovacuum does after a while: statistics and the visibility map
+                import psycopg
+
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE events, visitor_links")
+                await bench.timed(storage, "  default, after VACUUM ANALYZE", base)
+                await bench.timed(storage, "  CUPED, after VACUUM ANALYZE", base.replace(cuped=True))
+        finally:
+            await storage.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        drop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -307,12 +374,20 @@ def main() -> None:
     parser.add_argument("--db", help="postgresql://… (default: SQLite in a temporary folder)")
     parser.add_argument("--instances", default="1", help="comma-separated instance counts, e.g. 1,2")
     parser.add_argument("--storage-only", action="store_true", help="drive the ingest process alone")
+    parser.add_argument(
+        "--results",
+        action="store_true",
+        help="then time the results query for --results-visitors exposures (PostgreSQL: a scratch database)",
+    )
+    parser.add_argument("--results-visitors", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.storage_only:
             storage_only(args, Path(tmp))
         for count in [] if args.storage_only else [int(n) for n in args.instances.split(",")]:
             run(args, count, Path(tmp))
+        if args.results:
+            results_time(args, Path(tmp))
     print(f"machine: {os.cpu_count()} cores; servers, database and load generator share them")
 
 

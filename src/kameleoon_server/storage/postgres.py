@@ -52,6 +52,7 @@ from kameleoon_server.storage.sqlite import next_config_ms
 log = logging.getLogger("kameleoon_server.storage")
 CHANNEL: Final = "kameleoon_config"
 LISTEN_APPLICATION: Final = "kameleoon-listen"  # application_name of the LISTEN connections
+RESULTS_WORK_MEM: Final = "64MB"  # per sort or hash of a results query
 _SITE_COLUMNS: Final = "id, code, version, updated_ms, model"
 _CREDENTIAL_COLUMNS: Final = "client_id, site_id, secret_hash, created_ms"
 
@@ -386,6 +387,8 @@ class PostgresStorage:
         async with self._transaction() as conn:
             # both statements (links probe, results) see one snapshot and write nothing
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # it groups and sorts per visitor: let that happen in memory rather than on disk
+            await conn.execute(f"SET LOCAL work_mem = '{RESULTS_WORK_MEM}'")
 
             async def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
                 return await (await conn.execute(sql, params)).fetchall()
