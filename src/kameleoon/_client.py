@@ -308,19 +308,16 @@ class KameleoonClient:
         config = self._cfg
         facts: list[Any] = [None] * config.fact_count
         active: dict[str, Variation] = {}
-        for flag in config.flags.values():
-            if not flag.environment_enabled:
-                continue
+        for flag in config.enabled_flags:
             entry, rule = evaluate(flag, visitor, code, facts)
-            key = resolve_key(flag, entry, rule)
+            if entry is not None:
+                key, variation_id = entry.variation_key, entry.variation_id
+            else:
+                key, variation_id = resolve_key(flag, entry, rule), None
             if key == OFF:
                 continue
-            active[flag.key] = Variation(
-                key,
-                entry.variation_id if entry is not None else None,
-                rule.experiment_id if rule is not None else None,
-                self._variables(flag, key),
-            )
+            variables = self._variables(flag, key)
+            active[flag.key] = Variation(key, variation_id, rule.experiment_id if rule else None, variables)
         return active
 
     def get_active_feature_list_for_visitor(self, visitor_code: str) -> list[str]:
@@ -335,8 +332,8 @@ class KameleoonClient:
         facts: list[Any] = [None] * config.fact_count
         return [
             flag.key
-            for flag in config.flags.values()
-            if flag.environment_enabled and resolve_key(flag, *evaluate(flag, visitor, code, facts)) != OFF
+            for flag in config.enabled_flags
+            if resolve_key(flag, *evaluate(flag, visitor, code, facts)) != OFF
         ]
 
     def get_feature_list(self) -> list[str]:

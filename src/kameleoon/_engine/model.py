@@ -112,6 +112,7 @@ class Configuration:
     rules_by_segment_id: Mapping[Any, Rule] = field(default_factory=dict)
     has_targeted_delivery_rule: bool = False
     fact_count: int = 0  # distinct memoizable conditions (length of an evaluation pass's memo)
+    enabled_flags: tuple[Flag, ...] = ()  # environment-enabled flags, in configuration order
     raw: Mapping[str, Any] = field(default_factory=dict)
     local_only: frozenset[int] = frozenset()  # custom data indexes never sent
 

@@ -94,6 +94,7 @@ def _parse(document: Mapping[str, Any]) -> Configuration:
         mapping_index=mapping_index,
         local_only=frozenset(i for i, d in custom_data.items() if d.local_only),
         fact_count=lookups.fact_count,
+        enabled_flags=tuple(flag for flag in flags.values() if flag.environment_enabled),
         flags=flags,
         **_indexes(flags.values()),
         raw=document,

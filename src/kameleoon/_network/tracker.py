@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from kameleoon._engine.model import Configuration
@@ -83,7 +84,6 @@ class Tracker:
         self._reset_threading()
 
     def _reset_threading(self) -> None:
-        self._scheduled_lock = threading.Lock()
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=MAX_QUEUED)
         self._stopping = threading.Event()
         self._stop_deadline = 0.0
@@ -91,17 +91,22 @@ class Tracker:
 
     # -- called from any thread -----------------------------------------------------------
     def schedule(self, code: str) -> None:
-        """Includes the visitor in the next tick."""
-        if code in self._scheduled:  # data recorded before this call is built by that tick
+        """Includes the visitor in the next tick.
+
+        Lock-free: the schedule is one dict that is never replaced; callers add keys (atomic)
+        and the owner thread takes them with atomic snapshots and pops. A code seen as
+        scheduled is built by the tick that takes it, which reads data recorded before this
+        call.
+        """
+        scheduled = self._scheduled
+        if code in scheduled:
             return
-        with self._scheduled_lock:
-            scheduled = self._scheduled  # read again: a tick may have taken the previous set
-            if len(scheduled) >= MAX_SCHEDULED:
-                stats = self.stats
-                stats.codes_dropped += 1
-                self._drops.warn("the tracking schedule is full: %d visitors left out", stats.codes_dropped)
-                return
-            scheduled[code] = None
+        if len(scheduled) >= MAX_SCHEDULED:
+            stats = self.stats
+            stats.codes_dropped += 1
+            self._drops.warn("the tracking schedule is full: %d visitors left out", stats.codes_dropped)
+            return
+        scheduled[code] = None
 
     def send_now(self, code: str) -> None:
         """Sends the visitor's data at once in a request of its own, without waiting for the
@@ -235,29 +240,26 @@ class Tracker:
 
     # -- building ---------------------------------------------------------------------------
     def _take(self) -> list[str]:
-        with self._scheduled_lock:
-            scheduled = self._scheduled
-            if len(scheduled) < _BACKLOG:
-                self._scheduled = {}
-                return list(scheduled)
-            codes = []
-            for code in scheduled:
-                codes.append(code)
-                if len(codes) == _PER_TICK_WHEN_BACKLOGGED:
-                    break
-            for code in codes:
-                del scheduled[code]
-            return codes
+        """The codes of this tick: all of them, or the oldest 20 000 when 40 000 or more wait."""
+        scheduled = self._scheduled
+        if len(scheduled) < _BACKLOG:
+            return self._take_all()
+        codes = list(islice(scheduled, _PER_TICK_WHEN_BACKLOGGED))  # one C call: atomic
+        for code in codes:
+            scheduled.pop(code, None)
+        return codes
 
     def _take_all(self) -> list[str]:
-        with self._scheduled_lock:
-            codes, self._scheduled = list(self._scheduled), {}
+        scheduled = self._scheduled
+        codes = list(scheduled)  # one C call: atomic; codes added later wait for the next tick
+        for code in codes:
+            scheduled.pop(code, None)
         return codes
 
     def _reschedule(self, codes: list[str]) -> None:
-        with self._scheduled_lock:
-            for code in codes:
-                self._scheduled.setdefault(code, None)
+        scheduled = self._scheduled
+        for code in codes:
+            scheduled.setdefault(code, None)
 
     def _build(self, codes: list[str]) -> list[str]:
         """Lines of ``codes`` up to the body size cap; codes beyond it are (still) scheduled.

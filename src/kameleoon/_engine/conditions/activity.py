@@ -32,10 +32,15 @@ __all__ = [
 
 
 # -- pages, conversions, visitor code ---------------------------------------------------------
-def page_url(cond: Mapping[str, Any], lookups: Lookups) -> Check:
+def page_url(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     operator, expected = cond.get("matchType"), cond.get("url")
     if operator == "CONTAINS" and isinstance(expected, str):
-        return _page_url_contains(expected)
+        contains = _page_url_contains(expected)
+        # inline for a visitor with exactly one page (the usual case), the loop otherwise
+        one_page = "len($p) == 3 and ($u := $p[0].url).__class__ is str"
+        pages = "v is not None and ($p := v.pages) is not None"
+        inline = f"{pages} and ($K in $u if {one_page} else $F(v, c, e))"
+        return contains, Inline(inline, K=expected, F=contains)
     matches = string_matcher(operator, expected)
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
