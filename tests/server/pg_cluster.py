@@ -4,8 +4,8 @@ free loopback port, ``pg_ctl start``; ``stop()`` removes everything.
 Finds the binaries on PATH or under /usr/lib/postgresql/*/bin (Debian's ``postgresql``). As root,
 the server runs as the ``postgres`` user (PostgreSQL refuses to run as root).
 
-Usage from a shell: ``python tests/server/pg_cluster.py`` starts one and prints its URL; it runs
-until interrupted.
+Usage from a shell: ``python tests/server/pg_cluster.py [--durable]`` starts one and prints a
+database URL; it runs until interrupted (Ctrl-C or SIGTERM), then removes the cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -96,7 +97,15 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # stop cleanly on SIGTERM too, and on SIGINT even when started in the background (where
+    # shells ignore it)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     cluster = Cluster(durable="--durable" in sys.argv)
     cluster.start()
     print(cluster.create_database("kameleoon"), flush=True)
