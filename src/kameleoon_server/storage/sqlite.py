@@ -1,7 +1,10 @@
 """SQLite implementation of :class:`~kameleoon_server.storage.base.Storage`.
 
 One writer thread (see ``_sqlite_writer``) and a small pool of reader threads, each with its own
-connection, over one database file in WAL mode.
+connection, over one database file in WAL mode. Experiment results have their own pool of
+reader threads: a results query is cut into disjoint visitor ranges run in parallel, one per
+core (SQLite releases the GIL while it runs a statement), so that it neither waits for nor holds
+up the ordinary reads.
 
 Durability: ``synchronous=NORMAL`` (the default) makes every commit reach the operating system
 before the HTTP answer, so acknowledged events survive a crash or ``kill -9`` of the server; a
@@ -12,9 +15,10 @@ cost of an fsync per batch.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -60,10 +64,29 @@ def next_config_ms(previous_ms: int, now_ms: int) -> int:
 class SQLiteStorage:
     """Storage in one SQLite database file."""
 
-    def __init__(self, path: str | Path, synchronous: Synchronous = "normal", readers: int = 2) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: Synchronous = "normal",
+        readers: int = 2,
+        results_partitions: int | None = None,
+        results_min_exposures: int = results_sql.MIN_PARTITION_EXPOSURES,
+    ) -> None:
+        """``results_partitions``: how many visitor ranges a results query is cut into, run in
+        parallel (default: the number of usable cores, at most 4); experiments with fewer than
+        ``results_min_exposures`` exposures (and percentile caps) take one statement."""
         self.path = Path(path)
         self.synchronous = synchronous
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="kameleoon-sqlite-reader")
+        if results_partitions is None:
+            results_partitions = min(
+                4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            )
+        self.results_partitions = max(1, results_partitions)
+        self.results_min_exposures = results_min_exposures
+        self._results = ThreadPoolExecutor(
+            max_workers=self.results_partitions, thread_name_prefix="kameleoon-sqlite-results"
+        )
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
@@ -134,6 +157,7 @@ class SQLiteStorage:
             await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
             self._checkpointer = None
         self._readers.shutdown(wait=True)
+        self._results.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:
                 conn.close()
@@ -343,10 +367,23 @@ class SQLiteStorage:
         return await self._read(get)
 
     async def experiment_sums(self, query: SumsQuery) -> SumsAnswer:
-        def run(conn: sqlite3.Connection) -> SumsAnswer:
-            return results_sql.experiment_sums(lambda sql, p: conn.execute(sql, p).fetchall(), query, SQLITE)
+        loop = asyncio.get_running_loop()
 
-        return await self._read(run)
+        def execute(sql: str, params: Mapping[str, Any]) -> list[Any]:
+            return self._reader().execute(sql, params).fetchall()
+
+        def plan() -> tuple[results_sql.Statement, ...]:
+            parts, least = self.results_partitions, self.results_min_exposures
+            return results_sql.statements(execute, query, SQLITE, parts, least)
+
+        statements = await loop.run_in_executor(self._results, plan)
+        # Each partition on its own thread and connection, so in parallel. (Each reads its own
+        # snapshot: rows committed while they start may be counted by some partitions only; a
+        # visitor is in one partition, so it is counted once either way.)
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._results, execute, s.sql, s.params) for s in statements)
+        )
+        return results_sql.parse_answers(query, statements, results)
 
     # -- settings ---------------------------------------------------------------------------
     async def get_setting(self, key: str) -> str | None:
