@@ -180,13 +180,15 @@ class _Builder:
         if not self.links:
             # Each conversion joined with its identity's exposures (an index seek each, in
             # identity order), grouped back to one row per conversion. CROSS JOIN: SQLite keeps
-            # the conversions as the outer loop (PostgreSQL treats it as an inner join).
+            # the conversions as the outer loop (PostgreSQL treats it as an inner join). The
+            # `|| ''` stops SQLite from carrying a unit range over to ``x`` and seeking the
+            # range instead of the identity.
             return [
                 "conv AS (SELECT e.identity AS unit, e.goal_id AS goal_id, e.time_ms AS time_ms,"
                 f" {revenue} AS revenue, e.negative AS negative, MIN(x.time_ms) AS first_ms,"
                 " MIN(x.var_id) AS var_min, MAX(x.var_id) AS var_max, MAX(x.bot) AS bot"
                 " FROM events e CROSS JOIN events x"
-                f" WHERE {where} AND {self.exposures('x')} AND x.identity = e.identity"
+                f" WHERE {where} AND {self.exposures('x')} AND x.identity = e.identity || ''"
                 " GROUP BY e.id, e.identity, e.goal_id, e.time_ms, e.revenue, e.negative)"
             ]
         # A nonce stored under both linked identities is one conversion of the person; the first
