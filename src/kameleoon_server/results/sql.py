@@ -62,6 +62,7 @@ __all__ = [
     "Execute",
     "Statement",
     "UnitRange",
+    "bounds_of",
     "build_statement",
     "decode_dimension",
     "experiment_sums",
@@ -111,7 +112,9 @@ class _Builder:
     def __init__(self, query: SumsQuery, dialect: Dialect, with_links: bool, unit_range: UnitRange) -> None:
         self.q, self.d, self.links, self.range = query, dialect, with_links, unit_range
         self.params: dict[str, Any] = {"site": query.site_id}
-        self.lookup_dims = dialect.nested_loops and not with_links
+        # Static data is indexed per visitor (schema migration 3); custom data is indexed by
+        # time only (a per-visitor index would slow its ingest), so it is joined.
+        self.lookup_dims = dialect.nested_loops and not with_links and query.breakdown in _STATIC_PARAM
 
     def p(self, name: str, value: Any) -> str:
         self.params[name] = value
@@ -133,9 +136,13 @@ class _Builder:
             f" WHERE site_id = {self.d.param('site')} GROUP BY visitor_code)"
         ]
 
-    def in_range(self, unit: str) -> str:
-        """Conditions keeping the units of this statement's range (empty: every unit)."""
+    def in_range(self, unit: str, seek: bool = False) -> str:
+        """Conditions keeping the units of this statement's range (empty: every unit). Only
+        with ``seek`` may SQLite use them to seek an index: elsewhere a range of identities
+        would lure it from the right index (by time) to the one by identity of every event."""
         low, high = self.range
+        if not seek:
+            unit = f"{unit} || ''"
         out = ""
         if low is not None:
             out += f" AND {unit} >= {self.p('unit_low', low)}"
@@ -161,7 +168,7 @@ class _Builder:
             f"exposed AS (SELECT {self.unit()} AS unit, {first}"
             "MIN(e.var_id) AS var_min, MAX(e.var_id) AS var_max, MAX(e.bot) AS bot"
             f"{self.dim_lookup('e.identity')}"
-            f" FROM events e {self.join()} WHERE {self.exposures('e')}{self.in_range(self.unit())}"
+            f" FROM events e {self.join()} WHERE {self.exposures('e')}{self.in_range(self.unit(), seek=True)}"
             f" GROUP BY {self.unit()})"
         )
 
@@ -178,8 +185,8 @@ class _Builder:
         )
         revenue = "CASE WHEN e.negative = 1 THEN -e.revenue ELSE e.revenue END"
         if not self.links:
-            # Each conversion joined with its identity's exposures (an index seek each, in
-            # identity order), grouped back to one row per conversion. CROSS JOIN: SQLite keeps
+            # Each conversion joined with its identity's exposures (an index seek each),
+            # grouped back to one row per conversion. CROSS JOIN: SQLite keeps
             # the conversions as the outer loop (PostgreSQL treats it as an inner join). The
             # `|| ''` stops SQLite from carrying a unit range over to ``x`` and seeking the
             # range instead of the identity.
@@ -402,11 +409,16 @@ _Request = tuple[str, Mapping[str, Any]]
 _Plan = Generator[_Request, Sequence[Sequence[Any]], tuple[Statement, ...]]
 
 
-def _plan(query: SumsQuery, dialect: Dialect, partitions: int, min_exposures: int) -> _Plan:
+def _plan(
+    query: SumsQuery, dialect: Dialect, partitions: int, min_exposures: int, bounds: Sequence[str] | None
+) -> _Plan:
     """Asks the database (one request per ``yield``) what it needs to build the statements."""
     with_links = bool((yield links_probe(dialect), {"site": query.site_id}))
     ranges: list[UnitRange] = [_NO_RANGE]
-    if partitions > 1 and partitionable(query):
+    if bounds is not None and partitionable(query):
+        given = sorted(set(bounds))
+        ranges = list(zip([None, *given], [*given, None], strict=True))
+    elif partitions > 1 and partitionable(query):
         d = dialect
         params = {"site": query.site_id, "exp": query.experiment_id, "from_ms": query.from_ms}
         params["to_ms"] = query.to_ms
@@ -419,17 +431,17 @@ def _plan(query: SumsQuery, dialect: Dialect, partitions: int, min_exposures: in
         if exposures >= max(min_exposures, partitions):
             # Identities at equal steps of the exposures (in the index's identity order); with
             # links the units are persons, so the ranges are only about equal.
-            bounds: list[str] = []
+            found: list[str] = []
             for i in range(1, partitions):
                 skip = {**params, "skip": exposures * i // partitions}
                 rows = yield (
                     f"SELECT e.identity {where} ORDER BY e.identity LIMIT 1 OFFSET {d.param('skip')}",
                     skip,
                 )
-                if rows and (not bounds or rows[0][0] > bounds[-1]):
-                    bounds.append(str(rows[0][0]))
-            lows: list[str | None] = [None, *bounds]
-            highs: list[str | None] = [*bounds, None]
+                if rows and (not found or rows[0][0] > found[-1]):
+                    found.append(str(rows[0][0]))
+            lows: list[str | None] = [None, *found]
+            highs: list[str | None] = [*found, None]
             ranges = list(zip(lows, highs, strict=True))
     return tuple(build_statement(query, dialect, with_links, r) for r in ranges)
 
@@ -440,11 +452,16 @@ def statements(
     dialect: Dialect,
     partitions: int = 1,
     min_exposures: int = MIN_PARTITION_EXPOSURES,
+    bounds: Sequence[str] | None = None,
 ) -> tuple[Statement, ...]:
     """The statements answering ``query``: one, or up to ``partitions`` over disjoint unit
     ranges (when the query is :func:`partitionable` and the experiment has at least
-    ``min_exposures`` exposures). Their rows together make the answer (:func:`parse_answers`)."""
-    plan = _plan(query, dialect, partitions, min_exposures)
+    ``min_exposures`` exposures). Their rows together make the answer (:func:`parse_answers`).
+
+    ``bounds``: the unit ids where ranges start, known from an earlier call (:func:`bounds_of`),
+    instead of finding them (a count and a seek per bound). Any strings give the right answer;
+    the ones found split the exposures evenly."""
+    plan = _plan(query, dialect, partitions, min_exposures, bounds)
     try:
         request = next(plan)
         while True:
@@ -459,9 +476,10 @@ async def statements_async(
     dialect: Dialect,
     partitions: int = 1,
     min_exposures: int = MIN_PARTITION_EXPOSURES,
+    bounds: Sequence[str] | None = None,
 ) -> tuple[Statement, ...]:
     """:func:`statements` for an asynchronous driver."""
-    plan = _plan(query, dialect, partitions, min_exposures)
+    plan = _plan(query, dialect, partitions, min_exposures, bounds)
     try:
         request = next(plan)
         while True:
@@ -527,6 +545,11 @@ def _caps(query: SumsQuery, columns: Sequence[str], rows: Sequence[Sequence[Any]
             found = rows[0][position] if rows else None
             caps[query.metrics[int(index)].key] = None if found is None else float(found)
     return caps
+
+
+def bounds_of(statements: Sequence[Statement]) -> list[str]:
+    """The unit ids where the ranges of ``statements`` start (for :func:`statements`)."""
+    return [str(s.params["unit_high"]) for s in statements if "unit_high" in s.params]
 
 
 def parse_answer(query: SumsQuery, statement: Statement, rows: Sequence[Sequence[Any]]) -> SumsAnswer:

@@ -80,19 +80,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX events_static ON events (site_id, identity) WHERE etype = 6;
     CREATE INDEX visitor_links_code ON visitor_links (site_id, visitor_code, user_id);
     """,
-    # 3: faster results queries (docs/results.md, "How it is computed").
-    # * conversions in identity order within a goal: each conversion's seek for its visitor's
-    #   exposures then goes through the exposure index in order (hot pages); the date range is
-    #   checked inside the index instead of bounding the scan;
-    # * static data (device, browser, OS) and custom data per visitor, latest line first
-    #   (``id`` is the rowid, named so that it orders the entries), so that a visitor's
-    #   breakdown value is one seek; the static values are indexed expressions, spelled exactly
-    #   as ``results.dialect.SQLITE.line_param`` spells them (SQLite uses an indexed expression
-    #   only for an identical one; a test checks it).
+    # 3: faster breakdowns of results (docs/results.md, "How it is computed"): static data (device,
+    #    browser, OS) per visitor, latest line first (``id`` is the rowid, named so that it
+    #    orders the entries), with the three values as indexed expressions, so that a visitor's
+    #    latest value is found by one seek. The expressions are spelled exactly as
+    #    ``results.dialect.SQLITE.line_param`` spells them: SQLite uses an indexed expression only
+    #    for an identical one (a test checks it).
     """
-    DROP INDEX events_conversions;
-    CREATE INDEX events_conversions
-        ON events (site_id, goal_id, identity, time_ms, revenue, negative, bot, etype) WHERE etype = 3;
     DROP INDEX events_static;
     CREATE INDEX events_static ON events (
         site_id,
@@ -109,13 +103,8 @@ MIGRATIONS: Final[tuple[str, ...]] = (
           ELSE substr(substr(('&' || line), instr(('&' || line), '&os=') + 4), 1,
             instr(substr(('&' || line), instr(('&' || line), '&os=') + 4) || '&', '&') - 1) END)
     ) WHERE etype = 6;
-    DROP INDEX events_custom_data;
-    CREATE INDEX events_custom_data ON events (site_id, cd_index, identity, id, time_ms) WHERE etype = 4;
     """,
 )
-
-STATIC_INDEX_EXPRESSIONS: Final = {"deviceType": 4, "browserIndex": 5, "os": 6}
-"""Parameter -> position (0-based) of its expression in the ``events_static`` index."""
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -18,6 +18,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,8 @@ from kameleoon_server.storage.base import (
 )
 
 T = TypeVar("T")
+BOUNDS_SECONDS = 600.0
+"""How long the split points of an experiment's results partitions are reused."""
 Synchronous = Literal["normal", "full"]
 
 _SITE_COLUMNS = "id, code, version, updated_ms, model"
@@ -84,6 +87,9 @@ class SQLiteStorage:
             )
         self.results_partitions = max(1, results_partitions)
         self.results_min_exposures = results_min_exposures
+        # (site, experiment) -> (expiry, unit ids where the partitions start): finding them costs
+        # a count and a seek per bound; the experiment's identities change little in minutes.
+        self._results_bounds: dict[tuple[int, int], tuple[float, list[str]]] = {}
         self._results = ThreadPoolExecutor(
             max_workers=self.results_partitions, thread_name_prefix="kameleoon-sqlite-results"
         )
@@ -372,11 +378,17 @@ class SQLiteStorage:
         def execute(sql: str, params: Mapping[str, Any]) -> list[Any]:
             return self._reader().execute(sql, params).fetchall()
 
+        key = (query.site_id, query.experiment_id)
+        cached = self._results_bounds.get(key)
+        known = cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
         def plan() -> tuple[results_sql.Statement, ...]:
             parts, least = self.results_partitions, self.results_min_exposures
-            return results_sql.statements(execute, query, SQLITE, parts, least)
+            return results_sql.statements(execute, query, SQLITE, parts, least, known)
 
         statements = await loop.run_in_executor(self._results, plan)
+        if known is None and len(statements) > 1:
+            self._results_bounds[key] = (time.monotonic() + BOUNDS_SECONDS, results_sql.bounds_of(statements))
         # Each partition on its own thread and connection, so in parallel. (Each reads its own
         # snapshot: rows committed while they start may be counted by some partitions only; a
         # visitor is in one partition, so it is counted once either way.)

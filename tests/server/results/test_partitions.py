@@ -137,7 +137,8 @@ def test_the_joined_dimension_form_gives_the_same_sums_on_sqlite(tmp_path: Path,
         return conn.execute(statement, params).fetchall()
 
     assert "dim_last" in sql.build_statement(query, joined, with_links=False).sql
-    assert "dim_last" not in sql.build_statement(query, SQLITE, with_links=False).sql
+    looked_up = query.breakdown is not Breakdown.CUSTOM_DATA  # custom data is joined on SQLite too
+    assert ("dim_last" in sql.build_statement(query, SQLITE, with_links=False).sql) != looked_up
     assert_same(
         as_dict(sql.experiment_sums(execute, query, joined, 2, min_exposures=0)), reference(query, events)
     )
@@ -149,33 +150,17 @@ def _plan(conn: sqlite3.Connection, statement: sql.Statement) -> str:
     )
 
 
-@pytest.mark.parametrize(
-    "breakdown", [Breakdown.DEVICE, Breakdown.OS, Breakdown.BROWSER, Breakdown.CUSTOM_DATA]
-)
+@pytest.mark.parametrize("breakdown", [Breakdown.DEVICE, Breakdown.OS, Breakdown.BROWSER])
 def test_sqlite_reads_indexes_only_and_the_indexed_expressions_are_the_dialects(
     tmp_path: Path, breakdown: Breakdown
 ) -> None:
     conn = _connect(tmp_path, random_experiment(seed=3, links=False))
-    index = 2 if breakdown is Breakdown.CUSTOM_DATA else None
-    query = SumsQuery(
-        SITE,
-        EXP,
-        ALL,
-        cuped_lookback_ms=DAY_MS,
-        breakdown=breakdown,
-        custom_data_index=index,
-        to_ms=T0 + DAY_MS,
-    )
+    query = SumsQuery(SITE, EXP, ALL, cuped_lookback_ms=DAY_MS, breakdown=breakdown, to_ms=T0 + DAY_MS)
     plan = _plan(conn, sql.build_statement(query, SQLITE, with_links=False, unit_range=("v1", "v5")))
     assert "COVERING INDEX events_exposures (site_id=? AND exp_id=? AND identity>? AND identity<?)" in plan
-    assert "COVERING INDEX events_conversions (site_id=? AND goal_id=? AND identity>? AND identity<?)" in plan
-    assert "COVERING INDEX events_exposures (site_id=? AND exp_id=? AND identity=?" in plan
-    dims = (
-        "events_custom_data (site_id=? AND cd_index=? AND identity=?)"
-        if index
-        else "events_static (site_id=? AND identity=?)"
-    )
-    assert plan.count(f"INDEX {dims}") == 2
+    assert "COVERING INDEX events_conversions (site_id=? AND goal_id=? AND time_ms>? AND time_ms<?)" in plan
+    assert "COVERING INDEX events_exposures (site_id=? AND exp_id=? AND identity=? AND time_ms>?" in plan
+    assert plan.count("INDEX events_static (site_id=? AND identity=?)") == 2  # exposed and hits
     # no scan of the events table (aliases e, x, s; "SCAN x" once: the exposed CTE)
     assert not re.search(r"^SCAN [es]$", plan, re.MULTILINE) and plan.count("SCAN x") == 1, plan
 
@@ -199,3 +184,38 @@ def test_the_async_runner_runs_partitions_concurrently(tmp_path: Path) -> None:
     got = asyncio.run(sql.experiment_sums_async(execute, query, SQLITE, 3, min_exposures=0))
     assert sum(s.startswith("WITH") for s in calls) == 3
     assert_same(as_dict(got), reference(query, events))
+
+
+def test_any_given_bounds_give_the_same_answer(tmp_path: Path) -> None:
+    events = random_experiment(seed=12)
+    conn = _connect(tmp_path, events)
+
+    def execute(statement: str, params: Any) -> Any:
+        return conn.execute(statement, params).fetchall()
+
+    query = QUERIES["cuped-capped"]
+    found = sql.statements(execute, query, SQLITE, 3, min_exposures=0)
+    assert len(sql.bounds_of(found)) == 2
+    for bounds in (sql.bounds_of(found), ["v3", "v1", "v3", "zz", ""], []):
+        planned = sql.statements(execute, query, SQLITE, bounds=bounds)
+        assert len(planned) == len(set(bounds)) + 1
+        got = sql.parse_answers(query, planned, [execute(s.sql, s.params) for s in planned])
+        assert_same(as_dict(got), reference(query, events))
+
+
+def test_the_storage_reuses_the_bounds_of_an_experiment(tmp_path: Path) -> None:
+    events = random_experiment(seed=13, visitors=300)
+
+    async def main() -> None:
+        storage = SQLiteStorage(tmp_path / "b.db", results_partitions=2, results_min_exposures=0)
+        await storage.open()
+        try:
+            await storage.ingest(events.rows(), events.links)  # type: ignore[arg-type]
+            for name in ("plain", "browser", "date-range-device"):
+                got = await storage.experiment_sums(QUERIES[name])
+                assert_same(as_dict(got), reference(QUERIES[name], events))
+                assert list(storage._results_bounds) == [(SITE, EXP)]
+        finally:
+            await storage.close()
+
+    asyncio.run(main())
