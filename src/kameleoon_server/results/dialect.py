@@ -10,6 +10,8 @@ The statements of :mod:`kameleoon_server.results.sql` are written in the common 
   expressions: ``instr``/``substr``; PostgreSQL: ``substring(... from <regex>)``);
 * whether a CTE can be marked ``AS MATERIALIZED`` (SQLite 3.35+, PostgreSQL 12+); without it
   the statement is the same, only slower;
+* how to keep the planner from seeking an index by a condition (``opaque``: SQLite's no-op
+  unary ``+``, which PostgreSQL has no use for and does not accept on text);
 * how the engine joins (``nested_loops``): SQLite only has nested loops with index seeks, so a
   visitor's breakdown value is best read by a correlated subquery (one seek in an index ordered
   like the visitors); PostgreSQL hashes, so the same value is best joined from a grouped CTE.
@@ -56,6 +58,11 @@ class Dialect:
     def param(self, name: str) -> str:
         """The placeholder of the bound parameter ``name``."""
         return self.placeholder.format(_check(name))
+
+    def opaque(self, expression: str) -> str:
+        """``expression`` unchanged in value, that SQLite may not use to seek an index or carry
+        over to another column (its no-op unary ``+``); PostgreSQL plans by statistics."""
+        return f"+{expression}" if self.nested_loops else expression
 
     def line_param(self, column: str, name: str) -> str:
         """SQL expression: the raw (still percent-encoded) value of query-string parameter

@@ -142,7 +142,7 @@ class _Builder:
         would lure it from the right index (by time) to the one by identity of every event."""
         low, high = self.range
         if not seek:
-            unit = f"{unit} || ''"
+            unit = self.d.opaque(unit)
         out = ""
         if low is not None:
             out += f" AND {unit} >= {self.p('unit_low', low)}"
@@ -186,16 +186,16 @@ class _Builder:
         revenue = "CASE WHEN e.negative = 1 THEN -e.revenue ELSE e.revenue END"
         if not self.links:
             # Each conversion joined with its identity's exposures (an index seek each),
-            # grouped back to one row per conversion. CROSS JOIN: SQLite keeps
-            # the conversions as the outer loop (PostgreSQL treats it as an inner join). The
-            # `|| ''` stops SQLite from carrying a unit range over to ``x`` and seeking the
-            # range instead of the identity.
+            # grouped back to one row per conversion. CROSS JOIN: SQLite keeps the conversions
+            # as the outer loop (PostgreSQL treats it as an inner join); ``opaque`` stops SQLite
+            # from carrying a unit range over to ``x`` and seeking the range, not the identity.
             return [
                 "conv AS (SELECT e.identity AS unit, e.goal_id AS goal_id, e.time_ms AS time_ms,"
                 f" {revenue} AS revenue, e.negative AS negative, MIN(x.time_ms) AS first_ms,"
                 " MIN(x.var_id) AS var_min, MAX(x.var_id) AS var_max, MAX(x.bot) AS bot"
                 " FROM events e CROSS JOIN events x"
-                f" WHERE {where} AND {self.exposures('x')} AND x.identity = e.identity || ''"
+                f" WHERE {where} AND {self.exposures('x')}"
+                f" AND x.identity = {self.d.opaque('e.identity')}"
                 " GROUP BY e.id, e.identity, e.goal_id, e.time_ms, e.revenue, e.negative)"
             ]
         # A nonce stored under both linked identities is one conversion of the person; the first

@@ -45,6 +45,7 @@ from kameleoon_server.storage.base import (
 )
 
 T = TypeVar("T")
+MMAP_BYTES = 1 << 31
 BOUNDS_SECONDS = 600.0
 """How long the split points of an experiment's results partitions are reused."""
 Synchronous = Literal["normal", "full"]
@@ -113,6 +114,10 @@ class SQLiteStorage:
             _schema.migrate(conn)
         elif read_only:
             conn.execute("PRAGMA query_only=ON")
+            # Readers map the file instead of copying pages through read() calls: the results
+            # query seeks all over the indexes (about 12 % of its CPU time). SQLite caps it at the
+            # compile-time maximum (2 GiB for Debian's build); larger files read the rest.
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
