@@ -29,6 +29,7 @@ from kameleoon_server.results.dialect import SQLITE
 from kameleoon_server.results.query import SumsAnswer, SumsQuery
 from kameleoon_server.storage import _schema
 from kameleoon_server.storage._sqlite_checkpoint import Checkpointer
+from kameleoon_server.storage._sqlite_parallel import disable_memory_statistics
 from kameleoon_server.storage._sqlite_writer import CallJob, IngestJob, Job, Writer
 from kameleoon_server.storage.base import (
     AlreadyExists,
@@ -91,6 +92,9 @@ class SQLiteStorage:
         # (site, experiment) -> (expiry, unit ids where the partitions start): finding them costs
         # a count and a seek per bound; the experiment's identities change little in minutes.
         self._results_bounds: dict[tuple[int, int], tuple[float, list[str]]] = {}
+        self.parallel_statements = False
+        """Whether statements on separate connections can run in parallel (see
+        ``_sqlite_parallel``); known once open."""
         self._results = ThreadPoolExecutor(
             max_workers=self.results_partitions, thread_name_prefix="kameleoon-sqlite-results"
         )
@@ -152,6 +156,7 @@ class SQLiteStorage:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
+        self.parallel_statements = disable_memory_statistics()
         checkpointer = Checkpointer(
             lambda: self._connect(writer=False, read_only=False), Path(f"{self.path}-wal")
         )
