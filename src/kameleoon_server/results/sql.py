@@ -9,8 +9,9 @@ built from CTEs that any back end can run; :mod:`.dialect` holds the engine diff
              each with its unit's first exposure and labels (variations, bot flag)
 ``hits``     per exposed unit with conversions: labels and values of every goal (post and pre
              exposure)
-``dims``     the unit's latest value of the breakdown attribute (optional; a joined CTE, or a
-             correlated lookup when the dialect joins by nested loops and there are no links)
+``dims``     the unit's latest value of the breakdown attribute (optional; a joined CTE, or,
+             for static data without links on a nested-loops dialect, a correlated lookup
+             that is a ``dimension`` column of ``exposed`` and ``hits``)
 ``xunits``   every exposed unit's labels (variation, exclusion reason, dimension)
 ``hunits``   the same for the units of ``hits``, with their values
 ``cap<i>``   the percentile cap of metric i (optional; only units with conversions can have a
