@@ -164,7 +164,9 @@ class Storage(Protocol):
     async def experiment_sums(self, query: SumsQuery) -> SumsAnswer:
         """Sufficient statistics of an experiment's goal metrics per variation (x dimension
         value), computed by the database: the statement of ``kameleoon_server.results.sql``
-        run in the back end's dialect. Never returns visitor-level data."""
+        run in the back end's dialect, as one statement or cut into visitor ranges whose sums
+        add up (``sql.statements`` then ``sql.parse_answers``; ranges may run in parallel).
+        Never returns visitor-level data."""
 
     # -- server settings (key/value) ---------------------------------------------------------
     async def get_setting(self, key: str) -> str | None: ...
