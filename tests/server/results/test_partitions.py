@@ -127,7 +127,8 @@ def test_the_storage_runs_partitions_in_parallel_threads(tmp_path: Path, links: 
 
 @pytest.mark.parametrize("name", ["date-range-device", "browser", "custom-data"])
 def test_the_joined_dimension_form_gives_the_same_sums_on_sqlite(tmp_path: Path, name: str) -> None:
-    """PostgreSQL's form (``nested_loops=False``: dimensions joined from a grouped CTE)."""
+    """PostgreSQL's form (``nested_loops=False``: dimensions joined from a CTE of the latest
+    line per unit)."""
     query = QUERIES[name]
     events = random_experiment(seed=9, links=False)
     conn = _connect(tmp_path, events)
@@ -136,9 +137,9 @@ def test_the_joined_dimension_form_gives_the_same_sums_on_sqlite(tmp_path: Path,
     def execute(statement: str, params: Any) -> Any:
         return conn.execute(statement, params).fetchall()
 
-    assert "dim_last" in sql.build_statement(query, joined, with_links=False).sql
+    assert "dims AS (" in sql.build_statement(query, joined, with_links=False).sql
     looked_up = query.breakdown is not Breakdown.CUSTOM_DATA  # custom data is joined on SQLite too
-    assert ("dim_last" in sql.build_statement(query, SQLITE, with_links=False).sql) != looked_up
+    assert ("dims AS (" in sql.build_statement(query, SQLITE, with_links=False).sql) != looked_up
     assert_same(
         as_dict(sql.experiment_sums(execute, query, joined, 2, min_exposures=0)), reference(query, events)
     )

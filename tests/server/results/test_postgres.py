@@ -100,3 +100,35 @@ def test_postgresql_gives_the_reference_sums(pg_url: str, name: str, links: bool
         if partitions > 1 and sql.partitionable(query):
             assert len(sql.statements(execute, query, POSTGRESQL, partitions, min_exposures=0)) == partitions
     assert_same(as_dict(got), reference(query, events))
+
+
+LINES = {  # line -> the value of deviceType in it, as a query-string parser reads the first one
+    "deviceType=PHONE": "PHONE",
+    "a=1&deviceType=X&b=2": "X",
+    "a=1&deviceType=": "",
+    "deviceType=A&deviceType=B": "A",
+    "xdeviceType=A&deviceType=B": "B",
+    "a=1&xdeviceType=A": None,
+    "": None,
+}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_both_dialects_cut_a_parameter_out_of_a_line_alike(
+    request: pytest.FixtureRequest, dialect: str
+) -> None:
+    import sqlite3
+
+    from kameleoon_server.results.dialect import SQLITE
+
+    chosen = POSTGRESQL if dialect == "postgresql" else SQLITE
+    value, present = chosen.line_param("l", "deviceType"), chosen.has_line_param("l", "deviceType")
+    statement = f"SELECT {value}, {present} FROM (SELECT {chosen.param('line')} AS l) t"
+    for line, expected in LINES.items():
+        if dialect == "postgresql":
+            with psycopg.connect(request.getfixturevalue("pg_url")) as conn:
+                row = conn.execute(statement, {"line": line}).fetchone()
+        else:
+            row = sqlite3.connect(":memory:").execute(statement, {"line": line}).fetchone()
+        assert row is not None
+        assert (row[0], bool(row[1])) == (expected, expected is not None), line
