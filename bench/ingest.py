@@ -329,6 +329,7 @@ def _scratch_database(url: str) -> tuple[str, Callable[[], None]]:
 def results_time(args: argparse.Namespace, data_dir: Path) -> None:
     """Time of the results computation for 1 M exposures (bench/results.py's data and timing)."""
     from kameleoon_server.results.assemble import ResultsRequest
+    from kameleoon_server.results.query import Breakdown
     from kameleoon_server.storage import SQLiteStorage, Storage
     from kameleoon_server.storage.postgres import PostgresStorage
 
@@ -350,6 +351,8 @@ def results_time(args: argparse.Namespace, data_dir: Path) -> None:
             base = ResultsRequest(goal_ids=(bench.GOAL,))
             await bench.timed(storage, "  conversion + revenue (default)", base)
             await bench.timed(storage, "  + CUPED (14-day lookback)", base.replace(cuped=True))
+            await bench.timed(storage, "  + revenue capped at 99th pct", base.replace(cap_percentile=0.99))
+            await bench.timed(storage, "  + breakdown by device", base.replace(breakdown=Breakdown.DEVICE))
             if args.db:  # what autovacuum does after a while: statistics and the visibility map
                 import psycopg
 
