@@ -57,7 +57,9 @@ def _database_url(args: argparse.Namespace) -> str:
 
 
 def _uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    tls = {"ssl_certfile": str(args.ssl_certfile), "ssl_keyfile": str(args.ssl_keyfile)} if _tls(args) else {}
     return {
+        **tls,
         "log_level": args.log_level,
         "access_log": False,
         "proxy_headers": False,
@@ -87,9 +89,23 @@ async def _run_startup(storage: Storage, settings: ServerSettings, startup: Star
         await storage.close()
 
 
+def _tls(args: argparse.Namespace) -> bool:
+    return args.ssl_certfile is not None
+
+
+def _tls_error(args: argparse.Namespace) -> str | None:
+    """Why the TLS options cannot be used, or None."""
+    if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
+        return "--ssl-certfile and --ssl-keyfile go together"
+    for path in (args.ssl_certfile, args.ssl_keyfile):
+        if path is not None and not path.is_file():
+            return f"{path}: no such file"
+    return None
+
+
 def _serve_workers(
     args: argparse.Namespace,
-    sock: socket.socket,
+    sockets: list[socket.socket],
     storage: Storage,
     settings: ServerSettings,
     startup: Startup,
@@ -106,9 +122,9 @@ def _serve_workers(
     )
     supervisor: Any = Multiprocess
     try:  # uvicorn >= 0.50 builds the server itself; older versions take it as ``target``
-        supervisor(config, sockets=[sock]).run()
+        supervisor(config, sockets=sockets).run()
     except TypeError:
-        supervisor(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        supervisor(config, target=uvicorn.Server(config).run, sockets=sockets).run()
     return 0
 
 
@@ -126,6 +142,9 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if (problem := _tls_error(args)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     token, generated = admin_token(args.admin_token, data_dir)
     settings = ServerSettings(
         admin_token=token,
@@ -134,14 +153,18 @@ def serve(args: argparse.Namespace) -> int:
         max_lines=args.max_lines,
         sse_max_connections=args.sse_max_connections,
     )
-    sock = _bind(args.host, args.port)
-    port = sock.getsockname()[1]
+    ports: list[int] = args.port or [8000]
+    unique = [port for n, port in enumerate(ports) if port == 0 or port not in ports[:n]]  # 0: a free one
+    sockets = [_bind(args.host, port) for port in unique]
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    base_url = f"http://{shown_host}:{port}"
+    scheme = "https" if _tls(args) else "http"
+    base_url, *others = [f"{scheme}://{shown_host}:{s.getsockname()[1]}" for s in sockets]
     shown_url = url.split("@")[-1] if is_postgres(url) else url  # no password in the output
 
     async def startup(state: ServerState) -> None:
         _say(f"kameleoon server {base_url}  (data: {shown_url})")
+        if others:
+            _say(f"also listening on {', '.join(others)}")
         if generated:
             _say(f"admin token (generated, saved in {data_dir / 'admin-token'}): {token}")
         if args.demo:
@@ -155,9 +178,9 @@ def serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.workers > 1:
-        return _serve_workers(args, sock, storage, settings, startup)
+        return _serve_workers(args, sockets, storage, settings, startup)
     config = uvicorn.Config(create_app(storage, settings, startup), **_uvicorn_options(args))
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 

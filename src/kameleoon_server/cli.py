@@ -104,7 +104,15 @@ COMMANDS: dict[str, Command] = {
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument(
+        "--port",
+        type=int,
+        action="append",
+        help="port (default 8000; 0 = any free port); repeat it to listen on several ports, "
+        "e.g. --port 443 --port 8110 for the host names of the 3.4.0 SDK",
+    )
+    p.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate (PEM, chain first)")
+    p.add_argument("--ssl-keyfile", type=Path, help="the private key of --ssl-certfile (PEM)")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--data-dir",
