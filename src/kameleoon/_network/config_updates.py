@@ -4,8 +4,9 @@ One daemon thread owns the job. It downloads the configuration at start (three i
 attempts), then either polls every ``refresh_interval`` or, while the configuration asks for
 real-time updates, listens to the server-sent event stream and downloads the configuration
 (with ``ts``) on each ``configuration-update-event``. A lost stream is reopened with backoff
-and jitter, forever; while it is down the job keeps polling, and once it is back the
-configuration is downloaded once (events sent meanwhile were missed). A stream silent for
+and jitter, forever; while it is down the job keeps polling. Each time a stream opens, the
+configuration is downloaded once: a change made since the last download (while the stream was
+down, or between that download and the stream's start) was announced to nobody. A stream silent for
 ``stream_idle_timeout`` seconds counts as lost. Any failure keeps the last good
 configuration. ``stop()`` interrupts a blocked stream read at once. A crash of the job is
 logged and the job restarts.
@@ -93,7 +94,6 @@ class ConfigUpdater:
         if done:  # a forked child: download again as soon as the job runs (stream or poll)
             self.first_attempt_done.set()
             self._wake.set()
-        self._resumed = done
         self._thread: threading.Thread | None = None
         self._stream: Stream | None = None
 
@@ -140,16 +140,13 @@ class ConfigUpdater:
             self.first_attempt_done.set()
         self._next_poll = time.monotonic() + self._refresh_interval
         backoff = self._stream_backoff
-        lost, self._resumed = self._resumed, False  # resumed: events may have been missed
         while not self._stop.is_set():
             if not self._current().real_time_update:
-                lost = False
                 self._poll_when_due(self._next_poll - time.monotonic())
                 continue
-            healthy = self._listen(catch_up=lost)
+            healthy = self._listen()
             if self._stop.is_set() or not self._current().real_time_update:
                 continue
-            lost = True
             if healthy:
                 backoff = backoff.reset()
             delay, backoff = backoff.delay(), backoff.next()
@@ -220,9 +217,10 @@ class ConfigUpdater:
         return True
 
     # -- real-time stream ---------------------------------------------------------------------
-    def _listen(self, catch_up: bool) -> bool:
-        """Reads the event stream until it ends; ``True`` if it was healthy (it delivered an
-        event or lived long enough). ``catch_up``: download once as soon as it is open."""
+    def _listen(self) -> bool:
+        """Downloads the configuration once the event stream is open (changes made before it
+        opened were not announced on it), then reads the stream until it ends; ``True`` if it
+        was healthy (it delivered an event or lived long enough)."""
         request = Request("GET", self._endpoints.sse(), _SSE_HEADERS, None, self._timeout)
         opened = time.monotonic()
         try:
@@ -238,8 +236,7 @@ class ConfigUpdater:
                 self._log.warning("the update stream answered %d", stream.status)
                 return False
             self.streams_opened += 1
-            if catch_up:
-                self.fetch()
+            self.fetch()
             return self._read(stream) or time.monotonic() - opened >= HEALTHY_STREAM
         finally:
             self._stream = None

@@ -146,6 +146,7 @@ class FaultServer:
         self.token_lifetime = 3600
         self.require_token = False  # tracking and data calls without a valid token get 401
         self.sse_keepalive = sse_keepalive
+        self.sse_delay = 0.0  # seconds a stream waits before it is registered and answered
         self.requests: list[Recorded] = []
         self._cond = threading.Condition()
         self._faults: dict[str, list[Fault]] = {}
@@ -379,6 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self) -> None:
         events: queue.Queue[bytes | None] = queue.Queue()
+        if self.fake.sse_delay and self.fake._down.wait(self.fake.sse_delay):
+            self.close_connection = True
+            return
         with self.fake._cond:
             self.fake._streams.append(events)
             self.fake._cond.notify_all()

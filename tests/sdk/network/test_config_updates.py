@@ -182,7 +182,22 @@ def test_other_and_malformed_events_are_ignored(
     server.push_raw(b"event: configuration-update-event\ndata: not json\n\n")
     server.push_update(5)
     assert eventually(lambda: server.of("config")[-1].query == {"ts": "5"}, 5)
-    assert len(server.of("config")) == 2
+    assert len(server.of("config")) == 3  # at start, once the stream is open, and for ts=5
+
+
+def test_a_change_made_before_the_stream_opened_is_not_missed(
+    server: FaultServer, updater: Callable[..., ConfigUpdater], target: Target
+) -> None:
+    """A stream only announces later changes: once it is open, the configuration is downloaded
+    again, so a change made between the first download and the stream's start is applied."""
+    server.config = datafile(1, real_time=True)
+    server.sse_delay = 0.5
+    updater()
+    assert target.keys == ["flag_v1"]
+    assert eventually(lambda: len(server.of("sse")) == 1, 5)  # the stream is being opened
+    server.config = datafile(2, real_time=True)  # announced to nobody: no stream is registered yet
+    assert eventually(lambda: target.keys == ["flag_v2"], 5)
+    assert len(server.of("sse")) == 1 and server.open_streams == 1  # without reconnecting
 
 
 def test_stream_cut_mid_event_reconnects_and_catches_up(
