@@ -22,6 +22,7 @@ from kameleoon._engine.model import (
     VariationEntry,
 )
 from kameleoon._engine.parse import ConfigError, parse_configuration_text
+from kameleoon._engine.passes import decide_all
 from kameleoon._engine.variables import InvalidJsonVariable, VariableDef
 from kameleoon._network.config_updates import ConfigUpdater
 from kameleoon._network.endpoints import Endpoints
@@ -306,10 +307,8 @@ class KameleoonClient:
         code = _cookies.validate_visitor_code(visitor_code)
         visitor = self._store.get(code)
         config = self._cfg
-        facts: list[Any] = [None] * config.fact_count
         active: dict[str, Variation] = {}
-        for flag in config.enabled_flags:
-            entry, rule = evaluate(flag, visitor, code, facts)
+        for flag, (entry, rule) in zip(config.enabled_flags, decide_all(config, visitor, code), strict=True):
             if entry is not None:
                 key, variation_id = entry.variation_key, entry.variation_id
             else:
@@ -329,11 +328,11 @@ class KameleoonClient:
             return []
         visitor = self._store.get(visitor_code)
         config = self._cfg
-        facts: list[Any] = [None] * config.fact_count
+        decisions = decide_all(config, visitor, code)
         return [
             flag.key
-            for flag in config.enabled_flags
-            if resolve_key(flag, *evaluate(flag, visitor, code, facts)) != OFF
+            for flag, decision in zip(config.enabled_flags, decisions, strict=True)
+            if resolve_key(flag, *decision) != OFF
         ]
 
     def get_feature_list(self) -> list[str]:

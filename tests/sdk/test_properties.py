@@ -4,6 +4,7 @@ compiled forms of a segment, and the public methods fed arbitrary input."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -15,8 +16,10 @@ from hypothesis import strategies as st
 
 from kameleoon import KameleoonClient
 from kameleoon._engine.conditions import Lookups, compile_condition
+from kameleoon._engine.decide import evaluate
 from kameleoon._engine.hashing import bucket, bucket_bytes, limit_for
 from kameleoon._engine.parse import ConfigError, parse_configuration, parse_configuration_text
+from kameleoon._engine.passes import decide_all
 from kameleoon._engine.tree import build_tree, compile_memo_tree, compile_tree
 from kameleoon._visitors.record import Visitor
 from kameleoon.data import (
@@ -500,6 +503,48 @@ def test_inline_plain_and_memoized_segments_agree(
         for leaf in leaves:  # each remembered fact is the raw outcome of that condition
             if leaf.fact is not None and facts[leaf.fact] is not None:
                 assert facts[leaf.fact] == leaf.check(visitor, code, experiment)
+
+
+# -- every flag at once: the generated pass decides as the rule loop ------------------------------
+@st.composite
+def pass_configurations(draw: st.DrawFn) -> dict[str, Any]:
+    """A few flags of random rules (both types, odd expositions, respool) whose segments are
+    random condition trees, some conditions shared between segments."""
+    pool = draw(st.lists(conditions(), min_size=1, max_size=5))
+    flags = []
+    for f in range(draw(st.integers(1, 4))):
+        rules = []
+        for r in range(draw(st.integers(0, 3))):
+            seg = None
+            if draw(st.booleans()):
+                picked = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+                ors = draw(st.lists(st.booleans(), min_size=len(picked) - 1, max_size=len(picked) - 1))
+                seg = segment(100 * f + r, *picked, or_operators=ors)
+            kind = draw(st.sampled_from(["EXPERIMENTATION", "TARGETED_DELIVERY", "OTHER"]))
+            expositions = draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=0, max_size=3))
+            variants = [entry(f"v{k}", 1000 * f + 10 * r + k, x) for k, x in enumerate(expositions)]
+            exposition = draw(st.sampled_from([0.0, 0.3, 0.7, 1.0, 1.5]))
+            respool = draw(st.sampled_from([None, 5]))
+            rules.append(rule(10 * f + r, kind, exposition, 7 + r, variants, seg, respool))
+        flags.append(flag(f"flag{f}", rules, flag_id=f, enabled=draw(st.booleans()) or f == 0))
+    return document(*flags)
+
+
+@MEDIUM
+@given(pass_configurations(), st.lists(visitors(), min_size=1, max_size=3), small_text)
+def test_the_generated_pass_decides_every_flag_as_the_rule_loop(
+    doc: dict[str, Any], people: list[Visitor | None], code: str
+) -> None:
+    try:
+        config = parse_configuration(doc)
+    except ConfigError:
+        return
+    assert config.decide_all is not None
+    fallback = dataclasses.replace(config, decide_all=None)  # the per-flag loop with a fact list
+    for visitor in people:
+        expected = [evaluate(flag, visitor, code) for flag in config.enabled_flags]
+        assert decide_all(config, visitor, code) == expected
+        assert decide_all(fallback, visitor, code) == expected
 
 
 # -- decisions on random configurations ------------------------------------------------------------

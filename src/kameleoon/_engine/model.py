@@ -49,6 +49,7 @@ class Segment:
     id: Any
     check: Check = _everybody
     memo_check: Callable[[Visitor | None, str, Any, list[Any]], bool] = _everybody_memo
+    tree: Any = None  # the condition tree (kameleoon._engine.tree), compiled again into passes
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,8 @@ class Configuration:
     has_targeted_delivery_rule: bool = False
     fact_count: int = 0  # distinct memoizable conditions (length of an evaluation pass's memo)
     enabled_flags: tuple[Flag, ...] = ()  # environment-enabled flags, in configuration order
+    # every enabled flag decided by one generated function (kameleoon._engine.passes), or None
+    decide_all: Callable[..., Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
     local_only: frozenset[int] = frozenset()  # custom data indexes never sent
 

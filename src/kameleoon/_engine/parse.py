@@ -25,7 +25,8 @@ from kameleoon._engine.model import (
     Segment,
     VariationEntry,
 )
-from kameleoon._engine.tree import Tree, build_tree, compile_memo_tree, compile_tree
+from kameleoon._engine.passes import compile_pass
+from kameleoon._engine.tree import Tree, build_tree, compile_tree, lazy_memo_tree
 from kameleoon._engine.variables import VariationDef, make_variable, make_variation
 
 __all__ = ["ConfigError", "parse_configuration", "parse_configuration_text"]
@@ -86,6 +87,7 @@ def _parse(document: Mapping[str, Any]) -> Configuration:
         flag = _parse_flag(_object(raw_flag, "a feature flag"), lookups)
         flags[flag.key] = flag
     data_api_domain = settings.get("dataApiDomain")
+    enabled = tuple(flag for flag in flags.values() if flag.environment_enabled)
     config = Configuration(
         real_time_update=bool(settings.get("realTimeUpdate", False)),
         consent_required=settings.get("consentType") == "REQUIRED",
@@ -94,7 +96,8 @@ def _parse(document: Mapping[str, Any]) -> Configuration:
         mapping_index=mapping_index,
         local_only=frozenset(i for i, d in custom_data.items() if d.local_only),
         fact_count=lookups.fact_count,
-        enabled_flags=tuple(flag for flag in flags.values() if flag.environment_enabled),
+        enabled_flags=enabled,
+        decide_all=compile_pass(enabled, lookups.fact_count),
         flags=flags,
         **_indexes(flags.values()),
         raw=document,
@@ -217,10 +220,10 @@ def _parse_segment(raw: Any, lookups: Lookups) -> Segment | None:
     if conditions_data is None:
         return Segment(id=segment["id"])
     tree = _parse_conditions_data(_object(conditions_data, "conditionsData"), lookups)
-    check, memo_check = compile_tree(tree), compile_memo_tree(tree)
+    check, memo_check = compile_tree(tree), lazy_memo_tree(tree)
     if check is None or memo_check is None:
         return Segment(id=segment["id"])
-    return Segment(id=segment["id"], check=check, memo_check=memo_check)
+    return Segment(id=segment["id"], check=check, memo_check=memo_check, tree=tree)
 
 
 def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Tree:

@@ -19,7 +19,17 @@ from typing import Any, Union
 
 from kameleoon._engine.model import Check
 
-__all__ = ["Inline", "Leaf", "MemoCheck", "Node", "build_tree", "compile_memo_tree", "compile_tree"]
+__all__ = [
+    "Inline",
+    "Leaf",
+    "MemoCheck",
+    "Node",
+    "build_tree",
+    "compile_memo_tree",
+    "compile_tree",
+    "lazy_memo_tree",
+    "render_with_locals",
+]
 
 # A compiled segment reading and filling a per-pass list of condition outcomes.
 MemoCheck = Callable[[Any, str, Any, list[Any]], bool]
@@ -141,12 +151,38 @@ def compile_memo_tree(tree: Tree) -> MemoCheck | None:
     return namespace["segment"]  # type: ignore[no-any-return]
 
 
+def lazy_memo_tree(tree: Tree) -> MemoCheck | None:
+    """:func:`compile_memo_tree`, compiled on first use: evaluation passes normally use a
+    configuration's generated function (:mod:`kameleoon._engine.passes`) instead."""
+    if tree is None:
+        return None
+    compiled: list[MemoCheck | None] = []
+
+    def memo_check(v: Any, c: str, e: Any, f: list[Any]) -> bool:
+        if not compiled:
+            compiled.append(compile_memo_tree(tree))
+        check = compiled[0]
+        return True if check is None else check(v, c, e, f)
+
+    return memo_check
+
+
+def render_with_locals(tree: Tree, namespace: dict[str, Any]) -> str | None:
+    """``tree`` as one expression over ``v``, ``c`` and ``e`` that memoizes each condition's
+    outcome in a local variable ``f<fact number>`` (``None`` = not evaluated yet) of the
+    function it is compiled into; its constants are added to ``namespace`` (names unique in
+    it). ``None`` when the tree is too large to be written as one expression."""
+    before = len(namespace)
+    expression = _render(tree, namespace, inline=True, memo="locals")
+    return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
+
+
 def _remember(facts: list[Any], slot: int, outcome: bool) -> bool:
     facts[slot] = outcome
     return outcome
 
 
-def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool) -> str:
+def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | str) -> str:
     if tree is None:
         return "True"
     if isinstance(tree, Leaf):
@@ -156,7 +192,10 @@ def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool) -> 
         else:
             namespace[prefix] = tree.check
             text = f"{prefix}(v, c, e)"
-        if memo and tree.fact is not None:
+        if memo == "locals" and tree.fact is not None:
+            known = f"f{tree.fact}"
+            text = f"({known} if {known} is not None else ({known} := {text}))"
+        elif memo and tree.fact is not None:
             slot, known = tree.fact, f"{prefix}_m"
             text = f"({known} if ({known} := f[{slot}]) is not None else _remember(f, {slot}, {text}))"
         return text if tree.include else f"(not {text})"

@@ -1,0 +1,46 @@
+"""The generated all-flags pass (``_engine/passes``): its fallback and its use by the client.
+
+That it decides exactly as the rule loop is a property test (``test_properties``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kameleoon._engine import passes
+from kameleoon._engine.decide import evaluate
+from kameleoon._engine.parse import parse_configuration
+from kameleoon.data import CustomData
+from kameleoon.testing import create_client
+
+from ._support import document, entry, example_config, flag, record, rule
+
+EXAMPLE = example_config()
+
+
+def test_a_configuration_with_too_many_rules_is_decided_flag_by_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = parse_configuration(EXAMPLE)
+    assert small.decide_all is not None
+    monkeypatch.setattr(passes, "MAX_RULES", 1)
+    large = parse_configuration(EXAMPLE)
+    assert large.decide_all is None
+    visitor = record(CustomData(0, "premium"), config=large, code="visitor_8")
+    for code in ("visitor_8", "visitor_42", "user-100"):
+        expected = [evaluate(f, visitor, code) for f in large.enabled_flags]
+        assert passes.decide_all(large, visitor, code) == expected
+        assert [(e and e.variation_id, r and r.id) for e, r in passes.decide_all(small, visitor, code)] == [
+            (e and e.variation_id, r and r.id) for e, r in expected
+        ]
+
+
+def test_get_active_features_uses_the_mapping_identifier_like_single_decisions() -> None:
+    """Linked codes hash with the anonymous code in the pass too (evaluation spec §4.4)."""
+    doc = document(
+        flag("f", [rule(1, entries=[entry("a", 11, 0.5), entry("b", 12, 0.5)], experiment_id=5)]),
+        custom_data=[{"index": 0, "isMappingIdentifier": True}],
+    )
+    client = create_client(doc)
+    for n in range(20):
+        anonymous, user = f"anon-{n}", f"user-{n}"
+        client.add_data(anonymous, CustomData(0, user))
+        active = client.get_active_features(user)
+        assert active["f"].key == client.get_feature_variation_key(anonymous, "f")
