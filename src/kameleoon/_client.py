@@ -382,7 +382,8 @@ class KameleoonClient:
         visitor = store._visitors.get(code)
         if visitor is not None and visitor.last is not store.now:
             store._touch(code, visitor)
-        entry, rule = evaluate(flag, visitor, code)
+        decide = flag.decide
+        entry, rule = decide(visitor, code) if decide is not None else evaluate(flag, visitor, code)
         if rule is not None:
             if visitor is None:
                 visitor = store.get_or_create(code)

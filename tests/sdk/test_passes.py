@@ -32,8 +32,9 @@ def test_a_configuration_with_too_many_rules_is_decided_flag_by_flag(monkeypatch
         ]
 
 
-def test_get_active_features_uses_the_mapping_identifier_like_single_decisions() -> None:
-    """Linked codes hash with the anonymous code in the pass too (evaluation spec §4.4)."""
+def test_linked_codes_are_decided_with_the_anonymous_code() -> None:
+    """A user id linked to an anonymous visitor hashes with the anonymous code, in a flag's own
+    function and in the all-flags pass alike (evaluation spec §4.4)."""
     doc = document(
         flag("f", [rule(1, entries=[entry("a", 11, 0.5), entry("b", 12, 0.5)], experiment_id=5)]),
         custom_data=[{"index": 0, "isMappingIdentifier": True}],
@@ -42,5 +43,6 @@ def test_get_active_features_uses_the_mapping_identifier_like_single_decisions()
     for n in range(20):
         anonymous, user = f"anon-{n}", f"user-{n}"
         client.add_data(anonymous, CustomData(0, user))
-        active = client.get_active_features(user)
-        assert active["f"].key == client.get_feature_variation_key(anonymous, "f")
+        expected = client.get_feature_variation_key(anonymous, "f")
+        assert client.get_feature_variation_key(user, "f") == expected
+        assert client.get_active_features(user)["f"].key == expected

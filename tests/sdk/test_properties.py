@@ -532,7 +532,7 @@ def pass_configurations(draw: st.DrawFn) -> dict[str, Any]:
 
 @MEDIUM
 @given(pass_configurations(), st.lists(visitors(), min_size=1, max_size=3), small_text)
-def test_the_generated_pass_decides_every_flag_as_the_rule_loop(
+def test_the_generated_functions_decide_as_the_rule_loop(
     doc: dict[str, Any], people: list[Visitor | None], code: str
 ) -> None:
     try:
@@ -545,6 +545,9 @@ def test_the_generated_pass_decides_every_flag_as_the_rule_loop(
         expected = [evaluate(flag, visitor, code) for flag in config.enabled_flags]
         assert decide_all(config, visitor, code) == expected
         assert decide_all(fallback, visitor, code) == expected
+        for parsed in config.flags.values():  # each flag's own generated function
+            assert parsed.decide is not None
+            assert parsed.decide(visitor, code) == evaluate(parsed, visitor, code)
 
 
 # -- decisions on random configurations ------------------------------------------------------------

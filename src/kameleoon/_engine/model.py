@@ -88,6 +88,8 @@ class Flag:
     variations: tuple[VariationDef, ...]
     rules: tuple[Rule, ...]
     variations_by_key: Mapping[Any, VariationDef] = field(default_factory=dict)
+    # the rule loop of this flag as one generated function (kameleoon._engine.passes)
+    decide: Callable[[Visitor | None, str], tuple[VariationEntry | None, Rule | None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from kameleoon._engine.model import (
     Segment,
     VariationEntry,
 )
-from kameleoon._engine.passes import compile_pass
-from kameleoon._engine.tree import Tree, build_tree, compile_tree, lazy_memo_tree
+from kameleoon._engine.passes import compile_flag, compile_pass
+from kameleoon._engine.tree import Tree, build_tree, lazy_memo_tree, lazy_tree
 from kameleoon._engine.variables import VariationDef, make_variable, make_variation
 
 __all__ = ["ConfigError", "parse_configuration", "parse_configuration_text"]
@@ -154,14 +154,16 @@ def _parse_flag(raw: Mapping[str, Any], lookups: Lookups) -> Flag:
     by_key: dict[Any, VariationDef] = {}
     for variation in variations:
         by_key.setdefault(variation.key, variation)  # the first variation with a key wins
+    rules = tuple(_parse_rule(_object(r, "a rule"), lookups) for r in _list(raw, "rules", "flag"))
     return Flag(
         id=raw.get("id", 0),
         key=raw.get("featureKey", ""),
         default_variation_key=raw.get("defaultVariationKey", ""),
         environment_enabled=bool(raw.get("environmentEnabled", False)),
         variations=variations,
-        rules=tuple(_parse_rule(_object(r, "a rule"), lookups) for r in _list(raw, "rules", "flag")),
+        rules=rules,
         variations_by_key=by_key,
+        decide=compile_flag(rules),
     )
 
 
@@ -220,10 +222,9 @@ def _parse_segment(raw: Any, lookups: Lookups) -> Segment | None:
     if conditions_data is None:
         return Segment(id=segment["id"])
     tree = _parse_conditions_data(_object(conditions_data, "conditionsData"), lookups)
-    check, memo_check = compile_tree(tree), lazy_memo_tree(tree)
-    if check is None or memo_check is None:
+    if tree is None:
         return Segment(id=segment["id"])
-    return Segment(id=segment["id"], check=check, memo_check=memo_check, tree=tree)
+    return Segment(id=segment["id"], check=lazy_tree(tree), memo_check=lazy_memo_tree(tree), tree=tree)
 
 
 def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Tree:

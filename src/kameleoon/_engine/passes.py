@@ -1,11 +1,13 @@
-"""All flags at once: one generated function deciding every enabled flag for one visitor.
+"""Rule loops written out: functions generated from the configuration that decide exactly as
+:func:`~kameleoon._engine.decide.evaluate` (property tests compare them on random inputs).
 
-``get_active_features`` evaluates every flag for the same visitor. Instead of calling
-:func:`~kameleoon._engine.decide.evaluate` once per flag (and each segment's function once per
-rule), the configuration compiles into one function whose body is the rule loop of every flag
-written out, each segment inline, and each condition's outcome kept in a local variable, so a
-condition shared by many segments is evaluated once per call. It returns exactly what
-``evaluate`` returns for each flag (tests compare the two).
+* :func:`compile_flag`: one flag, ``(visitor, code) -> (entry, rule)``, its segments inline (no
+  call per rule or per segment); the hashed bytes are computed when a rule first needs them.
+* :func:`compile_pass`: every enabled flag for one visitor (``get_active_features``), each
+  condition's outcome kept in a local variable, so a condition shared by many segments is
+  evaluated at most once per call.
+
+A segment too large to be one expression is called through its own compiled check.
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from typing import Any
 from kameleoon._engine.decide import evaluate
 from kameleoon._engine.hashing import sha256
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration, Flag, Rule, VariationEntry
-from kameleoon._engine.tree import render_with_locals
+from kameleoon._engine.tree import render_plain, render_with_locals
 from kameleoon._visitors.record import Visitor
 
-__all__ = ["DecideAll", "compile_pass", "decide_all"]
+__all__ = ["DecideAll", "DecideFlag", "compile_flag", "compile_pass", "decide_all"]
 
 Decision = tuple[VariationEntry | None, Rule | None]
+DecideFlag = Callable[[Visitor | None, str], Decision]
 # (visitor record or None, visitor code, the bytes that are hashed) -> one decision per flag
 DecideAll = Callable[[Visitor | None, str, bytes], list[Decision]]
 
 MAX_RULES = 3_000  # beyond this (about a second of compiling), flags are evaluated one by one
 _NONE: Decision = (None, None)
+_HASHED = [  # the bytes that are hashed: the mapping identifier's, else the code's (spec §4.4)
+    "x = v.extra if v is not None else None",
+    "x = x.mapping if x is not None else None",
+    "h = (c if x is None else x).encode('utf-8', 'surrogatepass')",
+]
 
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
@@ -41,57 +49,80 @@ def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> lis
     return [evaluate(flag, visitor, code, facts) for flag in config.enabled_flags]
 
 
+def compile_flag(rules: Sequence[Rule]) -> DecideFlag:
+    """The function deciding a flag of ``rules`` for one visitor."""
+    namespace: dict[str, Any] = {"_sha": sha256, "_NONE": _NONE}
+    body = ["    h = None"]
+    for m, rule in enumerate(rules):
+        body += _rule_lines(f"r{m}", rule, namespace, "    ", one=True)
+    body.append("    return _NONE")
+    return _compile("decide_flag", "v, c", body, namespace)  # type: ignore[no-any-return]
+
+
 def compile_pass(flags: Sequence[Flag], fact_count: int) -> DecideAll | None:
     """The function deciding ``flags`` (``None`` for a configuration too large to be worth it)."""
     if sum(len(flag.rules) for flag in flags) > MAX_RULES:
         return None
     namespace: dict[str, Any] = {"_sha": sha256, "_NONE": _NONE}
-    body = [f"    f{n} = None" for n in range(fact_count)]
+    body = ["    out = []"] + [f"    f{n} = None" for n in range(fact_count)]
     for n, flag in enumerate(flags):
-        body += ["    while True:"]
+        body.append("    while True:")
         for m, rule in enumerate(flag.rules):
-            body += _rule_lines(f"r{n}_{m}", rule, namespace)
+            body += _rule_lines(f"r{n}_{m}", rule, namespace, "        ", one=False)
         body += ["        out.append(_NONE)", "        break"]
-    source = "\n".join(["def decide_all(v, c, h):", "    out = []", *body, "    return out", ""])
-    exec(compile(source, "<decide_all>", "exec"), namespace)
-    return namespace["decide_all"]  # type: ignore[no-any-return]
+    body.append("    return out")
+    return _compile("decide_all", "v, c, h", body, namespace)  # type: ignore[no-any-return]
 
 
-def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any]) -> list[str]:
-    """One rule of a flag's ``while True:`` block: ``out.append(...); break`` when it decides,
-    nothing when the loop goes on to the next rule (the logic of ``evaluate``)."""
+def _compile(name: str, arguments: str, body: list[str], namespace: dict[str, Any]) -> Any:
+    source = "\n".join([f"def {name}({arguments}):", *body, ""])
+    exec(compile(source, f"<{name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, one: bool) -> list[str]:
+    """One rule, as ``evaluate`` runs it. ``one``: in a flag's own function (``return`` the
+    decision; the hashed bytes computed on first use); else in the all-flags pass (append the
+    decision and ``break`` out of the flag's ``while True:``; conditions memoized in locals)."""
+
+    def decide(value: str, at: str) -> list[str]:
+        if one:
+            return [f"{at}return {value}"]
+        return [f"{at}out.append({value})", f"{at}break"]
+
     namespace[name] = rule
-    lines, indent = [], "        "
+    lines: list[str] = []
     segment = rule.segment
     if segment is not None:
         namespace[f"{name}_e"] = rule.experiment_id
-        condition = render_with_locals(segment.tree, namespace) if segment.tree is not None else None
+        tree = segment.tree
+        condition = None
+        if tree is not None:
+            condition = render_plain(tree, namespace) if one else render_with_locals(tree, namespace)
         if condition is None:  # no tree kept, or too large to inline: its own compiled check
             namespace[f"{name}_check"] = segment.check
             condition = f"{name}_check(v, c, e)"
         lines += [f"{indent}e = {name}_e", f"{indent}if {condition}:"]
         indent += "    "
-    decided: list[str] = []
     if rule.exposure_limit is not None:
+        if one:
+            lines += [f"{indent}if h is None:", *(f"{indent}    {text}" for text in _HASHED)]
         namespace[f"{name}_s"], namespace[f"{name}_l"] = rule.rule_suffix, rule.exposure_limit
         lines.append(f"{indent}if _sha(h + {name}_s).digest() <= {name}_l:")
         inner = indent + "    "
         if rule.type is TARGETED_DELIVERY:
             namespace[f"{name}_v"] = rule.entries[0] if rule.entries else None
-            decided = [f"{inner}out.append(({name}_v, {name}))", f"{inner}break"]
+            lines += decide(f"({name}_v, {name})", inner)
         else:
             namespace[f"{name}_x"] = rule.experiment_suffix
-            decided = [f"{inner}d = _sha(h + {name}_x).digest()"]
+            lines.append(f"{inner}d = _sha(h + {name}_x).digest()")
             for k, entry in enumerate(rule.entries):
                 if entry.limit is not None:
                     namespace[f"{name}_v{k}"], namespace[f"{name}_l{k}"] = entry, entry.limit
-                    decided += [f"{inner}if d <= {name}_l{k}:"]
-                    decided += [f"{inner}    out.append(({name}_v{k}, {name}))", f"{inner}    break"]
-        lines += decided
-        if rule.type is TARGETED_DELIVERY:
-            lines += [f"{indent}out.append(_NONE)", f"{indent}break"]
-    elif rule.type is TARGETED_DELIVERY:
-        lines += [f"{indent}out.append(_NONE)", f"{indent}break"]
-    else:
+                    lines.append(f"{inner}if d <= {name}_l{k}:")
+                    lines += decide(f"({name}_v{k}, {name})", inner + "    ")
+    if rule.type is TARGETED_DELIVERY:  # not entered (segment passed, draw missed): stop here
+        lines += decide("_NONE", indent)
+    elif rule.exposure_limit is None:
         lines.append(f"{indent}pass")
     return lines

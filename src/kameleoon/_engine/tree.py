@@ -28,6 +28,8 @@ __all__ = [
     "compile_memo_tree",
     "compile_tree",
     "lazy_memo_tree",
+    "lazy_tree",
+    "render_plain",
     "render_with_locals",
 ]
 
@@ -151,20 +153,37 @@ def compile_memo_tree(tree: Tree) -> MemoCheck | None:
     return namespace["segment"]  # type: ignore[no-any-return]
 
 
-def lazy_memo_tree(tree: Tree) -> MemoCheck | None:
-    """:func:`compile_memo_tree`, compiled on first use: evaluation passes normally use a
-    configuration's generated function (:mod:`kameleoon._engine.passes`) instead."""
-    if tree is None:
-        return None
-    compiled: list[MemoCheck | None] = []
+def lazy_tree(tree: Leaf | Node) -> Check:
+    """:func:`compile_tree`, compiled on first use: decisions normally run the generated
+    functions of :mod:`kameleoon._engine.passes`, where segments are inline."""
+    compiled: list[Check] = []
+
+    def check(v: Any, c: str, e: Any) -> bool:
+        if not compiled:
+            compiled.append(compile_tree(tree) or _always)
+        return compiled[0](v, c, e)
+
+    return check
+
+
+def lazy_memo_tree(tree: Leaf | Node) -> MemoCheck:
+    """:func:`compile_memo_tree`, compiled on first use (see :func:`lazy_tree`)."""
+    compiled: list[MemoCheck] = []
 
     def memo_check(v: Any, c: str, e: Any, f: list[Any]) -> bool:
         if not compiled:
-            compiled.append(compile_memo_tree(tree))
-        check = compiled[0]
-        return True if check is None else check(v, c, e, f)
+            compiled.append(compile_memo_tree(tree) or (lambda v, c, e, f: True))
+        return compiled[0](v, c, e, f)
 
     return memo_check
+
+
+def render_plain(tree: Tree, namespace: dict[str, Any]) -> str | None:
+    """``tree`` as one expression over ``v``, ``c`` and ``e`` (as :func:`compile_tree` writes
+    it), its constants added to ``namespace``; ``None`` when it is too large for one."""
+    before = len(namespace)
+    expression = _render(tree, namespace, inline=True, memo=False)
+    return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
 
 
 def render_with_locals(tree: Tree, namespace: dict[str, Any]) -> str | None:
