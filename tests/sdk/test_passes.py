@@ -12,7 +12,7 @@ from kameleoon._engine.parse import parse_configuration
 from kameleoon.data import CustomData
 from kameleoon.testing import create_client
 
-from ._support import document, entry, example_config, flag, record, rule
+from ._support import document, entry, example_config, flag, record, rule, segment
 
 EXAMPLE = example_config()
 
@@ -46,3 +46,36 @@ def test_linked_codes_are_decided_with_the_anonymous_code() -> None:
         expected = client.get_feature_variation_key(anonymous, "f")
         assert client.get_feature_variation_key(user, "f") == expected
         assert client.get_active_features(user)["f"].key == expected
+
+
+@pytest.mark.parametrize("size", [3, 70, 400])
+def test_segments_of_any_size_decide_as_the_rule_loop(size: int) -> None:
+    """Small segments are inline; larger ones (too deep for one expression) are called through
+    their own check; both decide as ``evaluate``."""
+    conditions = [
+        {"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": "EXACT", "value": f"v{n}"}
+        for n in range(size)
+    ]
+    doc = document(
+        flag(
+            "f",
+            [
+                rule(
+                    1,
+                    "TARGETED_DELIVERY",
+                    0.5,
+                    3,
+                    [entry("on", 11, 1.0)],
+                    segment(9, *conditions, or_operators=[True] * (size - 1)),
+                ),
+                rule(2, entries=[entry("a", 21, 0.5), entry("b", 22, 0.5)], experiment_id=4),
+            ],
+        )
+    )
+    config = parse_configuration(doc)
+    parsed = config.flags["f"]
+    for n in range(0, 2 * size, max(1, size // 10)):
+        visitor = record(CustomData(0, f"v{n}"), config=config, code=f"c{n}")
+        expected = evaluate(parsed, visitor, f"c{n}")
+        assert parsed.decide is not None and parsed.decide(visitor, f"c{n}") == expected
+        assert passes.decide_all(config, visitor, f"c{n}") == [expected]
