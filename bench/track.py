@@ -148,25 +148,25 @@ def per_call_us(function: Callable[[str], Any], codes: list[str], calls: int) ->
 
 
 def overhead(calls: int, visitors: int) -> None:
-    from kameleoon._engine.decide import evaluate
     from kameleoon.testing import create_client
 
     client = create_client(DATAFILE)
     codes = [f"visitor-{n}" for n in range(visitors)]
     for code in codes:  # every visitor exists and has its assignment (steady state)
         client.get_feature_variation_key(code, "checkout")
-    flag = client._cfg.flags["checkout"]
+    evaluate = client._cfg.flags["checkout"].decide  # the flag's generated rule loop
+    assert evaluate is not None
     store, tracker = client._store, client._tracker
 
     def decide(code: str) -> None:
         client.get_feature_variation_key(code, "checkout")
 
     def evaluation(code: str) -> None:
-        evaluate(flag, store.get(code), code)
+        evaluate(store.get(code), code)
 
     def evaluation_and_bookkeeping(code: str) -> None:
         visitor = store.get(code)
-        entry, rule = evaluate(flag, visitor, code)
+        entry, rule = evaluate(visitor, code)
         client._record(visitor, entry, rule)
         tracker.schedule(code)
 
