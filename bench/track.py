@@ -155,7 +155,6 @@ def overhead(calls: int, visitors: int) -> None:
     for code in codes:  # every visitor exists and has its assignment (steady state)
         client.get_feature_variation_key(code, "checkout")
     evaluate = client._cfg.flags["checkout"].decide  # the flag's generated rule loop
-    assert evaluate is not None
     store, tracker = client._store, client._tracker
 
     def decide(code: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kameleoon import _cookies
 from kameleoon._config import KameleoonClientConfig
-from kameleoon._engine.decide import OFF, evaluate, resolve_key
+from kameleoon._engine.decide import OFF, resolve_key
 from kameleoon._engine.model import (
     EMPTY_CONFIGURATION,
     Configuration,
@@ -382,8 +382,7 @@ class KameleoonClient:
         visitor = store._visitors.get(code)
         if visitor is not None and visitor.last is not store.now:
             store._touch(code, visitor)
-        decide = flag.decide
-        entry, rule = decide(visitor, code) if decide is not None else evaluate(flag, visitor, code)
+        entry, rule = flag.decide(visitor, code)
         if rule is not None:
             if visitor is None:
                 visitor = store.get_or_create(code)

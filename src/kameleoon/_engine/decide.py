@@ -14,7 +14,7 @@ from kameleoon._engine.model import (
 )
 from kameleoon._visitors.record import Visitor
 
-__all__ = ["OFF", "evaluate", "resolve_key"]
+__all__ = ["OFF", "evaluate", "hashed_code", "resolve_key"]
 
 OFF = "off"
 
@@ -45,9 +45,7 @@ def evaluate(
             elif not segment.memo_check(visitor, code, rule.experiment_id, facts):
                 continue
         if hashed is None:
-            extra = visitor.extra if visitor is not None else None
-            mapping = extra.mapping if extra is not None else None
-            hashed = (code if mapping is None else mapping).encode("utf-8", "surrogatepass")
+            hashed = hashed_code(visitor, code)
         limit = rule.exposure_limit
         if limit is not None and _sha(hashed + rule.rule_suffix).digest() <= limit:
             if rule.type is TARGETED_DELIVERY:
@@ -59,6 +57,14 @@ def evaluate(
         elif rule.type is TARGETED_DELIVERY:
             break
     return None, None
+
+
+def hashed_code(visitor: Visitor | None, code: str) -> bytes:
+    """The bytes that bucketing hashes: the visitor's mapping identifier when it has one (a
+    linked code decides as its anonymous visitor, spec §4.4), else its code."""
+    extra = visitor.extra if visitor is not None else None
+    mapping = extra.mapping if extra is not None else None
+    return (code if mapping is None else mapping).encode("utf-8", "surrogatepass")
 
 
 def resolve_key(flag: Flag, entry: VariationEntry | None, rule: Rule | None) -> Any:

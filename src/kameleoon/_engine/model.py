@@ -87,9 +87,9 @@ class Flag:
     environment_enabled: bool
     variations: tuple[VariationDef, ...]
     rules: tuple[Rule, ...]
-    variations_by_key: Mapping[Any, VariationDef] = field(default_factory=dict)
     # the rule loop of this flag as one generated function (kameleoon._engine.passes)
-    decide: Callable[[Visitor | None, str], tuple[VariationEntry | None, Rule | None]] | None = None
+    decide: Callable[[Visitor | None, str], tuple[VariationEntry | None, Rule | None]]
+    variations_by_key: Mapping[Any, VariationDef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kameleoon._engine.decide import evaluate
+from kameleoon._engine.decide import evaluate, hashed_code
 from kameleoon._engine.hashing import sha256
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration, Flag, Rule, VariationEntry
-from kameleoon._engine.tree import render_plain, render_with_locals
+from kameleoon._engine.tree import render_inline
 from kameleoon._visitors.record import Visitor
 
 __all__ = ["DecideAll", "DecideFlag", "compile_flag", "compile_pass", "decide_all"]
@@ -30,7 +30,7 @@ DecideAll = Callable[[Visitor | None, str, bytes], list[Decision]]
 
 MAX_RULES = 3_000  # beyond this (about a second of compiling), flags are evaluated one by one
 _NONE: Decision = (None, None)
-_HASHED = [  # the bytes that are hashed: the mapping identifier's, else the code's (spec §4.4)
+_HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
     "x = v.extra if v is not None else None",
     "x = x.mapping if x is not None else None",
     "h = (c if x is None else x).encode('utf-8', 'surrogatepass')",
@@ -39,12 +39,9 @@ _HASHED = [  # the bytes that are hashed: the mapping identifier's, else the cod
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
     """``evaluate(flag, visitor, code)`` for every enabled flag, in configuration order."""
-    extra = visitor.extra if visitor is not None else None
-    mapping = extra.mapping if extra is not None else None
     run = config.decide_all
     if run is not None:
-        hashed = (code if mapping is None else mapping).encode("utf-8", "surrogatepass")
-        return run(visitor, code, hashed)  # type: ignore[no-any-return]
+        return run(visitor, code, hashed_code(visitor, code))  # type: ignore[no-any-return]
     facts: list[Any] = [None] * config.fact_count
     return [evaluate(flag, visitor, code, facts) for flag in config.enabled_flags]
 
@@ -98,7 +95,7 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
         tree = segment.tree
         condition = None
         if tree is not None:
-            condition = render_plain(tree, namespace) if one else render_with_locals(tree, namespace)
+            condition = render_inline(tree, namespace, memo_in_locals=not one)
         if condition is None:  # no tree kept, or too large to inline: its own compiled check
             namespace[f"{name}_check"] = segment.check
             condition = f"{name}_check(v, c, e)"

@@ -29,8 +29,7 @@ __all__ = [
     "compile_tree",
     "lazy_memo_tree",
     "lazy_tree",
-    "render_plain",
-    "render_with_locals",
+    "render_inline",
 ]
 
 # A compiled segment reading and filling a per-pass list of condition outcomes.
@@ -156,43 +155,33 @@ def compile_memo_tree(tree: Tree) -> MemoCheck | None:
 def lazy_tree(tree: Leaf | Node) -> Check:
     """:func:`compile_tree`, compiled on first use: decisions normally run the generated
     functions of :mod:`kameleoon._engine.passes`, where segments are inline."""
-    compiled: list[Check] = []
-
-    def check(v: Any, c: str, e: Any) -> bool:
-        if not compiled:
-            compiled.append(compile_tree(tree) or _always)
-        return compiled[0](v, c, e)
-
-    return check
+    return _on_first_use(lambda: compile_tree(tree) or _always)
 
 
 def lazy_memo_tree(tree: Leaf | Node) -> MemoCheck:
     """:func:`compile_memo_tree`, compiled on first use (see :func:`lazy_tree`)."""
-    compiled: list[MemoCheck] = []
-
-    def memo_check(v: Any, c: str, e: Any, f: list[Any]) -> bool:
-        if not compiled:
-            compiled.append(compile_memo_tree(tree) or (lambda v, c, e, f: True))
-        return compiled[0](v, c, e, f)
-
-    return memo_check
+    return _on_first_use(lambda: compile_memo_tree(tree) or _always)
 
 
-def render_plain(tree: Tree, namespace: dict[str, Any]) -> str | None:
+def _on_first_use(build: Callable[[], Callable[..., bool]]) -> Callable[..., bool]:
+    """A function that builds its implementation with ``build()`` when first called."""
+    built: list[Callable[..., bool]] = []
+
+    def call(*args: Any) -> bool:
+        if not built:
+            built.append(build())
+        return built[0](*args)
+
+    return call
+
+
+def render_inline(tree: Tree, namespace: dict[str, Any], memo_in_locals: bool) -> str | None:
     """``tree`` as one expression over ``v``, ``c`` and ``e`` (as :func:`compile_tree` writes
-    it), its constants added to ``namespace``; ``None`` when it is too large for one."""
+    it), its constants added to ``namespace`` (names unique in it); ``None`` when it is too
+    large for one. ``memo_in_locals``: each condition's outcome is kept in a local variable
+    ``f<fact number>`` (``None`` = not evaluated yet) of the function it is compiled into."""
     before = len(namespace)
-    expression = _render(tree, namespace, inline=True, memo=False)
-    return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
-
-
-def render_with_locals(tree: Tree, namespace: dict[str, Any]) -> str | None:
-    """``tree`` as one expression over ``v``, ``c`` and ``e`` that memoizes each condition's
-    outcome in a local variable ``f<fact number>`` (``None`` = not evaluated yet) of the
-    function it is compiled into; its constants are added to ``namespace`` (names unique in
-    it). ``None`` when the tree is too large to be written as one expression."""
-    before = len(namespace)
-    expression = _render(tree, namespace, inline=True, memo="locals")
+    expression = _render(tree, namespace, inline=True, memo="locals" if memo_in_locals else False)
     return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
 
 
@@ -233,7 +222,8 @@ def _expand(inline: Inline, prefix: str, namespace: dict[str, Any]) -> str:
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _always(visitor: Any, code: str, experiment_id: Any) -> bool:
+def _always(*arguments: Any) -> bool:
+    """Matches everybody (a check, or a memoized check)."""
     return True
 
 
