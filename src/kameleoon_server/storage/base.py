@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from kameleoon_server._wire import BodySummary as BodySummary  # the answer of ingest_body
 from kameleoon_server._wire import Link, Row
@@ -52,6 +52,14 @@ class SiteRecord:
     version: int  # +1 on every change
     updated_ms: int  # configuration timestamp; strictly increasing, in distinct whole seconds
     model: bytes  # JSON document of kameleoon_server.model.SiteModel
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> SiteRecord:
+        """The record of a ``SELECT {SITE_COLUMNS} FROM sites`` row."""
+        return cls(id=row[0], code=row[1], version=row[2], updated_ms=row[3], model=bytes(row[4]))
+
+
+SITE_COLUMNS = "id, code, version, updated_ms, model"  # in the order of SiteRecord.from_row
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from kameleoon_server.storage._ingest_client import INGEST_PROCESS_AVAILABLE, In
 from kameleoon_server.storage._pg_schema import migrate_url
 from kameleoon_server.storage._pg_sink import PostgresSink
 from kameleoon_server.storage.base import (
+    SITE_COLUMNS,
     AlreadyExists,
     BodySummary,
     ConfigChange,
@@ -53,12 +54,7 @@ log = logging.getLogger("kameleoon_server.storage")
 CHANNEL: Final = "kameleoon_config"
 LISTEN_APPLICATION: Final = "kameleoon-listen"  # application_name of the LISTEN connections
 RESULTS_WORK_MEM: Final = "64MB"  # per sort or hash of a results query
-_SITE_COLUMNS: Final = "id, code, version, updated_ms, model"
 _CREDENTIAL_COLUMNS: Final = "client_id, site_id, secret_hash, created_ms"
-
-
-def _site(row: Any) -> SiteRecord:
-    return SiteRecord(id=row[0], code=row[1], version=row[2], updated_ms=row[3], model=bytes(row[4]))
 
 
 def _payload(origin: str, change: ConfigChange) -> str:
@@ -247,15 +243,16 @@ class PostgresStorage:
         return site
 
     async def get_site(self, code: str) -> SiteRecord | None:
-        row = await self._one(f"SELECT {_SITE_COLUMNS} FROM sites WHERE code = %s", (code,))
+        row = await self._one(f"SELECT {SITE_COLUMNS} FROM sites WHERE code = %s", (code,))
         if row is None:
             return None
-        site = _site(row)
+        site = SiteRecord.from_row(row)
         self._versions[code] = max(site.version, self._versions.get(code, 0))
         return site
 
     async def list_sites(self) -> list[SiteRecord]:
-        return [_site(r) for r in await self._all(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY code", ())]
+        rows = await self._all(f"SELECT {SITE_COLUMNS} FROM sites ORDER BY code", ())
+        return [SiteRecord.from_row(r) for r in rows]
 
     async def update_site(self, code: str, base_version: int, model: bytes, now_ms: int) -> SiteRecord:
         async with self._transaction() as conn:

@@ -35,6 +35,7 @@ from kameleoon_server.storage._sqlite_conn import Synchronous, connect
 from kameleoon_server.storage._sqlite_parallel import disable_memory_statistics
 from kameleoon_server.storage._sqlite_writer import CallJob, IngestJob, Job, Writer
 from kameleoon_server.storage.base import (
+    SITE_COLUMNS,
     AlreadyExists,
     BodySummary,
     ConfigChange,
@@ -53,12 +54,6 @@ T = TypeVar("T")
 MMAP_BYTES = 1 << 31
 BOUNDS_SECONDS = 600.0
 """How long the split points of an experiment's results partitions are reused."""
-
-_SITE_COLUMNS = "id, code, version, updated_ms, model"
-
-
-def _site(row: Any) -> SiteRecord:
-    return SiteRecord(id=row[0], code=row[1], version=row[2], updated_ms=row[3], model=bytes(row[4]))
 
 
 def next_config_ms(previous_ms: int, now_ms: int) -> int:
@@ -237,14 +232,15 @@ class SQLiteStorage:
 
     async def get_site(self, code: str) -> SiteRecord | None:
         def get(conn: sqlite3.Connection) -> SiteRecord | None:
-            row = conn.execute(f"SELECT {_SITE_COLUMNS} FROM sites WHERE code = ?", (code,)).fetchone()
-            return None if row is None else _site(row)
+            row = conn.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE code = ?", (code,)).fetchone()
+            return None if row is None else SiteRecord.from_row(row)
 
         return await self._read(get)
 
     async def list_sites(self) -> list[SiteRecord]:
         def get(conn: sqlite3.Connection) -> list[SiteRecord]:
-            return [_site(r) for r in conn.execute(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY code")]
+            rows = conn.execute(f"SELECT {SITE_COLUMNS} FROM sites ORDER BY code")
+            return [SiteRecord.from_row(r) for r in rows]
 
         return await self._read(get)
 
