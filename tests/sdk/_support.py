@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from kameleoon._engine.conditions import Lookups, compile_condition
+from kameleoon._engine.hashing import bucket_bytes
 from kameleoon._engine.model import EMPTY_CONFIGURATION, Configuration
 from kameleoon._visitors.data import DataContext, add_items
 from kameleoon._visitors.record import Visitor
@@ -348,6 +349,21 @@ def document(
 
 
 # -- the hash, computed independently ---------------------------------------------------------
+class FakeDigest:
+    """Stands in for a SHA-256 object whose digest is a chosen 256-bit integer."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def digest(self) -> bytes:
+        return self.n.to_bytes(32, "big")
+
+
+def bucket_of(n: int) -> float:
+    """What the SDK's conversion makes of the digest integer ``n``."""
+    return bucket_bytes(b"", _sha=lambda data: FakeDigest(n))
+
+
 def nearest_double_ratio(n: int, bits: int = 256) -> float:
     """``n / 2**bits`` rounded to the nearest double, ties to even, with integer arithmetic only
     (an independent check of the SDK's ``float(int) * 2**-256``)."""

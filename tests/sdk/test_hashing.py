@@ -9,26 +9,11 @@ from typing import Any
 
 import pytest
 
-from kameleoon._engine.hashing import INV_2_256, bucket, bucket_bytes, container_text, limit_for
+from kameleoon._engine.hashing import INV_2_256, bucket, container_text, limit_for
 
-from ._support import exact_bucket, nearest_double_ratio
+from ._support import bucket_of, exact_bucket, nearest_double_ratio
 
 TOP = (1 << 256) - 1
-
-
-class FakeDigest:
-    """Stands in for a SHA-256 object whose digest is a chosen 256-bit integer."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def digest(self) -> bytes:
-        return self.n.to_bytes(32, "big")
-
-
-def bucket_of(n: int) -> float:
-    """What the SDK's conversion makes of the digest integer ``n``."""
-    return bucket_bytes(b"", _sha=lambda data: FakeDigest(n))
 
 
 # -- the worked examples of §2.9 --------------------------------------------------------------

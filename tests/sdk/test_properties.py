@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kameleoon import KameleoonClient
 from kameleoon._engine.conditions import Lookups, compile_condition
 from kameleoon._engine.decide import evaluate
-from kameleoon._engine.hashing import bucket, bucket_bytes, limit_for
+from kameleoon._engine.hashing import bucket, limit_for
 from kameleoon._engine.parse import ConfigError, parse_configuration, parse_configuration_text
 from kameleoon._engine.passes import decide_all
 from kameleoon._engine.tree import build_tree, compile_memo_tree, compile_tree
@@ -47,6 +47,7 @@ from kameleoon.exceptions import (
 from kameleoon.testing import MockTransport, Request, Response, create_client, flush_tracking
 
 from ._support import (
+    bucket_of,
     document,
     entry,
     exact_bucket,
@@ -76,18 +77,6 @@ def profile(examples: int) -> Any:
 TOP = (1 << 256) - 1
 FAST = profile(150)
 MEDIUM = profile(80)
-
-
-class FakeDigest:
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def digest(self) -> bytes:
-        return self.n.to_bytes(32, "big")
-
-
-def bucket_of(n: int) -> float:
-    return bucket_bytes(b"", _sha=lambda data: FakeDigest(n))
 
 
 # -- the hash ----------------------------------------------------------------------------------------

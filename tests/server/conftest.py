@@ -8,6 +8,7 @@ instead when ``CI=true``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import os
@@ -15,7 +16,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,17 @@ def live(backend: str, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
 @pytest.fixture
 def site(live: LiveServer) -> Site:
     return live.create_site(MINIMAL_DATAFILE)
+
+
+def run_storage(where: Path | Storage, body: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Opens the storage (or a SQLite one at ``where``), runs ``body`` on it, closes it."""
+
+    async def main() -> Any:
+        storage = SQLiteStorage(where) if isinstance(where, Path) else where
+        await storage.open()
+        try:
+            return await body(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(main())

@@ -14,6 +14,8 @@ import pytest
 
 from kameleoon_server.storage import SQLiteStorage, StorageError, TooManyLines
 
+from .conftest import run_storage
+
 BODIES = [
     # fast lines (converted in SQL)
     b"nonce=F1&eventType=experiment&id=5001&variationId=7002&visitorCode=v1\n"
@@ -32,15 +34,7 @@ COLUMNS = (
 
 
 def run(path: Path, process: bool, body: Callable[[SQLiteStorage], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        storage = SQLiteStorage(path, ingest_process=process)
-        await storage.open()
-        try:
-            return await body(storage)
-        finally:
-            await storage.close()
-
-    return asyncio.run(main())
+    return run_storage(SQLiteStorage(path, ingest_process=process), body)
 
 
 def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,9 @@ from kameleoon_server.storage._schema import MIGRATIONS
 from kameleoon_server.storage.sqlite import next_config_ms
 
 from .conftest import query
+from .conftest import run_storage as run
 
 NewStorage = Callable[..., Storage]
-
-
-def run(where: Path | Storage, body: Callable[[Any], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        storage = SQLiteStorage(where) if isinstance(where, Path) else where
-        await storage.open()
-        try:
-            return await body(storage)
-        finally:
-            await storage.close()
-
-    return asyncio.run(main())
 
 
 def row(site: int, identity: str, nonce: str, etype: int = 1, t: int = 1) -> tuple[Any, ...]:
