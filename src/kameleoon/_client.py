@@ -33,7 +33,7 @@ from kameleoon._offline import OfflineTransport
 from kameleoon._remote import RemoteData
 from kameleoon._visitors.data import DataContext, add_conversion, add_items
 from kameleoon._visitors.record import Visitor
-from kameleoon._visitors.store import VisitorStore
+from kameleoon._visitors.store import TOUCH_GRANULARITY, VisitorStore
 from kameleoon.data import Conversion, CustomData
 from kameleoon.exceptions import (
     ConfigException,
@@ -346,8 +346,9 @@ class KameleoonClient:
         assigned = visitor.assigned if visitor is not None else None
         if assigned:
             now = time.time()
-            for experiment_id, (variation_id, _, assigned_at, _) in list(assigned.items()):
-                if now - assigned_at < _TRACKING_CODE_WINDOW:
+            for experiment_id, assignment in list(assigned.items()):
+                variation_id = assignment[0]
+                if now - assignment[2] < _TRACKING_CODE_WINDOW:
                     parts.append(
                         f"window.kameleoonQueue.push(['Experiments.assignVariation',{experiment_id},{variation_id}]);"
                         f"window.kameleoonQueue.push(['Experiments.trigger',{experiment_id},true]);"
@@ -380,36 +381,57 @@ class KameleoonClient:
             flag = self._flag(feature_key)
         store = self._store
         visitor = store._visitors.get(code)
-        if visitor is not None and visitor.last is not store.now:
-            store._touch(code, visitor)
+        if visitor is not None:
+            now = store.now  # VisitorStore.get, inlined: the record moves at most once a second
+            if visitor.last is not now and now - visitor.last >= TOUCH_GRANULARITY:
+                store._touch(code, visitor)
         entry, rule = flag.decide(visitor, code)
         if rule is not None:
             if visitor is None:
                 visitor = store.get_or_create(code)
-            if entry is not None and entry.variation_id is not None and rule.experiment_id is not None:
-                self._record(visitor, entry, rule)
+            if (
+                entry is not None
+                and entry.variation_id is not None
+                and rule.experiment_id is not None
+                and self._record(visitor, entry, rule)
+            ):
+                return flag, entry.variation_key  # already scheduled
         if code not in self._tracker._scheduled:
             self._tracker.schedule(code)
         return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
 
-    def _record(self, visitor: Visitor, entry: VariationEntry, rule: Rule) -> None:
+    def _record(self, visitor: Visitor, entry: VariationEntry, rule: Rule) -> bool:
         """Stores the assignment (replacing the previous one of the experiment) as unsent.
 
         Lock-free: the dict writes are atomic, and the unsent mark goes through the store's
         exposure queue (two threads assigning a new experiment to one visitor at once may
         share a position; both assignments are then sent together).
+
+        Returns ``True`` when the same assignment is still waiting to be sent: it was queued in
+        the store's current generation (no tracking request has been built since), by a
+        decision that also scheduled the visitor, so there is nothing to queue or schedule
+        (only its time is renewed). Linked codes share a record but not a schedule: a record
+        with ``extra`` always takes the full path.
         """
         experiment_id = rule.experiment_id
+        generation = self._store.generation
         assigned = visitor.assigned
         if assigned is None:
             assigned = visitor.assigned = {}
         try:
             previous = assigned.get(experiment_id)
         except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
-            return
-        position = previous[3] if previous is not None else len(assigned)
-        assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position)
+            return False
+        if previous is None:
+            position = len(assigned)
+        else:
+            position = previous[3]
+            if previous[4] == generation and previous[0] == entry.variation_id and visitor.extra is None:
+                assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position, generation)
+                return True
+        assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position, generation)
         self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined
+        return False
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:

@@ -38,7 +38,7 @@ def assigned(client: KameleoonClient, code: str) -> dict[Any, tuple[Any, str]]:
     visitor = client._store.get(code)
     if visitor is None or not visitor.assigned:
         return {}
-    return {exp: (var, kind) for exp, (var, kind, _, _) in visitor.assigned.items()}
+    return {exp: (a[0], a[1]) for exp, a in visitor.assigned.items()}
 
 
 def scheduled(client: KameleoonClient) -> set[str]:

@@ -71,7 +71,7 @@ def filled(*items: Any, code: str = "visitor-1", config: Any = CONFIG) -> tuple[
 def assign(visitor: Visitor, experiment_id: int, variation_id: int, kind: str) -> None:
     assigned = visitor.assigned if visitor.assigned is not None else {}
     position = assigned[experiment_id][3] if experiment_id in assigned else len(assigned)
-    assigned[experiment_id] = (variation_id, kind, 0.0, position)
+    assigned[experiment_id] = (variation_id, kind, 0.0, position, -1)
     visitor.assigned = assigned
     visitor.pending |= pending.bit(pending.ASSIGNMENT, position)
 
@@ -373,6 +373,37 @@ def test_reevaluation_before_a_send_makes_one_exposure(make_client: Any) -> None
     assert bodies(client) == [["eventType=experiment&id=5001&variationId=7002&visitorCode=v"]]
     client.get_feature_variation_key("v", "exp")
     assert bodies(client)[1:] == [["eventType=experiment&id=5001&variationId=7002&visitorCode=v"]]
+
+
+def test_reevaluations_between_two_sends_queue_one_exposure(make_client: Any) -> None:
+    """A decision that repeats an assignment still waiting to be sent queues nothing more, so
+    a visitor evaluated in a loop does not grow the exposure queue."""
+    client = make_client(CAPTURE)
+    for _ in range(100):
+        client.get_feature_variation_key("v", "exp")
+    assert len(client._store._exposures) == 1
+    assert bodies(client) == [["eventType=experiment&id=5001&variationId=7002&visitorCode=v"]]
+
+
+def test_reevaluation_after_an_instant_flush_makes_a_new_exposure(make_client: Any) -> None:
+    """An instant flush sends the assignment: the next evaluation must queue and send it again."""
+    client = make_client(CAPTURE)
+    client.get_feature_variation_key("v", "exp")
+    client.flush("v", instant=True)
+    client.get_feature_variation_key("v", "exp")
+    line = "eventType=experiment&id=5001&variationId=7002&visitorCode=v"
+    assert sorted(bodies(client)) == [[line], [line]]
+
+
+def test_linked_codes_each_schedule_their_own_request(make_client: Any) -> None:
+    """Two codes sharing one record (cross-device mapping) are both reported after a decision
+    each, even though the second repeats an assignment the first has not sent yet."""
+    client = make_client(CAPTURE)
+    client.add_data("anon-1", CustomData(2, "user-42"))
+    client.get_feature_variation_key("anon-1", "exp")
+    client.get_feature_variation_key("user-42", "exp")
+    sent = {line.rsplit("&", 1)[1] for body in bodies(client) for line in body}
+    assert sent == {"visitorCode=anon-1", "visitorCode=user-42"}
 
 
 # -- data the protocol cannot carry ------------------------------------------------------------------------

@@ -450,7 +450,8 @@ def visitors(draw: st.DrawFn) -> Visitor | None:
         st.dictionaries(st.sampled_from([7, 8, 9]), st.sampled_from([100, 200, 300, 999]), max_size=3)
     )
     if experiments:
-        visitor.assigned = {e: (v, "EXPERIMENTATION", 0.0, i) for i, (e, v) in enumerate(experiments.items())}
+        assigned = enumerate(experiments.items())
+        visitor.assigned = {e: (v, "EXPERIMENTATION", 0.0, i, -1) for i, (e, v) in assigned}
     if draw(st.booleans()):
         visitor.extras().visits = tuple(draw(st.lists(st.floats(0, 2e12), max_size=3)))
     if draw(st.booleans()):

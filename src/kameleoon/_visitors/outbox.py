@@ -68,8 +68,9 @@ def unsent_items(visitor: Visitor, config: Configuration, consent: bool) -> list
             items.append((flag, params, True))
     if visitor.assigned:
         cached = lines.EXPERIMENT_PARAMS
-        for experiment_id, (variation_id, rule_type, _, position) in visitor.assigned.items():
-            flag = 1 << (_ASSIGNMENT_BIT + 4 * position)
+        for experiment_id, assignment in visitor.assigned.items():
+            variation_id, rule_type = assignment[0], assignment[1]
+            flag = 1 << (_ASSIGNMENT_BIT + 4 * assignment[3])
             if mask & flag:
                 try:
                     params = cached.get((experiment_id, variation_id)) or lines.experiment(

@@ -24,8 +24,9 @@ from typing import Any
 
 __all__ = ["Assignment", "Extra", "Visitor", "pack_values"]
 
-# (variation id, rule type, assigned at (epoch seconds), position in first-assignment order)
-Assignment = tuple[Any, str, float, int]
+# (variation id, rule type, assigned at (epoch seconds), position in first-assignment order,
+# the store's generation when it was queued for sending; -1: never)
+Assignment = tuple[Any, str, float, int, int]
 
 
 class Extra:

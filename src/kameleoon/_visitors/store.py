@@ -22,9 +22,9 @@ from typing import Any
 from kameleoon._visitors import pending
 from kameleoon._visitors.record import Visitor
 
-__all__ = ["VisitorStore"]
+__all__ = ["TOUCH_GRANULARITY", "VisitorStore"]
 
-_TOUCH_GRANULARITY = 1.0  # seconds between two moves of the same code to the LRU end
+TOUCH_GRANULARITY = 1.0  # seconds between two moves of the same code to the LRU end
 
 
 class VisitorStore:
@@ -56,6 +56,9 @@ class VisitorStore:
         self.data_lock = threading.Lock()
         # Exposures recorded by decisions, lock-free (see note_exposure).
         self._exposures: deque[tuple[Visitor, Any]] = deque()
+        # Bumped before every build of tracking lines: an assignment recorded in the current
+        # generation is known to be still unsent (see KameleoonClient._record).
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._visitors)
@@ -70,7 +73,9 @@ class VisitorStore:
         self._exposures.append((visitor, experiment_id))
 
     def apply_exposures(self) -> None:
-        """Sets the pending bits of the queued exposures (caller holds ``data_lock``)."""
+        """Sets the pending bits of the queued exposures (caller holds ``data_lock``, and
+        builds tracking lines next: a new generation starts)."""
+        self.generation += 1
         exposures = self._exposures
         while exposures:
             visitor, experiment_id = exposures.popleft()
@@ -136,9 +141,9 @@ class VisitorStore:
         dropped: list[tuple[str, Visitor]] = []
         with self._lock:
             for code, visitor in self._visitors.items():
-                if visitor.last > cutoff + 2 * _TOUCH_GRANULARITY:
+                if visitor.last > cutoff + 2 * TOUCH_GRANULARITY:
                     break  # the rest was touched later (order is LRU up to the granularity)
-                if visitor.last + _TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
+                if visitor.last + TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
                     dropped.append((code, visitor))
             for code, _ in dropped:
                 del self._visitors[code]
@@ -161,7 +166,7 @@ class VisitorStore:
         # more often than the granularity would stay at the front forever (and be evicted first,
         # and stop the purge scan before the idle records behind it).
         now = self.now
-        if now - visitor.last >= _TOUCH_GRANULARITY:
+        if now - visitor.last >= TOUCH_GRANULARITY:
             with self._lock:
                 if self._visitors.get(code) is visitor:
                     del self._visitors[code]
