@@ -58,21 +58,19 @@ def test_defaults() -> None:
     assert config.configuration_path is None
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "client_id",
-        "client_secret",
-        "refresh_interval_second",
-        "session_duration_second",
-        "default_timeout_second",
-        "tracking_interval_second",
-        "environment",
-        "top_level_domain",
-        "multi_threading",
-        "logger",
-    ],
-)
+# the settings a YAML file can give (each also a documented read-only property)
+YAML_SETTINGS = [
+    "refresh_interval_second",
+    "session_duration_second",
+    "default_timeout_second",
+    "tracking_interval_second",
+    "environment",
+    "top_level_domain",
+    "multi_threading",
+]
+
+
+@pytest.mark.parametrize("name", ["client_id", "client_secret", *YAML_SETTINGS, "logger"])
 def test_properties_are_read_only(name: str) -> None:
     """The documented properties cannot be assigned."""
     config = make()
@@ -352,15 +350,7 @@ def test_yaml_wrong_types_are_ignored(tmp_path: Path, text: str) -> None:
     """A value of the wrong type is ignored: the default applies and nothing is raised."""
     config = KameleoonClientConfig.read_from_yaml(write(tmp_path, text))
     default = make()
-    for name in (
-        "refresh_interval_second",
-        "session_duration_second",
-        "default_timeout_second",
-        "tracking_interval_second",
-        "environment",
-        "top_level_domain",
-        "multi_threading",
-    ):
+    for name in YAML_SETTINGS:
         assert getattr(config, name) == getattr(default, name), name
 
 

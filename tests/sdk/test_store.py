@@ -130,9 +130,8 @@ def test_eviction_counter_accumulates() -> None:
     assert [code for code, _ in dropped] == [f"v{i}" for i in range(7)]
 
 
-def test_frequently_used_record_is_not_evicted() -> None:
-    """A record used continuously (every half second) is not the one evicted."""
-    store, clock, dropped = make(size=2)
+def use_busy_for_20_seconds(store: VisitorStore, clock: Clock) -> None:
+    """Creates "busy" then "idle", and reads "busy" every half second for 20 seconds."""
     store.get_or_create("busy")
     tick(store, clock, 0.1)
     store.get_or_create("idle")
@@ -141,6 +140,12 @@ def test_frequently_used_record_is_not_evicted() -> None:
         t += 0.5
         tick(store, clock, t)
         store.get("busy")
+
+
+def test_frequently_used_record_is_not_evicted() -> None:
+    """A record used continuously (every half second) is not the one evicted."""
+    store, clock, dropped = make(size=2)
+    use_busy_for_20_seconds(store, clock)
     store.get_or_create("new")
     assert [code for code, _ in dropped] == ["idle"]
 
@@ -148,14 +153,7 @@ def test_frequently_used_record_is_not_evicted() -> None:
 def test_idle_record_behind_a_busy_one_expires() -> None:
     """An idle record expires even when an older, continuously used record precedes it."""
     store, clock, _ = make(ttl=10)
-    store.get_or_create("busy")
-    tick(store, clock, 0.1)
-    store.get_or_create("idle")
-    t = 0.1
-    while t < 20:
-        t += 0.5
-        tick(store, clock, t)
-        store.get("busy")
+    use_busy_for_20_seconds(store, clock)
     store.purge()
     assert store.get("idle") is None
     assert store.get("busy") is not None
