@@ -148,6 +148,7 @@ class FaultServer:
         self.sse_keepalive = sse_keepalive
         self.sse_delay = 0.0  # seconds a stream waits before it is registered and answered
         self.requests: list[Recorded] = []
+        self.configs_answered = 0  # configuration downloads whose answer was computed
         self._cond = threading.Condition()
         self._faults: dict[str, list[Fault]] = {}
         self._standing: dict[str, Fault] = {}
@@ -244,6 +245,14 @@ class FaultServer:
             self.requests.append(entry)
             self._cond.notify_all()
 
+    def stream_settled(self, downloads: int = 2) -> bool:
+        """One stream is open and ``downloads`` configuration downloads (the first, and the one
+        that follows the stream's opening) were asked for and answered: from now on, a change
+        of ``config`` reaches the client only through the stream."""
+        with self._cond:
+            asked = sum(1 for r in self.requests if r.kind == "config")
+            return len(self._streams) == 1 and asked >= downloads and self.configs_answered == asked
+
     def of(self, kind: str) -> list[Recorded]:
         with self._cond:
             return [r for r in self.requests if r.kind == kind]
@@ -283,7 +292,10 @@ class FaultServer:
             code = entry.query.get("visitorCode", entry.query.get("mappingValue", ""))
             return 200, json.dumps(self.visitor_data.get(code, {})).encode(), "application/json"
         if entry.kind == "config":
-            return 200, json.dumps(self.config).encode(), "application/json"
+            body = json.dumps(self.config).encode()
+            with self._cond:
+                self.configs_answered += 1
+            return 200, body, "application/json"
         return 404, b"", None
 
 

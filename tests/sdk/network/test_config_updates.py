@@ -160,7 +160,7 @@ def test_stream_event_downloads_with_ts(
 ) -> None:
     server.config = datafile(1, real_time=True)
     job = updater()
-    assert eventually(lambda: server.open_streams == 1, 5)
+    assert eventually(server.stream_settled, 5)
     (request,) = server.of("sse")
     assert request.query == {"siteCode": "s1"}
     assert request.headers["accept"] == "text/event-stream"
@@ -177,7 +177,7 @@ def test_other_and_malformed_events_are_ignored(
 ) -> None:
     server.config = datafile(1, real_time=True)
     updater()
-    assert eventually(lambda: server.open_streams == 1, 5)
+    assert eventually(server.stream_settled, 5)
     server.push_raw(b'event: other\ndata: {"ts":1}\n\nevent: configuration-update-event\ndata: {"x":1}\n\n')
     server.push_raw(b"event: configuration-update-event\ndata: not json\n\n")
     server.push_update(5)
@@ -205,7 +205,7 @@ def test_stream_cut_mid_event_reconnects_and_catches_up(
 ) -> None:
     server.config = datafile(1, real_time=True)
     updater()
-    assert eventually(lambda: server.open_streams == 1, 5)
+    assert eventually(server.stream_settled, 5)
     server.config = datafile(2, real_time=True)
     server.cut_streams(mid_event=True)
     # the partial event is never acted on (no ?ts=17...); the new stream downloads once
@@ -276,7 +276,7 @@ def test_leaving_real_time_mode_closes_the_stream_and_polls(
 ) -> None:
     server.config = datafile(1, real_time=True)
     updater(refresh=0.3)
-    assert eventually(lambda: server.open_streams == 1, 5)
+    assert eventually(server.stream_settled, 5)
     server.config = datafile(2, real_time=False)
     server.push_update(9)
     assert eventually(lambda: server.open_streams == 0, 5)
@@ -324,7 +324,7 @@ def test_update_handler_runs_once_per_applied_update(
             raise RuntimeError("a broken handler")
 
     client.on_update_configuration(handler)
-    assert eventually(lambda: server.open_streams == 1, 5)
+    assert eventually(server.stream_settled, 5)
     server.config = datafile(2, real_time=True)
     server.push_update(1)
     assert eventually(lambda: calls == [["flag_v2"]], 5)

@@ -79,7 +79,7 @@ def client(server: FaultServer, make_client: Callable[..., Client]) -> Client:
     server.remote_map["k"] = {"a": 1}
     made = make_client(default_timeout_millisecond=int(TIMEOUT * 1000), refresh_interval_minute=0.005)
     assert made.wait_init() and made.get_feature_list() == ["flag_v1"]
-    assert eventually(lambda: server.open_streams == 1, 5)
+    assert eventually(server.stream_settled, 5)
     return made
 
 
