@@ -385,7 +385,8 @@ class KameleoonClient:
             now = store.now  # VisitorStore.get, inlined: the record moves at most once a second
             if visitor.last is not now and now - visitor.last >= TOUCH_GRANULARITY:
                 store._touch(code, visitor)
-        entry, rule = flag.decide(visitor, code)
+        decision = flag.decide(visitor, code)
+        entry, rule = decision
         if rule is not None:
             if visitor is None:
                 visitor = store.get_or_create(code)
@@ -393,14 +394,14 @@ class KameleoonClient:
                 entry is not None
                 and entry.variation_id is not None
                 and rule.experiment_id is not None
-                and self._record(visitor, entry, rule)
+                and self._record(visitor, decision)  # type: ignore[arg-type]  # both checked above
             ):
                 return flag, entry.variation_key  # already scheduled
         if code not in self._tracker._scheduled:
             self._tracker.schedule(code)
         return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
 
-    def _record(self, visitor: Visitor, entry: VariationEntry, rule: Rule) -> bool:
+    def _record(self, visitor: Visitor, decision: tuple[VariationEntry, Rule]) -> bool:
         """Stores the assignment (replacing the previous one of the experiment) as unsent.
 
         Lock-free: the dict writes are atomic, and the unsent mark goes through the store's
@@ -412,8 +413,13 @@ class KameleoonClient:
         decision that also scheduled the visitor, so there is nothing to queue or schedule
         (only its time is renewed). Linked codes share a record but not a schedule: a record
         with ``extra`` always takes the full path.
+
+        The decision itself is kept in the assignment when the visitor code was what got hashed
+        (no mapping identifier): the flag's generated function returns it again without hashing
+        (``_engine/passes.py``).
         """
-        experiment_id = rule.experiment_id
+        entry, rule = decision
+        experiment_id, variation_id = rule.experiment_id, entry.variation_id
         generation = self._store.generation
         assigned = visitor.assigned
         if assigned is None:
@@ -422,14 +428,16 @@ class KameleoonClient:
             previous = assigned.get(experiment_id)
         except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
             return False
+        extra = visitor.extra
         if previous is None:
-            position = len(assigned)
+            position, queued = len(assigned), False
         else:
             position = previous[3]
-            if previous[4] == generation and previous[0] == entry.variation_id and visitor.extra is None:
-                assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position, generation)
-                return True
-        assigned[experiment_id] = (entry.variation_id, rule.type, time.time(), position, generation)
+            queued = previous[4] == generation and previous[0] == variation_id and extra is None
+        remembered = decision if extra is None or extra.mapping is None else None  # mapping: not kept
+        assigned[experiment_id] = (variation_id, rule.type, time.time(), position, generation, remembered)
+        if queued:
+            return True
         self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined
         return False
 

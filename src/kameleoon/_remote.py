@@ -206,7 +206,7 @@ class RemoteData:
                 assigned = visitor.assigned if visitor.assigned is not None else {}
                 if experiment_id not in assigned:
                     at = time_ms / 1000 if isinstance(time_ms, (int, float)) else time.time()
-                    assigned[experiment_id] = (variation_id, UNKNOWN_RULE, at, len(assigned), -1)
+                    assigned[experiment_id] = (variation_id, UNKNOWN_RULE, at, len(assigned), -1, None)
                     visitor.assigned = assigned
             if remote.visits is not None:
                 visitor.extras().visits = remote.visits

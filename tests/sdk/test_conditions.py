@@ -267,7 +267,7 @@ def test_custom_datum_unknown_operator_is_a_config_error(operator: Any) -> None:
 # -- conditions needing the configuration's indexes ---------------------------------------------
 def assign(visitor: Visitor, experiment_id: Any, variation_id: Any) -> Visitor:
     assigned = visitor.assigned if visitor.assigned is not None else {}
-    assigned[experiment_id] = (variation_id, "EXPERIMENTATION", time.time(), len(assigned), -1)
+    assigned[experiment_id] = (variation_id, "EXPERIMENTATION", time.time(), len(assigned), -1, None)
     visitor.assigned = assigned
     return visitor
 

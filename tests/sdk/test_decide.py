@@ -94,7 +94,7 @@ def test_example_7_without_targeting_falls_to_rule_602() -> None:
 def test_example_2_active_features_through_target_feature_flag() -> None:
     """After visitor_8's "on" assignment (70001) rule 602 matches through TARGET_FEATURE_FLAG."""
     visitor = premium("visitor_8")
-    visitor.assigned = {9001: (70001, "TARGETED_DELIVERY", 0.0, 0, -1)}
+    visitor.assigned = {9001: (70001, "TARGETED_DELIVERY", 0.0, 0, -1, None)}
     assert decide(EXAMPLE, "recommendations", "visitor_8", visitor) == ("ml", 71002, 602)
 
 

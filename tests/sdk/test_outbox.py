@@ -71,7 +71,7 @@ def filled(*items: Any, code: str = "visitor-1", config: Any = CONFIG) -> tuple[
 def assign(visitor: Visitor, experiment_id: int, variation_id: int, kind: str) -> None:
     assigned = visitor.assigned if visitor.assigned is not None else {}
     position = assigned[experiment_id][3] if experiment_id in assigned else len(assigned)
-    assigned[experiment_id] = (variation_id, kind, 0.0, position, -1)
+    assigned[experiment_id] = (variation_id, kind, 0.0, position, -1, None)
     visitor.assigned = assigned
     visitor.pending |= pending.bit(pending.ASSIGNMENT, position)
 

@@ -1,4 +1,5 @@
-"""The generated all-flags pass (``_engine/passes``): its fallback and its use by the client.
+"""The generated functions (``_engine/passes``): the all-flags pass, its fallback and its use by
+the client; the decisions remembered in visitors' assignments.
 
 That it decides exactly as the rule loop is a property test (``test_properties``)."""
 
@@ -79,3 +80,55 @@ def test_segments_of_any_size_decide_as_the_rule_loop(size: int) -> None:
         expected = evaluate(parsed, visitor, f"c{n}")
         assert parsed.decide is not None and parsed.decide(visitor, f"c{n}") == expected
         assert passes.decide_all(config, visitor, f"c{n}") == [expected]
+
+
+# -- decisions remembered in the visitor's assignments ----------------------------------------------------
+def halves(key: str, first_id: int) -> list[dict[str, object]]:
+    return [entry(f"{key}0", first_id, 0.5), entry(f"{key}1", first_id + 1, 0.5)]
+
+
+def test_a_remembered_decision_serves_only_the_rule_that_made_it() -> None:
+    """Two flags whose rules share an experiment id: the second is decided by its own rule
+    (exposition 0: nobody enters), not by the assignment the first left."""
+    doc = document(
+        flag("first", [rule(10, exposition=1.0, experiment_id=7, entries=halves("v", 100))], flag_id=1),
+        flag("second", [rule(11, exposition=0.0, experiment_id=7, entries=halves("w", 200))], flag_id=2),
+    )
+    client = create_client(doc)
+    for code in ("a", "b", "c"):
+        assert client.get_feature_variation_key(code, "first") in ("v0", "v1")
+        assert client.get_feature_variation_key(code, "second") == "off"
+        assert client.get_feature_variation_key(code, "first") in ("v0", "v1")  # remembered again
+    client._close(timeout=0.1)
+
+
+def test_a_new_configuration_draws_again() -> None:
+    """The same experiment in an updated configuration (exposition now 0) is drawn again."""
+    before = document(flag("f", [rule(10, exposition=1.0, experiment_id=7, entries=halves("v", 100))]))
+    after = document(flag("f", [rule(10, exposition=0.0, experiment_id=7, entries=halves("v", 100))]))
+    client = create_client(before)
+    assert client.get_feature_variation_key("a", "f") in ("v0", "v1")
+    client._install(parse_configuration(after), None)
+    assert client.get_feature_variation_key("a", "f") == "off"
+    client._close(timeout=0.1)
+
+
+def test_a_mapping_identifier_draws_again() -> None:
+    """Once a visitor has a mapping identifier, the mapped code is hashed: what the visitor's own
+    code drew before is not reused."""
+    doc = document(flag("f", [rule(10, exposition=1.0, experiment_id=7, entries=halves("v", 100))]))
+    client = create_client(doc)
+    parsed = client._cfg.flags["f"]
+    for code in (f"visitor-{n}" for n in range(50)):
+        own = client.get_feature_variation_key(code, "f")
+        visitor = client._store.get(code)
+        assert visitor is not None
+        visitor.extras().mapping = "someone-else"
+        mapped = evaluate(parsed, visitor, code)[0]
+        assert mapped is not None
+        assert client.get_feature_variation_key(code, "f") == mapped.variation_key
+        if mapped.variation_key != own:
+            break
+    else:
+        pytest.fail("no code draws differently from the mapped one")
+    client._close(timeout=0.1)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from kameleoon import KameleoonClient
 from kameleoon._engine.conditions import Lookups, compile_condition
-from kameleoon._engine.decide import evaluate
+from kameleoon._engine.decide import evaluate, resolve_key
 from kameleoon._engine.hashing import bucket, limit_for
 from kameleoon._engine.parse import ConfigError, parse_configuration, parse_configuration_text
 from kameleoon._engine.passes import decide_all
@@ -451,7 +451,7 @@ def visitors(draw: st.DrawFn) -> Visitor | None:
     )
     if experiments:
         assigned = enumerate(experiments.items())
-        visitor.assigned = {e: (v, "EXPERIMENTATION", 0.0, i, -1) for i, (e, v) in assigned}
+        visitor.assigned = {e: (v, "EXPERIMENTATION", 0.0, i, -1, None) for i, (e, v) in assigned}
     if draw(st.booleans()):
         visitor.extras().visits = tuple(draw(st.lists(st.floats(0, 2e12), max_size=3)))
     if draw(st.booleans()):
@@ -538,6 +538,52 @@ def test_the_generated_functions_decide_as_the_rule_loop(
         for parsed in config.flags.values():  # each flag's own generated function
             assert parsed.decide is not None
             assert parsed.decide(visitor, code) == evaluate(parsed, visitor, code)
+
+
+# -- remembered decisions: a client deciding again decides as the rule loop ------------------------
+decide_step = st.tuples(st.just("decide"), st.integers(0, 3))
+decision_steps = st.lists(
+    st.one_of(
+        decide_step,
+        decide_step,
+        decide_step,  # mostly decisions
+        st.tuples(st.just("data"), st.lists(data_items, min_size=1, max_size=3)),
+        st.tuples(st.just("switch")),  # the other configuration: same experiment ids, other rules
+        st.tuples(st.just("map")),  # a mapping identifier: another code is hashed from now on
+    ),
+    min_size=4,
+    max_size=20,
+)
+
+
+@MEDIUM
+@given(pass_configurations(), pass_configurations(), decision_steps, small_text.filter(bool))
+def test_a_client_deciding_again_decides_as_the_rule_loop(
+    fuzz_client: KameleoonClient, doc: dict[str, Any], other: dict[str, Any], steps: list[Any], code: str
+) -> None:
+    """Decisions a visitor's assignments remember (and skip the hashing with) are those the
+    rule loop makes, whatever changes between two decisions: the visitor's data, the
+    configuration (whose rules reuse the same experiment ids), or the hashed code."""
+    try:
+        configs = [parse_configuration(doc), parse_configuration(other)]
+    except ConfigError:
+        return
+    fuzz_client._store.clear()
+    fuzz_client._install(configs[0], None)
+    for step in steps:
+        if step[0] == "data":
+            fuzz_client.add_data(code, *step[1])
+        elif step[0] == "switch":
+            fuzz_client._install(configs[1] if fuzz_client._cfg is configs[0] else configs[0], None)
+        elif step[0] == "map":
+            fuzz_client._store.get_or_create(code).extras().mapping = code + "-linked"
+        elif (parsed := fuzz_client._cfg.flags.get(f"flag{step[1]}")) is not None:
+            if not parsed.environment_enabled:
+                with pytest.raises(FeatureEnvironmentDisabled):
+                    fuzz_client.get_feature_variation_key(code, parsed.key)
+                continue
+            expected = resolve_key(parsed, *evaluate(parsed, fuzz_client._store.get(code), code))
+            assert fuzz_client.get_feature_variation_key(code, parsed.key) == expected
 
 
 # -- decisions on random configurations ------------------------------------------------------------

@@ -2,7 +2,8 @@
 :func:`~kameleoon._engine.decide.evaluate` (property tests compare them on random inputs).
 
 * :func:`compile_flag`: one flag, ``(visitor, code) -> (entry, rule)``, its segments inline (no
-  call per rule or per segment); the hashed bytes are computed when a rule first needs them.
+  call per rule or per segment); the hashed bytes are computed when a rule first needs them, and
+  not at all when the visitor's assignments remember this rule's decision for them.
 * :func:`compile_pass`: every enabled flag for one visitor (``get_active_features``), each
   condition's outcome kept in a local variable, so a condition shared by many segments is
   evaluated at most once per call.
@@ -35,6 +36,31 @@ _HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
     "x = x.mapping if x is not None else None",
     "h = (c if x is None else x).encode('utf-8', 'surrogatepass')",
 ]
+
+
+def _recordable(rule: Rule) -> bool:
+    """Whether a decision of ``rule`` can be stored in a visitor's assignments (a variation id
+    and a usable experiment id), and so remembered there."""
+    if rule.experiment_id is None or not any(entry.variation_id is not None for entry in rule.entries):
+        return False
+    try:
+        hash(rule.experiment_id)
+    except TypeError:
+        return False
+    return True
+
+
+def _remembered(name: str) -> list[str]:
+    """Lines returning the decision the visitor's assignment of the rule's experiment remembers
+    (``Assignment[5]``), when it was made by this very rule for the same hashed code: the two
+    digests are then known without computing them. The mapping identifier, once set, changes
+    the hashed code, so a visitor with one always draws again."""
+    return [
+        "if v is not None and ((x := v.extra) is None or x.mapping is None) and "
+        f"(a := v.assigned) is not None and (p := a.get({name}_e)) is not None and "
+        f"(m := p[5]) is not None and m[1] is {name}:",
+        "    return m",
+    ]
 
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
@@ -102,22 +128,25 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
         lines += [f"{indent}e = {name}_e", f"{indent}if {condition}:"]
         indent += "    "
     if rule.exposure_limit is not None:
+        if one and _recordable(rule):
+            namespace[f"{name}_e"] = rule.experiment_id
+            lines += [f"{indent}{text}" for text in _remembered(name)]
         if one:
             lines += [f"{indent}if h is None:", *(f"{indent}    {text}" for text in _HASHED)]
         namespace[f"{name}_s"], namespace[f"{name}_l"] = rule.rule_suffix, rule.exposure_limit
         lines.append(f"{indent}if _sha(h + {name}_s).digest() <= {name}_l:")
         inner = indent + "    "
         if rule.type is TARGETED_DELIVERY:
-            namespace[f"{name}_v"] = rule.entries[0] if rule.entries else None
-            lines += decide(f"({name}_v, {name})", inner)
+            namespace[f"{name}_d"] = (rule.entries[0] if rule.entries else None, rule)
+            lines += decide(f"{name}_d", inner)
         else:
             namespace[f"{name}_x"] = rule.experiment_suffix
             lines.append(f"{inner}d = _sha(h + {name}_x).digest()")
             for k, entry in enumerate(rule.entries):
                 if entry.limit is not None:
-                    namespace[f"{name}_v{k}"], namespace[f"{name}_l{k}"] = entry, entry.limit
+                    namespace[f"{name}_d{k}"], namespace[f"{name}_l{k}"] = (entry, rule), entry.limit
                     lines.append(f"{inner}if d <= {name}_l{k}:")
-                    lines += decide(f"({name}_v{k}, {name})", inner + "    ")
+                    lines += decide(f"{name}_d{k}", inner + "    ")
     if rule.type is TARGETED_DELIVERY:  # not entered (segment passed, draw missed): stop here
         lines += decide("_NONE", indent)
     elif rule.exposure_limit is None:

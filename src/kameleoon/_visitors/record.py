@@ -25,8 +25,10 @@ from typing import Any
 __all__ = ["Assignment", "Extra", "Visitor", "pack_values"]
 
 # (variation id, rule type, assigned at (epoch seconds), position in first-assignment order,
-# the store's generation when it was queued for sending; -1: never)
-Assignment = tuple[Any, str, float, int, int]
+# the store's generation when it was queued for sending (-1: never), and the decision
+# ``(VariationEntry, Rule)`` that made it when the visitor code itself was hashed (else None):
+# deciding that rule again for the same code gives it back without hashing)
+Assignment = tuple[Any, str, float, int, int, Any]
 
 
 class Extra:
