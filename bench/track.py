@@ -165,9 +165,8 @@ def overhead(calls: int, visitors: int) -> None:
 
     def evaluation_and_bookkeeping(code: str) -> None:
         visitor = store.get(code)
-        entry, rule = evaluate(visitor, code)
-        client._record(visitor, entry, rule)
-        tracker.schedule(code)
+        if not client._record(visitor, evaluate(visitor, code)):  # as KameleoonClient._decide
+            tracker.schedule(code)
 
     all_in = per_call_us(decide, codes, calls)  # the tracker thread builds and sends lines meanwhile
     tracker.stop(5.0)  # from here on, only what the calling thread pays
