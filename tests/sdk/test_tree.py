@@ -202,6 +202,25 @@ def test_short_circuit_skips_the_right_side() -> None:
         assert both is not None and both(None, "c", 0) is False
 
 
+def test_the_cheaper_side_is_evaluated_first() -> None:
+    """A condition written inline (cheap) is evaluated before one that needs a call, on either
+    side of the operator: its outcome can spare the call."""
+
+    def boom(v: Any, c: str, e: Any) -> bool:
+        raise AssertionError("evaluated")
+
+    def cheap(outcome: bool) -> Leaf:
+        return Leaf(lambda v, c, e: outcome, True, Inline("True" if outcome else "False", cost=0))
+
+    for expensive_first in (True, False):
+        for operator, outcome in ((OR, True), (AND, False)):
+            leaves = [Leaf(boom, True), cheap(outcome)]
+            if not expensive_first:
+                leaves.reverse()
+            check = compile_tree(build_tree(leaves, [operator], False))
+            assert check is not None and check(None, "c", 0) is outcome
+
+
 def test_checks_receive_visitor_code_and_experiment() -> None:
     """Compiled checks are called with (visitor, code, experiment id)."""
     seen = []

@@ -5,9 +5,10 @@ The same right-leaning procedure serves both levels (groups, and conditions insi
 it is *not* AND-before-OR precedence. ``true`` is OR, ``false`` is AND; an operator that is
 missing (first level only) or ``null`` makes its node evaluate to its right side only.
 
-The finished tree is rendered as a single boolean expression (``and``/``or`` short-circuit
-exactly like the reference's evaluation) and compiled once, so evaluating a segment costs one
-call per condition rather than one per tree node.
+The finished tree is rendered as a single boolean expression and compiled once, so evaluating
+a segment costs one call per condition rather than one per tree node. Conditions are pure and
+never raise, so the two sides of an ``and``/``or`` may be evaluated in either order: the
+cheaper side (:attr:`Inline.cost`) is written first, and short-circuits the other more often.
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ MISSING = object()  # an exhausted first-level operator list
 class Inline:
     """A condition written as one Python expression over ``v`` (the visitor record or None),
     ``c`` (the visitor code) and ``e`` (the experiment id); ``$name`` stands for the constant
-    ``constants[name]`` (or, written ``$name :=``, a local name of the expression)."""
+    ``constants[name]`` (or, written ``$name :=``, a local name of the expression). ``cost``
+    ranks how much evaluating it costs (0: a constant; 1: one field of the record; more: each
+    further object it reads, or a search)."""
 
-    __slots__ = ("constants", "expression")
+    __slots__ = ("constants", "cost", "expression")
 
-    def __init__(self, expression: str, **constants: Any) -> None:
+    def __init__(self, expression: str, cost: int = 3, **constants: Any) -> None:
         self.expression = expression
+        self.cost = cost
         self.constants = constants
 
 
@@ -208,8 +212,23 @@ def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | st
             text = f"({known} if ({known} := f[{slot}]) is not None else _remember(f, {slot}, {text}))"
         return text if tree.include else f"(not {text})"
     joiner = " or " if tree.is_or else " and "
-    left, right = _render(tree.left, namespace, inline, memo), _render(tree.right, namespace, inline, memo)
+    first, second = tree.left, tree.right
+    if _cost(second) < _cost(first):  # conditions are pure and total: the cheaper side first
+        first, second = second, first
+    left, right = _render(first, namespace, inline, memo), _render(second, namespace, inline, memo)
     return f"({left}{joiner}{right})"
+
+
+_CALL_COST = 8  # a condition without an inline form: a call to its check
+
+
+def _cost(tree: Tree) -> int:
+    """How much evaluating ``tree`` in full costs (see :class:`Inline`)."""
+    if tree is None:
+        return 0
+    if isinstance(tree, Leaf):
+        return tree.inline.cost if tree.inline is not None else _CALL_COST
+    return _cost(tree.left) + _cost(tree.right)
 
 
 def _expand(inline: Inline, prefix: str, namespace: dict[str, Any]) -> str:

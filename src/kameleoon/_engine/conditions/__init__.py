@@ -48,7 +48,7 @@ _FACTORIES: dict[str, Callable[[Mapping[str, Any], Lookups], Compiled]] = {
 }
 
 
-_INLINE_CONSTANTS: dict[Check, Inline] = {always: Inline("True"), never: Inline("False")}
+_INLINE_CONSTANTS: dict[Check, Inline] = {always: Inline("True", cost=0), never: Inline("False", cost=0)}
 
 
 # Conditions whose outcome depends on more than the visitor and its code: never memoized.

@@ -40,7 +40,7 @@ def page_url(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
         one_page = "len($p) == 3 and ($u := $p[0].url).__class__ is str"
         pages = "v is not None and ($p := v.pages) is not None"
         inline = f"{pages} and ($K in $u if {one_page} else $F(v, c, e))"
-        return contains, Inline(inline, K=expected, F=contains)
+        return contains, Inline(inline, cost=4, K=expected, F=contains)
     matches = string_matcher(operator, expected)
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
@@ -121,7 +121,7 @@ def conversions(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
         return any(conversion.goal_id == goal_id for conversion in visitor.conversions)
 
     if goal_id == -1:
-        return check, Inline("v is not None and v.conversions != ()")
+        return check, Inline("v is not None and v.conversions != ()", cost=1)
     return check
 
 
@@ -135,8 +135,8 @@ def visitor_code(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
         return matches(code)
 
     if operator == "EXACT":
-        return check, Inline("c == $K", K=expected)
-    return check, Inline("$M(c)", M=matches)
+        return check, Inline("c == $K", cost=1, K=expected)
+    return check, Inline("$M(c)", cost=4, M=matches)
 
 
 # -- visit history ----------------------------------------------------------------------------
