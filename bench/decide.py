@@ -5,7 +5,8 @@
 Prints, for (a) a one-rule flag and (b) 50 flags x 3 rules with targeting trees over custom
 data, browser and page URL: median and p99 microseconds per call of each decision method and
 of a 7-item add_data, for 10k visitors holding typical data (3 custom data, browser, device,
-page view, conversion); bytes per visitor (RSS delta over 100k such visitors); and the time
+page view, conversion), picked at random (then the first get_feature_variation_key of each of
+10k other such visitors alone); bytes per visitor (RSS delta over 100k such visitors); and the time
 and RSS of ``import kameleoon``. Each figure is followed by its target and the ratio.
 Figures are measured on an offline client (no network): tracking bookkeeping is included,
 sending is not.
@@ -144,6 +145,22 @@ def timed(fn: Callable[[str], Any], codes: list[str], calls: int, batch: int = 1
     return statistics.median(samples), samples[int(len(samples) * 0.99)]
 
 
+def timed_once(fn: Callable[[str], Any], codes: list[str], batch: int = 10) -> tuple[float, float]:
+    """Like :func:`timed`, each code called once (in a shuffled order)."""
+    order = codes[:]
+    random.Random(4).shuffle(order)
+    samples = []
+    perf = time.perf_counter_ns
+    for start_index in range(0, len(order) - batch + 1, batch):
+        picked = order[start_index : start_index + batch]
+        start = perf()
+        for code in picked:
+            fn(code)
+        samples.append((perf() - start) / batch / 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99)]
+
+
 def bench_configuration(label: str, document: dict[str, Any], visitors: int, calls: int) -> None:
     import kameleoon
     from kameleoon.testing import create_client
@@ -173,6 +190,13 @@ def bench_configuration(label: str, document: dict[str, Any], visitors: int, cal
         target_text = f"{target:>9.1f}{median / target:>8.2f}" if target else f"{'-':>9}{'-':>8}"
         ref_text = f"{reference / median:>9.1f}x" if reference else f"{'-':>10}"
         print(f"  {name:<28}{median:>11.2f}{p99:>10.2f}{target_text}{ref_text}")
+    # The rows above mix first and repeat decisions of each visitor, as random picks do. A
+    # visitor's first decision costs more (nothing remembered yet, a new assignment recorded):
+    fresh = [f"{rng.getrandbits(64):016x}" for _ in range(visitors)]
+    for code in fresh:
+        client.add_data(code, *typical_data(rng, kameleoon))
+    median, p99 = timed_once(methods["get_feature_variation_key"], fresh)
+    print(f"  {'  first of each visitor':<28}{median:>11.2f}{p99:>10.2f}{'-':>9}{'-':>8}{'-':>10}")
     client._close(timeout=0.1)
 
 
