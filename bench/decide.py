@@ -131,32 +131,26 @@ def typical_data(rng: random.Random, kameleoon: Any) -> tuple[Any, ...]:
 
 
 def timed(fn: Callable[[str], Any], codes: list[str], calls: int, batch: int = 10) -> tuple[float, float]:
-    """Median and p99 of per-call microseconds, measured over batches of ``batch`` calls."""
+    """Median and p99 of per-call microseconds over batches of ``batch`` codes picked at random."""
     rng = random.Random(3)
-    samples = []
-    perf = time.perf_counter_ns
-    for _ in range(calls // batch):
-        picked = [rng.choice(codes) for _ in range(batch)]
-        start = perf()
-        for code in picked:
-            fn(code)
-        samples.append((perf() - start) / batch / 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99)]
+    return timed_batches(fn, [[rng.choice(codes) for _ in range(batch)] for _ in range(calls // batch)])
 
 
 def timed_once(fn: Callable[[str], Any], codes: list[str], batch: int = 10) -> tuple[float, float]:
     """Like :func:`timed`, each code called once (in a shuffled order)."""
     order = codes[:]
     random.Random(4).shuffle(order)
+    return timed_batches(fn, [order[at : at + batch] for at in range(0, len(order) - batch + 1, batch)])
+
+
+def timed_batches(fn: Callable[[str], Any], batches: list[list[str]]) -> tuple[float, float]:
     samples = []
     perf = time.perf_counter_ns
-    for start_index in range(0, len(order) - batch + 1, batch):
-        picked = order[start_index : start_index + batch]
+    for picked in batches:
         start = perf()
         for code in picked:
             fn(code)
-        samples.append((perf() - start) / batch / 1000)
+        samples.append((perf() - start) / len(picked) / 1000)
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.99)]
 
