@@ -414,9 +414,10 @@ class KameleoonClient:
         (only its time is renewed). Linked codes share a record but not a schedule: a record
         with ``extra`` always takes the full path.
 
-        The decision itself is kept in the assignment when the visitor code was what got hashed
-        (no mapping identifier): the flag's generated function returns it again without hashing
-        (``_engine/passes.py``).
+        The variation entry drawn is kept in the assignment when the visitor code was what got
+        hashed (no mapping identifier): the flag's generated function returns the same decision
+        again without hashing (``_engine/passes.py``). An entry is a small object of one rule of
+        one configuration: keeping it does not keep old configurations alive.
         """
         entry, rule = decision
         experiment_id, variation_id = rule.experiment_id, entry.variation_id
@@ -434,7 +435,7 @@ class KameleoonClient:
         else:
             position = previous[3]
             queued = previous[4] == generation and previous[0] == variation_id and extra is None
-        remembered = decision if extra is None or extra.mapping is None else None  # mapping: not kept
+        remembered = entry if extra is None or extra.mapping is None else None  # mapping: not kept
         assigned[experiment_id] = (variation_id, rule.type, time.time(), position, generation, remembered)
         if queued:
             return True

@@ -132,3 +132,25 @@ def test_a_mapping_identifier_draws_again() -> None:
     else:
         pytest.fail("no code draws differently from the mapped one")
     client._close(timeout=0.1)
+
+
+def test_remembered_decisions_do_not_keep_old_configurations_alive() -> None:
+    """What an assignment remembers is a variation entry, not its rule: the rules of a replaced
+    configuration (segments, compiled checks) are freed even while visitors keep assignments."""
+    import gc
+    import weakref
+
+    targeted = segment(1, {"targetingType": "VISITOR_CODE", "visitorCode": "a", "matchType": "EXACT"})
+    drawn = rule(10, exposition=1.0, experiment_id=7, entries=halves("v", 100), seg=targeted)
+    doc = document(flag("f", [drawn]))
+    client = create_client(doc)
+    old_segment = client._cfg.flags["f"].rules[0].segment
+    assert old_segment is not None
+    check = weakref.ref(old_segment.check)
+    assert client.get_feature_variation_key("a", "f") in ("v0", "v1")
+    del old_segment
+    client._install(parse_configuration(doc), None)
+    gc.collect()
+    assert check() is None
+    assert client.get_feature_variation_key("a", "f") in ("v0", "v1")
+    client._close(timeout=0.1)

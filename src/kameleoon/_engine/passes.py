@@ -38,29 +38,40 @@ _HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
 ]
 
 
-def _recordable(rule: Rule) -> bool:
-    """Whether a decision of ``rule`` can be stored in a visitor's assignments (a variation id
-    and a usable experiment id), and so remembered there."""
-    if rule.experiment_id is None or not any(entry.variation_id is not None for entry in rule.entries):
-        return False
+def _remembered(name: str, rule: Rule, namespace: dict[str, Any]) -> list[str]:
+    """Lines returning the decision a visitor's assignment of the rule's experiment remembers
+    (``Assignment[5]``, the variation entry it drew), when it was drawn by this very rule: entry
+    objects belong to one rule of one configuration, and the digests depend only on the rule and
+    the hashed code, so they need not be computed again. A mapping identifier, once set, changes
+    the hashed code: a visitor with one always draws again. No lines for a rule whose decisions
+    are never recorded (no variation id, or an experiment id that cannot be a key)."""
+    if rule.type is TARGETED_DELIVERY:  # (entry number, the name of its decision)
+        drawn = [(0, f"{name}_d")] if rule.entries and rule.entries[0].variation_id is not None else []
+    else:
+        drawn = [
+            (k, f"{name}_d{k}")
+            for k, entry in enumerate(rule.entries)
+            if entry.limit is not None and entry.variation_id is not None
+        ]
+    if rule.experiment_id is None or not drawn or not _hashable(rule.experiment_id):
+        return []
+    namespace[f"{name}_e"] = rule.experiment_id
+    lines = [
+        "if v is not None and ((x := v.extra) is None or x.mapping is None) and "
+        f"(a := v.assigned) is not None and (p := a.get({name}_e)) is not None and (m := p[5]) is not None:"
+    ]
+    for k, decision in drawn:
+        namespace[f"{name}_v{k}"] = rule.entries[k]
+        lines += [f"    if m is {name}_v{k}:", f"        return {decision}"]
+    return lines
+
+
+def _hashable(value: Any) -> bool:
     try:
-        hash(rule.experiment_id)
+        hash(value)
     except TypeError:
         return False
     return True
-
-
-def _remembered(name: str) -> list[str]:
-    """Lines returning the decision the visitor's assignment of the rule's experiment remembers
-    (``Assignment[5]``), when it was made by this very rule for the same hashed code: the two
-    digests are then known without computing them. The mapping identifier, once set, changes
-    the hashed code, so a visitor with one always draws again."""
-    return [
-        "if v is not None and ((x := v.extra) is None or x.mapping is None) and "
-        f"(a := v.assigned) is not None and (p := a.get({name}_e)) is not None and "
-        f"(m := p[5]) is not None and m[1] is {name}:",
-        "    return m",
-    ]
 
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
@@ -128,9 +139,8 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
         lines += [f"{indent}e = {name}_e", f"{indent}if {condition}:"]
         indent += "    "
     if rule.exposure_limit is not None:
-        if one and _recordable(rule):
-            namespace[f"{name}_e"] = rule.experiment_id
-            lines += [f"{indent}{text}" for text in _remembered(name)]
+        if one:
+            lines += [f"{indent}{text}" for text in _remembered(name, rule, namespace)]
         if one:
             lines += [f"{indent}if h is None:", *(f"{indent}    {text}" for text in _HASHED)]
         namespace[f"{name}_s"], namespace[f"{name}_l"] = rule.rule_suffix, rule.exposure_limit

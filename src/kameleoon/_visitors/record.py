@@ -25,9 +25,9 @@ from typing import Any
 __all__ = ["Assignment", "Extra", "Visitor", "pack_values"]
 
 # (variation id, rule type, assigned at (epoch seconds), position in first-assignment order,
-# the store's generation when it was queued for sending (-1: never), and the decision
-# ``(VariationEntry, Rule)`` that made it when the visitor code itself was hashed (else None):
-# deciding that rule again for the same code gives it back without hashing)
+# the store's generation when it was queued for sending (-1: never), and the VariationEntry
+# drawn when the visitor code itself was hashed (else None): deciding the rule that entry
+# belongs to again, for the same code, gives the same decision without hashing)
 Assignment = tuple[Any, str, float, int, int, Any]
 
 
