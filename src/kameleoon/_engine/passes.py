@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kameleoon._engine.conditions.base import hashable
 from kameleoon._engine.decide import evaluate, hashed_code
 from kameleoon._engine.hashing import sha256
 from kameleoon._engine.model import TARGETED_DELIVERY, Configuration, Flag, Rule, VariationEntry
@@ -53,7 +54,7 @@ def _remembered(name: str, rule: Rule, namespace: dict[str, Any]) -> list[str]:
             for k, entry in enumerate(rule.entries)
             if entry.limit is not None and entry.variation_id is not None
         ]
-    if rule.experiment_id is None or not drawn or not _hashable(rule.experiment_id):
+    if rule.experiment_id is None or not drawn or not hashable(rule.experiment_id):
         return []
     namespace[f"{name}_e"] = rule.experiment_id
     lines = [
@@ -64,14 +65,6 @@ def _remembered(name: str, rule: Rule, namespace: dict[str, Any]) -> list[str]:
         namespace[f"{name}_v{k}"] = rule.entries[k]
         lines += [f"    if m is {name}_v{k}:", f"        return {decision}"]
     return lines
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
