@@ -39,31 +39,27 @@ _HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
 ]
 
 
-def _remembered(name: str, rule: Rule, namespace: dict[str, Any]) -> list[str]:
+def _remembered(
+    name: str, rule: Rule, outcomes: list[tuple[str, Decision]], namespace: dict[str, Any]
+) -> list[str]:
     """Lines returning the decision a visitor's assignment of the rule's experiment remembers
     (``Assignment[5]``, the variation entry it drew), when it was drawn by this very rule: entry
     objects belong to one rule of one configuration, and the digests depend only on the rule and
     the hashed code, so they need not be computed again. A mapping identifier, once set, changes
-    the hashed code: a visitor with one always draws again. No lines for a rule whose decisions
-    are never recorded (no variation id, or an experiment id that cannot be a key)."""
-    if rule.type is TARGETED_DELIVERY:  # (entry number, the name of its decision)
-        drawn = [(0, f"{name}_d")] if rule.entries and rule.entries[0].variation_id is not None else []
-    else:
-        drawn = [
-            (k, f"{name}_d{k}")
-            for k, entry in enumerate(rule.entries)
-            if entry.limit is not None and entry.variation_id is not None
-        ]
-    if rule.experiment_id is None or not drawn or not hashable(rule.experiment_id):
+    the hashed code: a visitor with one always draws again. ``outcomes``: the rule's decisions,
+    by the names they have in ``namespace``; only those that get recorded (with a variation id,
+    under an experiment id that can be a key) can be remembered."""
+    recorded = [(named, e) for named, (e, _) in outcomes if e is not None and e.variation_id is not None]
+    if rule.experiment_id is None or not recorded or not hashable(rule.experiment_id):
         return []
     namespace[f"{name}_e"] = rule.experiment_id
     lines = [
         "if v is not None and ((x := v.extra) is None or x.mapping is None) and "
         f"(a := v.assigned) is not None and (p := a.get({name}_e)) is not None and (m := p[5]) is not None:"
     ]
-    for k, decision in drawn:
-        namespace[f"{name}_v{k}"] = rule.entries[k]
-        lines += [f"    if m is {name}_v{k}:", f"        return {decision}"]
+    for named, entry in recorded:
+        namespace[f"{named}_v"] = entry
+        lines += [f"    if m is {named}_v:", f"        return {named}"]
     return lines
 
 
@@ -132,24 +128,28 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
         lines += [f"{indent}e = {name}_e", f"{indent}if {condition}:"]
         indent += "    "
     if rule.exposure_limit is not None:
+        outcomes: list[tuple[str, Decision]]  # the rule's possible decisions, by name
+        if rule.type is TARGETED_DELIVERY:
+            outcomes = [(f"{name}_d", (rule.entries[0] if rule.entries else None, rule))]
+        else:
+            drawn = [(f"{name}_d{k}", e) for k, e in enumerate(rule.entries) if e.limit is not None]
+            outcomes = [(named, (entry, rule)) for named, entry in drawn]
+        namespace.update(outcomes)
         if one:
-            lines += [f"{indent}{text}" for text in _remembered(name, rule, namespace)]
-        if one:
+            lines += [f"{indent}{text}" for text in _remembered(name, rule, outcomes, namespace)]
             lines += [f"{indent}if h is None:", *(f"{indent}    {text}" for text in _HASHED)]
         namespace[f"{name}_s"], namespace[f"{name}_l"] = rule.rule_suffix, rule.exposure_limit
         lines.append(f"{indent}if _sha(h + {name}_s).digest() <= {name}_l:")
         inner = indent + "    "
         if rule.type is TARGETED_DELIVERY:
-            namespace[f"{name}_d"] = (rule.entries[0] if rule.entries else None, rule)
             lines += decide(f"{name}_d", inner)
         else:
             namespace[f"{name}_x"] = rule.experiment_suffix
             lines.append(f"{inner}d = _sha(h + {name}_x).digest()")
-            for k, entry in enumerate(rule.entries):
-                if entry.limit is not None:
-                    namespace[f"{name}_d{k}"], namespace[f"{name}_l{k}"] = (entry, rule), entry.limit
-                    lines.append(f"{inner}if d <= {name}_l{k}:")
-                    lines += decide(f"{name}_d{k}", inner + "    ")
+            for named, entry in drawn:
+                namespace[f"{named}_l"] = entry.limit
+                lines.append(f"{inner}if d <= {named}_l:")
+                lines += decide(named, inner + "    ")
     if rule.type is TARGETED_DELIVERY:  # not entered (segment passed, draw missed): stop here
         lines += decide("_NONE", indent)
     elif rule.exposure_limit is None:
