@@ -174,10 +174,7 @@ class Tracker:
         self._scheduled = {}
         self._orphans.clear()
         self._delivery.clear()
-        self._store._exposures.clear()
-        self._store.generation += 1  # no assignment of the parent's counts as queued here
-        for entry in self._store.items():
-            entry[1].pending = 0
+        self._store.forget_unsent()
 
     # -- the owner thread -------------------------------------------------------------------
     def _run_guarded(self) -> None:

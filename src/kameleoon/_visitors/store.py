@@ -84,6 +84,14 @@ class VisitorStore:
             if assignment is not None:
                 visitor.pending |= pending.bit(pending.ASSIGNMENT, assignment[3])
 
+    def forget_unsent(self) -> None:
+        """Marks every record's data as sent and drops the queued exposures (a forked child: the
+        parent sends them); a new generation starts, so no assignment counts as queued."""
+        self._exposures.clear()
+        self.generation += 1
+        for visitor in list(self._visitors.values()):
+            visitor.pending = 0
+
     def refresh_clock(self) -> float:
         self.now = now = self._clock()
         return now
