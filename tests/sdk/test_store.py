@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from kameleoon._visitors.record import Visitor
-from kameleoon._visitors.store import VisitorStore
+from kameleoon._visitors.store import TOUCH_GRANULARITY, VisitorStore
+from kameleoon.data import Device, DeviceType
 
 
 class Clock:
@@ -159,6 +160,51 @@ def test_idle_record_behind_a_busy_one_expires() -> None:
     assert store.get("busy") is not None
 
 
+def test_touch_queues_the_move_and_reorder_makes_it() -> None:
+    """A touch refreshes the activity time at once, lock-free; the record moves to the end when
+    the store is reordered (as the tracker does on every tick), in touch order."""
+    store, clock, _ = make()
+    for code in "abc":
+        store.get_or_create(code)
+    tick(store, clock, 2.0)
+    store.get("b")
+    store.get("a")
+    assert list(store) == ["a", "b", "c"]
+    assert store.get("a").last == 2.0  # type: ignore[union-attr]
+    store.reorder()
+    assert list(store) == ["c", "b", "a"]
+
+
+def test_reorder_skips_codes_that_left_the_store() -> None:
+    """A queued move of a code removed since (a touch racing an expiry queues one) moves
+    nothing; clearing the store drops the queue."""
+    store, clock, _ = make(ttl=10)
+    store.get_or_create("a")
+    store.get_or_create("b")
+    store._moves.append("gone")  # what a touch racing the removal of "gone" leaves behind
+    store.reorder()
+    assert list(store) == ["a", "b"]
+    tick(store, clock, 2.0)
+    store.get("a")
+    store.clear()
+    store.get_or_create("c")
+    store.reorder()
+    assert list(store) == ["c"]
+
+
+def test_touches_are_bounded_when_nobody_reorders() -> None:
+    """Without ticks, queued moves are made by the touching thread once they outnumber the
+    store's capacity, so the queue stays bounded."""
+    store, clock, _ = make(size=2)
+    store.get_or_create("a")
+    store.get_or_create("b")
+    for second in range(1, 20):
+        tick(store, clock, float(second))
+        store.get("a" if second % 2 else "b")
+        assert len(store._moves) <= 2
+    assert list(store) == ["a", "b"]  # "b" was touched last
+
+
 def test_link_shares_a_record() -> None:
     """``link`` makes a code share another code's record, replacing its own."""
     store, _, _ = make()
@@ -222,3 +268,16 @@ def test_purge_through_the_client(make_client: Any) -> None:
     assert client._store.ttl_seconds == 120
     assert client._store.max_visitors == 500_000
     assert make_client(max_visitors=3)._store.max_visitors == 3
+
+
+def test_the_tracker_reorders_on_every_tick(make_client: Any) -> None:
+    """The moves a client's decisions and data queue are made by its tracking thread's tick."""
+    client = make_client()
+    store = client._store
+    client.add_data("a", Device(DeviceType.DESKTOP))
+    client.add_data("b", Device(DeviceType.DESKTOP))
+    store.now += 2 * TOUCH_GRANULARITY  # a later tick of the store's clock
+    client.add_data("a", Device(DeviceType.PHONE))
+    assert list(store) == ["a", "b"] and len(store._moves) == 1
+    assert client._tracker.wait_idle()  # runs a tick
+    assert list(store) == ["b", "a"] and not store._moves

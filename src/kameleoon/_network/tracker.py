@@ -211,6 +211,7 @@ class Tracker:
 
     def _tick(self) -> None:
         self._store.refresh_clock()
+        self._store.reorder()
         self._delivery.retry_due()
         codes = self._take()
         try:

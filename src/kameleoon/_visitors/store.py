@@ -1,10 +1,14 @@
 """The visitor store: code -> record, expiring idle visitors and capped in size.
 
 The dict keeps codes in (approximately) least-recently-used order: a record is moved to the
-end when it is touched a second or more after it was last moved, so both expiry and eviction
-scan from the front. A record's ``last`` is the time of that move: its last activity is less
-than a second later. Eviction removes the least recently used code first and is
-counted. All mutations happen under one lock; lookups are lock-free.
+end when it is touched a second or more after it was last touched, so both expiry and eviction
+scan from the front. A record's ``last`` is the time of that touch: its last activity is less
+than a second later. Eviction removes the least recently used code first and is counted.
+
+Touching is lock-free: it sets ``last`` and queues the code; the moves are made in queue order
+(so the order is the one moving at once would give) by :meth:`reorder`, which the tracker calls
+on every tick, and before every eviction and expiry scan. All mutations of the dict happen
+under one lock; lookups are lock-free.
 
 Activity times come from a coarse clock, ``now``, refreshed by :meth:`refresh_clock` (the
 tracker calls it on every tick, at most a second apart) and on every creation: a lookup only
@@ -25,6 +29,7 @@ from kameleoon._visitors.record import Visitor
 __all__ = ["TOUCH_GRANULARITY", "VisitorStore"]
 
 TOUCH_GRANULARITY = 1.0  # seconds between two moves of the same code to the LRU end
+_MOVES_PER_LOCK = 512  # reorder() releases the lock between batches of moves
 
 
 class VisitorStore:
@@ -48,6 +53,8 @@ class VisitorStore:
         self._clock = clock
         self._on_drop = on_drop
         self._visitors: dict[str, Visitor] = {}
+        # Codes touched and not moved to the end yet, in touch order (see reorder).
+        self._moves: deque[str] = deque()
         self.now = clock()
         self._unique_ids: set[str] = set()
         self._lock = threading.Lock()
@@ -115,6 +122,8 @@ class VisitorStore:
             visitor = self._visitors.get(code)
             if visitor is None:
                 visitor = Visitor(self.refresh_clock())
+                if len(self._visitors) >= self.max_visitors:
+                    self._move_touched(len(self._moves))
                 while len(self._visitors) >= self.max_visitors:
                     dropped.append(self._pop_oldest())
                     self.evictions += 1
@@ -148,6 +157,7 @@ class VisitorStore:
         cutoff = now - self.ttl_seconds
         dropped: list[tuple[str, Visitor]] = []
         with self._lock:
+            self._move_touched(len(self._moves))
             for code, visitor in self._visitors.items():
                 if visitor.last > cutoff + 2 * TOUCH_GRANULARITY:
                     break  # the rest was touched later (order is LRU up to the granularity)
@@ -160,8 +170,17 @@ class VisitorStore:
         self._hand_over(dropped)
         return len(dropped)
 
+    def reorder(self) -> None:
+        """Moves the codes touched since the last call to the end, in the order they were
+        touched, taking the lock for a few hundred moves at a time."""
+        moves = self._moves
+        for _ in range(0, len(moves), _MOVES_PER_LOCK):
+            with self._lock:
+                self._move_touched(_MOVES_PER_LOCK)
+
     def clear(self) -> None:
         with self._lock:
+            self._moves.clear()
             self._visitors.clear()
             self._unique_ids.clear()
 
@@ -170,16 +189,28 @@ class VisitorStore:
 
     # -- internals ------------------------------------------------------------------------
     def _touch(self, code: str, visitor: Visitor) -> None:
-        # ``last`` only moves with the record: were it refreshed without moving, a record used
-        # more often than the granularity would stay at the front forever (and be evicted first,
-        # and stop the purge scan before the idle records behind it).
+        # Lock-free: the move is queued (reorder makes it). ``last`` only changes with a queued
+        # move: were it refreshed without moving, a record used more often than the granularity
+        # would stay at the front forever (and be evicted first, and stop the purge scan before
+        # the idle records behind it).
         now = self.now
         if now - visitor.last >= TOUCH_GRANULARITY:
-            with self._lock:
-                if self._visitors.get(code) is visitor:
-                    del self._visitors[code]
-                    self._visitors[code] = visitor
             visitor.last = now
+            moves = self._moves
+            moves.append(code)
+            if len(moves) > self.max_visitors:  # nobody reorders (no tracker): bounded anyway
+                self.reorder()
+
+    def _move_touched(self, count: int) -> None:
+        """Makes up to ``count`` queued moves (caller holds the lock). A code that left the
+        store since is skipped; one touched twice moves twice (it ends where the last put it)."""
+        moves, visitors = self._moves, self._visitors
+        for _ in range(min(count, len(moves))):
+            code = moves.popleft()
+            visitor = visitors.get(code)
+            if visitor is not None:
+                del visitors[code]
+                visitors[code] = visitor
 
     def _pop_oldest(self) -> tuple[str, Visitor]:
         code = next(iter(self._visitors))
