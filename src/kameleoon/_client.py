@@ -18,8 +18,6 @@ from kameleoon._engine.model import (
     EMPTY_CONFIGURATION,
     Configuration,
     Flag,
-    Rule,
-    VariationEntry,
 )
 from kameleoon._engine.parse import ConfigError, parse_configuration_text
 from kameleoon._engine.passes import decide_all
@@ -382,65 +380,54 @@ class KameleoonClient:
         store = self._store
         visitor = store._visitors.get(code)
         if visitor is not None:
-            now = store.now  # VisitorStore.get, inlined: the record moves at most once a second
+            now = store.now  # VisitorStore.get, inlined: a move is queued at most once a second
             if visitor.last is not now and now - visitor.last >= TOUCH_GRANULARITY:
                 store._touch(code, visitor)
-        decision = flag.decide(visitor, code)
-        entry, rule = decision
+        entry, rule = flag.decide(visitor, code)
         if rule is not None:
             if visitor is None:
                 visitor = store.get_or_create(code)
-            if (
-                entry is not None
-                and entry.variation_id is not None
-                and rule.experiment_id is not None
-                and self._record(visitor, decision)  # type: ignore[arg-type]  # both checked above
-            ):
-                return flag, entry.variation_key  # already scheduled
+            experiment_id = rule.experiment_id
+            if entry is not None and experiment_id is not None and entry.variation_id is not None:
+                # The assignment, recorded (replacing the previous one of the experiment) as
+                # unsent, lock-free: the dict writes are atomic and the unsent mark goes
+                # through the store's exposure queue (two threads assigning a new experiment
+                # to one visitor at once may share a position; both are then sent together).
+                variation_id, generation = entry.variation_id, store.generation
+                assigned = visitor.assigned
+                if assigned is None:
+                    assigned = visitor.assigned = {}
+                try:
+                    previous = assigned.get(experiment_id)
+                except TypeError:  # an unhashable experiment id (malformed configuration)
+                    pass
+                else:
+                    extra = visitor.extra
+                    # The entry drawn is kept when the visitor code itself was hashed (no
+                    # mapping identifier): the flag's generated function returns the same
+                    # decision again without hashing (_engine/passes.py). An entry is a small
+                    # object of one rule of one configuration: old configurations are freed.
+                    remembered = entry if extra is None or extra.mapping is None else None
+                    if previous is None:
+                        position = len(assigned)
+                    elif previous[4] == generation and previous[0] == variation_id and extra is None:
+                        # Still waiting to be sent: queued in the store's current generation (no
+                        # tracking request built since) by a decision that also scheduled the
+                        # visitor; only its time is renewed. Linked codes share a record but not
+                        # a schedule: a record with ``extra`` always takes the full path.
+                        assigned[experiment_id] = (
+                            variation_id, rule.type, time.time(), previous[3], generation, remembered
+                        )  # fmt: skip
+                        return flag, entry.variation_key
+                    else:
+                        position = previous[3]
+                    assigned[experiment_id] = (
+                        variation_id, rule.type, time.time(), position, generation, remembered
+                    )  # fmt: skip
+                    self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure
         if code not in self._tracker._scheduled:
             self._tracker.schedule(code)
         return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
-
-    def _record(self, visitor: Visitor, decision: tuple[VariationEntry, Rule]) -> bool:
-        """Stores the assignment (replacing the previous one of the experiment) as unsent.
-
-        Lock-free: the dict writes are atomic, and the unsent mark goes through the store's
-        exposure queue (two threads assigning a new experiment to one visitor at once may
-        share a position; both assignments are then sent together).
-
-        Returns ``True`` when the same assignment is still waiting to be sent: it was queued in
-        the store's current generation (no tracking request has been built since), by a
-        decision that also scheduled the visitor, so there is nothing to queue or schedule
-        (only its time is renewed). Linked codes share a record but not a schedule: a record
-        with ``extra`` always takes the full path.
-
-        The variation entry drawn is kept in the assignment when the visitor code was what got
-        hashed (no mapping identifier): the flag's generated function returns the same decision
-        again without hashing (``_engine/passes.py``). An entry is a small object of one rule of
-        one configuration: keeping it does not keep old configurations alive.
-        """
-        entry, rule = decision
-        experiment_id, variation_id = rule.experiment_id, entry.variation_id
-        generation = self._store.generation
-        assigned = visitor.assigned
-        if assigned is None:
-            assigned = visitor.assigned = {}
-        try:
-            previous = assigned.get(experiment_id)
-        except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
-            return False
-        extra = visitor.extra
-        if previous is None:
-            position, queued = len(assigned), False
-        else:
-            position = previous[3]
-            queued = previous[4] == generation and previous[0] == variation_id and extra is None
-        remembered = entry if extra is None or extra.mapping is None else None  # mapping: not kept
-        assigned[experiment_id] = (variation_id, rule.type, time.time(), position, generation, remembered)
-        if queued:
-            return True
-        self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure, inlined
-        return False
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:

@@ -64,7 +64,7 @@ class VisitorStore:
         # Exposures recorded by decisions, lock-free (see note_exposure).
         self._exposures: deque[tuple[Visitor, Any]] = deque()
         # Bumped before every build of tracking lines: an assignment recorded in the current
-        # generation is known to be still unsent (see KameleoonClient._record).
+        # generation is known to be still unsent (see KameleoonClient._decide).
         self.generation = 0
 
     def __len__(self) -> int:
