@@ -1,19 +1,21 @@
-"""Instructions per decision, counted by valgrind (callgrind): a figure that does not move with
-the machine's load, for comparing two versions of the code on a busy machine.
+"""Instructions per decision and per ``add_data``, counted by valgrind (callgrind): figures that
+do not move with the machine's load, for comparing two versions of the code on a busy machine.
 
-    python bench/instructions.py [--config b] [--decisions 2000]
+    python bench/instructions.py [--config b] [--calls 2000]
 
-Runs the setup of ``bench/decide.py`` (10 000 visitors holding typical data, an offline client
-whose tracking thread is stopped) under callgrind three times: with no decision, with one
+Runs the setup of ``bench/decide.py`` (visitors holding typical data, an offline client whose
+tracking thread is stopped) under callgrind three times, counting only the measured calls: one
 ``get_feature_variation_key`` per visitor (each visitor's first decision, on visitors not used
-in the current second, so each is touched too), and with those followed by a second one each
-(repeat decisions). Differences divided by the number of decisions give instructions per first
-and per repeat decision. Needs ``valgrind`` (Debian package ``valgrind``); takes a few minutes.
+in the current second, so each is touched too), a second one each (repeat decisions), and one
+7-item ``add_data`` per visitor. Needs ``valgrind`` (Debian package ``valgrind``); takes a few
+minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import itertools
 import os
 import random
 import re
@@ -25,7 +27,10 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def child(configuration: str, decisions: int, rounds: int) -> None:
+def child(configuration: str, calls: int, what: str) -> None:
+    """Sets up, then makes ``calls`` calls of ``what`` through ``itertools.starmap``: callgrind
+    counts only what runs inside ``starmap_next`` (``--toggle-collect``), so the setup, the
+    other threads and the interpreter's exit are left out."""
     sys.path.insert(0, HERE)
     import decide  # bench/decide.py: the same configurations and visitor data
     import kameleoon
@@ -36,20 +41,28 @@ def child(configuration: str, decisions: int, rounds: int) -> None:
     client = create_client(document, config=config)
     client._close(timeout=1.0)  # no tracking thread: only the calling thread's work is counted
     rng = random.Random(11)
-    codes = [f"{rng.getrandbits(64):016x}" for _ in range(10_000)]
-    for code in codes:
+    visitors = [f"{rng.getrandbits(64):016x}" for _ in range(10_000)]
+    for code in visitors:
         client.add_data(code, *decide.typical_data(rng, kameleoon))
+    codes = visitors[:calls]
     client._store.now += 5.0  # a later second of the store's clock: first uses touch the record
-    for _ in range(rounds):
-        for code in codes[:decisions]:
-            client.get_feature_variation_key(code, "flag_0")
+    if what == "add_data":
+        data = decide.typical_data(rng, kameleoon)
+        collections.deque(itertools.starmap(client.add_data, [(code, *data) for code in codes]), 0)
+        return
+    decisions = [(code, "flag_0") for code in codes]
+    if what == "repeat":
+        for code, flag in decisions:
+            client.get_feature_variation_key(code, flag)
+    collections.deque(itertools.starmap(client.get_feature_variation_key, decisions), 0)
 
 
-def instructions(configuration: str, decisions: int, rounds: int) -> int:
+def instructions(configuration: str, calls: int, what: str) -> int:
     with tempfile.TemporaryDirectory() as folder:
         command = [
             "valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out",
-            sys.executable, __file__, "--child", configuration, str(decisions), str(rounds),
+            "--toggle-collect=starmap_next",
+            sys.executable, __file__, "--child", configuration, str(calls), what,
         ]  # fmt: skip
         env = dict(os.environ, PYTHONHASHSEED="0")
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
@@ -61,21 +74,22 @@ def instructions(configuration: str, decisions: int, rounds: int) -> int:
 
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", choices=["a", "b"], default="b")
-    parser.add_argument("--decisions", type=int, default=2_000)
+    parser.add_argument("--calls", type=int, default=2_000)
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
-    n = args.decisions
-    setup, first, repeat = (instructions(args.config, n, rounds) for rounds in (0, 1, 2))
-    print(f"configuration ({args.config}), {n} decisions, instructions counted by callgrind")
-    print(f"  first decision of a visitor (touched)  : {(first - setup) / n:9.0f} per call")
-    print(f"  repeat decision                        : {(repeat - first) / n:9.0f} per call")
+    n = args.calls
+    first, repeat, added = (instructions(args.config, n, what) for what in ("first", "repeat", "add_data"))
+    print(f"configuration ({args.config}), {n} calls each, instructions counted by callgrind")
+    print(f"  first decision of a visitor (touched)  : {first / n:9.0f} per call")
+    print(f"  repeat decision                        : {repeat / n:9.0f} per call")
+    print(f"  add_data, 7 items (touched)            : {added / n:9.0f} per call")
 
 
 if __name__ == "__main__":

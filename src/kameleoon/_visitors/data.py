@@ -94,7 +94,7 @@ def _custom_data(ctx: DataContext, item: CustomData) -> None:
         and values[0] != ""
     )
     # a mapping identifier is sent even from a local-only index
-    unsent = len(values) > 0 and (is_mapping or not config.is_local_only(index))
+    unsent = len(values) > 0 and (is_mapping or not (config.local_only and config.is_local_only(index)))
     visitor = ctx.visitor
     store_custom_data(visitor, index, values, unsent, is_mapping)
     if is_mapping:
@@ -199,7 +199,7 @@ _HANDLERS: dict[type, Callable[[DataContext, Any], None]] = {
 def add_items(ctx: DataContext, items: tuple[Any, ...]) -> None:
     """Applies each item by its exact type; other objects are ignored with a warning."""
     for item in items:
-        handler = _HANDLERS.get(type(item))
+        handler = _HANDLERS.get(item.__class__)
         if handler is None:
             ctx.log.warning("add_data ignores %r: not a kameleoon.data type", type(item).__name__)
             continue
