@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,6 +34,29 @@ KNOWN_DIFFERENCES: dict[tuple[str, Any], str] = {
     "rounds for some visitors; its rule is not yet understood (docs/compatibility.md)",
     ("public_1017.json", 107): "same flush(instant=True) edge case as public_1016 step 106",
 }
+
+
+def noon_timezone(utc_hour: int) -> str:
+    """A POSIX ``TZ`` in which the local time is about noon when it is ``utc_hour`` in UTC.
+
+    SAME_DAY_VISITS counts the visits since local midnight (evaluation spec §3.4), and the
+    scenarios hold visits a few hours old (``$now-7200000``) that the reference counted as
+    today's: replayed between midnight and two o'clock, they would be yesterday's. Replaying at
+    a local noon keeps every visit of the last twelve hours in today, whenever the suite runs.
+    """
+    offset = 12 - utc_hour  # local time = UTC + offset
+    return f"NOON{-offset:+d}"
+
+
+def test_the_replay_timezone_puts_local_time_near_noon() -> None:
+    """The replay's local clock is at noon whatever the hour in UTC (glibc reads ``TZ``)."""
+    for hour in range(24):
+        probe = f"import time; print(time.localtime({hour} * 3600).tm_hour)"
+        shown = subprocess.run(
+            [sys.executable, "-c", probe], env=dict(os.environ, TZ=noon_timezone(hour)),
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert int(shown) == 12
 
 
 def _load_compare() -> ModuleType:
@@ -54,6 +79,7 @@ def observed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
         timeout=900,
+        env=dict(os.environ, TZ=noon_timezone(time.gmtime().tm_hour)),
     )  # fmt: skip
     return out
 
