@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kameleoon._wire import lines
 from kameleoon._wire.encoding import encode, query
@@ -92,6 +94,26 @@ def test_activity_and_experiment() -> None:
 def test_conversion(revenue: float, negative: bool, expected: str) -> None:
     """conversion: goalId, revenue as Python prints it, negative true|false."""
     assert lines.conversion(32, revenue, negative) == f"eventType=conversion&goalId=32&{expected}"
+
+
+@given(
+    st.one_of(st.integers(), st.booleans(), st.text(max_size=5), st.none()),
+    st.one_of(st.floats(), st.integers(), st.booleans(), st.text(max_size=5)),
+    st.one_of(st.booleans(), st.integers(), st.none()),
+)
+def test_conversion_fast_path_writes_what_the_encoder_writes(
+    goal_id: Any, revenue: Any, negative: Any
+) -> None:
+    """The shortcut for int goals and int/float revenues gives the general encoder's text."""
+    general = query(
+        (
+            ("eventType", "conversion"),
+            ("goalId", goal_id),
+            ("revenue", str(revenue)),
+            ("negative", "true" if negative else "false"),
+        )
+    )
+    assert lines.conversion(goal_id, revenue, negative) == general
 
 
 def test_custom_data_values_count_map() -> None:

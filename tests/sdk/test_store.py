@@ -281,3 +281,18 @@ def test_the_tracker_reorders_on_every_tick(make_client: Any) -> None:
     assert list(store) == ["a", "b"] and len(store._moves) == 1
     assert client._tracker.wait_idle()  # runs a tick
     assert list(store) == ["b", "a"] and not store._moves
+
+
+def test_building_tracking_lines_is_not_visitor_activity(make_client: Any) -> None:
+    """The tracker reads the records it sends without touching them: a visitor's expiry
+    counts from its own last use, not from the last tracking request made for it."""
+    client = make_client()
+    store = client._store
+    client.add_data("a", Device(DeviceType.DESKTOP))
+    visitor = store.peek("a")
+    assert visitor is not None
+    visitor.last -= 5 * TOUCH_GRANULARITY  # last used five seconds ago
+    idle_since = visitor.last
+    client.flush("a")
+    assert client._tracker.wait_idle()  # a tick builds the visitor's lines
+    assert visitor.last == idle_since and visitor.pending == 0

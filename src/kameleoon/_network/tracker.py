@@ -276,7 +276,7 @@ class Tracker:
             if size > MAX_BODY_CHARS:
                 self._reschedule(codes[start:])
                 break
-            visitors = [(code, store.get(code)) for code in codes[start : start + _CHUNK]]
+            visitors = [(code, store.peek(code)) for code in codes[start : start + _CHUNK]]
             with lock:
                 store.apply_exposures()
                 for code, visitor in visitors:

@@ -110,6 +110,11 @@ class VisitorStore:
             self._touch(code, visitor)
         return visitor
 
+    def peek(self, code: str) -> Visitor | None:
+        """The record of ``code``, or ``None``, not touched: a read that is not the visitor's
+        activity (tracking builds its lines with it)."""
+        return self._visitors.get(code)
+
     def get_or_create(self, code: str) -> Visitor:
         """The record of ``code``, created if missing (which may evict the oldest record)."""
         visitor = self._visitors.get(code)

@@ -96,6 +96,11 @@ def experiment(experiment_id: Any, variation_id: Any) -> str:
 
 
 def conversion(goal_id: Any, revenue: Any, negative: Any) -> str:
+    if goal_id.__class__ is int and (revenue.__class__ is float or revenue.__class__ is int):
+        text = str(revenue)  # digits, '.', '-', 'e', 'inf', 'nan': nothing to escape but '+'
+        if "+" not in text:  # the usual case, without the general encoder (same text)
+            flag = "true" if negative else "false"
+            return f"eventType=conversion&goalId={goal_id}&revenue={text}&negative={flag}"
     return query(
         (
             ("eventType", "conversion"),
