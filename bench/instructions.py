@@ -1,14 +1,16 @@
-"""Instructions per decision and per ``add_data``, counted by valgrind (callgrind): figures that
-do not move with the machine's load, for comparing two versions of the code on a busy machine.
+"""Instructions per decision, per ``add_data`` and per visitor's tracking lines, counted by
+valgrind (callgrind): figures that do not move with the machine's load, for comparing two
+versions of the code on a busy machine.
 
     python bench/instructions.py [--config b] [--calls 2000]
 
 Runs the setup of ``bench/decide.py`` (visitors holding typical data, an offline client whose
-tracking thread is stopped) under callgrind three times, counting only the measured calls: one
+tracking thread is stopped) under callgrind four times, counting only the measured calls: one
 ``get_feature_variation_key`` per visitor (each visitor's first decision, on visitors not used
-in the current second, so each is touched too), a second one each (repeat decisions), and one
-7-item ``add_data`` per visitor. Needs ``valgrind`` (Debian package ``valgrind``); takes a few
-minutes.
+in the current second, so each is touched too); a second one each (repeat decisions); one
+7-item ``add_data`` per visitor; and, after each visitor's first decision, the building of
+every visitor's tracking lines (its data and its exposure) by the tracker in one go. Needs
+``valgrind`` (Debian package ``valgrind``); takes a few minutes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def child(configuration: str, calls: int, what: str) -> None:
         client.add_data(code, *decide.typical_data(rng, kameleoon))
     codes = visitors[:calls]
     client._store.now += 5.0  # a later second of the store's clock: first uses touch the record
+    if what == "lines":  # each visitor's data and first decision, then one build of their lines
+        for code in codes:
+            client.get_feature_variation_key(code, "flag_0")
+        collections.deque(itertools.starmap(client._tracker._build, [(codes,)]), 0)
+        return
     if what == "add_data":
         data = decide.typical_data(rng, kameleoon)
         collections.deque(itertools.starmap(client.add_data, [(code, *data) for code in codes]), 0)
@@ -85,11 +92,13 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
     n = args.calls
-    first, repeat, added = (instructions(args.config, n, what) for what in ("first", "repeat", "add_data"))
+    measured = ("first", "repeat", "add_data", "lines")
+    first, repeat, added, built = (instructions(args.config, n, what) for what in measured)
     print(f"configuration ({args.config}), {n} calls each, instructions counted by callgrind")
     print(f"  first decision of a visitor (touched)  : {first / n:9.0f} per call")
     print(f"  repeat decision                        : {repeat / n:9.0f} per call")
     print(f"  add_data, 7 items (touched)            : {added / n:9.0f} per call")
+    print(f"  tracking lines of a visitor, built     : {built / n:9.0f} per visitor")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kameleoon._wire import lines
@@ -33,6 +35,51 @@ from kameleoon.data import BrowserType, DeviceType, Geolocation, OperatingSystem
 def test_encode_like_encode_uri_component(text: str, encoded: str) -> None:
     """Percent-encoding of UTF-8 with upper-case hex; only A-Z a-z 0-9 _ . - ~ ( ) * ! ' are kept."""
     assert encode(text) == encoded
+
+
+@given(st.text())
+def test_encode_writes_what_urllib_quote_writes(text: str) -> None:
+    """The translate-table encoder gives urllib's text for any string, surrogates included."""
+    assert encode(text) == quote(text, safe="()*!'", errors="surrogatepass")
+
+
+@given(
+    st.lists(st.one_of(st.text(max_size=6), st.integers(), st.floats(), st.booleans(), st.none()), max_size=4)
+)
+def test_values_count_map_is_the_json_encoders_text(values: list[Any]) -> None:
+    """customData's valuesCountMap: written directly for strings, by the JSON encoder
+    otherwise; either way the text of ``json.dumps`` (compact, ASCII, order kept)."""
+    counts = json.dumps(dict.fromkeys(values, 1), separators=(",", ":"), ensure_ascii=True)
+    expected = f"eventType=customData&index=4&valuesCountMap={encode(counts)}&overwrite=true"
+    assert lines.custom_data(4, tuple(values), False) == (expected if values else None)
+
+
+_ARGUMENT = st.one_of(st.sampled_from([1, 1.0, True, "1", "a b", 2]), st.text(max_size=3))
+
+
+@given(st.lists(st.tuples(_ARGUMENT, st.lists(_ARGUMENT, max_size=2), _ARGUMENT), max_size=6))
+@example([(1, ["a"], True), (1, ["a"], False)])  # the mapping flag is part of the key
+@example([("u", [1], "t"), ("u", [1.0], "t"), ("u", [True], "t")])  # referrers 1, 1.0, True
+@example([(1, ["a"], "t"), (1.0, ["a"], "t"), (True, ["a"], "t")])  # indexes 1, 1.0, True
+def test_cached_params_are_those_of_their_own_arguments(calls: list[tuple[Any, list[Any], Any]]) -> None:
+    """custom_data and page lines come from a cache for repeated arguments: each call gives the
+    text it gives with an empty cache, even after equal-but-different arguments (1, 1.0, True)."""
+    for first, items, last in calls:
+        got = _custom_and_page(first, items, last)
+        lines._PARAMS.clear()
+        assert got == _custom_and_page(first, items, last)
+
+
+def _custom_and_page(first: Any, items: list[Any], last: Any) -> tuple[str | None, str]:
+    return lines.custom_data(first, tuple(items), bool(last)), lines.page(first, last, items)
+
+
+def test_the_params_cache_is_bounded() -> None:
+    """The cache starts again from empty once it holds its maximum."""
+    lines._PARAMS.clear()
+    for n in range(lines._MAX_PARAMS + 5):
+        lines.page(f"https://example.com/{n}", "t", None)
+    assert len(lines._PARAMS) == 5
 
 
 def test_encode_keeps_lone_surrogates_encodable() -> None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import quote
 
 __all__ = ["encode", "query"]
 
 _SAFE = "()*!'"  # on top of quote's own unreserved set: A-Z a-z 0-9 _ . - ~
 _NOTHING_TO_ESCAPE = re.compile(r"[A-Za-z0-9_.\-~()*!']*").fullmatch  # most values: ids, numbers
+# What each byte becomes (indexed by the byte, once the UTF-8 is read as Latin-1): itself when
+# safe, else %XX. One str.translate call instead of urllib's Python loop over the bytes.
+_BYTES = [chr(b) if _NOTHING_TO_ESCAPE(chr(b)) else f"%{b:02X}" for b in range(256)]
 
 
 def encode(value: str) -> str:
-    """Percent-encodes like JavaScript's ``encodeURIComponent`` (UTF-8, ``%20`` for spaces)."""
+    """Percent-encodes like JavaScript's ``encodeURIComponent`` (UTF-8, ``%20`` for spaces):
+    the text of ``urllib.parse.quote(value, safe="()*!'", errors="surrogatepass")``."""
     if (value.isalnum() and value.isascii()) or _NOTHING_TO_ESCAPE(value) is not None:
         return value
-    return quote(value, safe=_SAFE, errors="surrogatepass")
+    return value.encode("utf-8", "surrogatepass").decode("latin-1").translate(_BYTES)
 
 
 def query(params: Iterable[tuple[str, object]]) -> str:

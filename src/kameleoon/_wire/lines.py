@@ -111,18 +111,60 @@ def conversion(goal_id: Any, revenue: Any, negative: Any) -> str:
     )
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+_JSON_STRING = json.encoder.encode_basestring_ascii
+
+
+def _values_count_map(values: tuple[Any, ...]) -> str:
+    """``{"value":1,...}``, compact ASCII JSON (duplicates collapsed, order kept): written
+    directly when every value is a string (the usual case), else by the JSON encoder."""
+    distinct = dict.fromkeys(values, 1)
+    if all(value.__class__ is str for value in distinct):
+        return "{" + ",".join([f"{_JSON_STRING(value)}:1" for value in distinct]) + "}"
+    return _COMPACT_JSON(distinct)
+
+
+# Parameters of custom data and page lines, by their arguments: sites send the same values and
+# URLs for many visitors. Only arguments whose text depends on nothing but their value are
+# keys (strings, ints: never 1.0 or True, which are equal to 1 but written otherwise).
+_PARAMS: dict[tuple[Any, ...], str] = {}
+_MAX_PARAMS = 10_000  # then the cache starts again from empty
+
+
+def _remember(key: tuple[Any, ...], params: str) -> str:
+    if len(_PARAMS) >= _MAX_PARAMS:
+        _PARAMS.clear()
+    _PARAMS[key] = params
+    return params
+
+
 def custom_data(index: Any, values: tuple[Any, ...], mapping_identifier: bool) -> str | None:
     """``None`` when there are no values (such data is never sent)."""
     if not values:
         return None
-    counts = json.dumps(dict.fromkeys(values, 1), separators=(",", ":"), ensure_ascii=True)
+    cacheable = index.__class__ is int and _all_strings(values)
+    key = (index, values, bool(mapping_identifier)) if cacheable else None
+    if key is not None and (cached := _PARAMS.get(key)) is not None:
+        return cached
+    counts = _values_count_map(values)
     text = f"eventType=customData&index={index}&valuesCountMap={encode(counts)}&overwrite=true"
-    return f"{text}&mappingIdentifier=true" if mapping_identifier else text
+    params = f"{text}&mappingIdentifier=true" if mapping_identifier else text
+    return params if key is None else _remember(key, params)
 
 
 def page(url: Any, title: Any, referrers: Any) -> str:
-    refs = json.dumps(list(referrers), separators=(",", ":")) if referrers else None
-    return query((("eventType", "page"), ("href", url), ("title", title), ("referrersIndices", refs)))
+    refs = tuple(referrers) if referrers else ()
+    cacheable = url.__class__ is str and title.__class__ is str and all(r.__class__ is int for r in refs)
+    key = (url, title, refs) if cacheable else None
+    if key is not None and (cached := _PARAMS.get(key)) is not None:
+        return cached
+    text = json.dumps(list(referrers), separators=(",", ":")) if referrers else None
+    params = query((("eventType", "page"), ("href", url), ("title", title), ("referrersIndices", text)))
+    return params if key is None else _remember(key, params)
+
+
+def _all_strings(values: tuple[Any, ...]) -> bool:
+    return all(value.__class__ is str for value in values)
 
 
 def device(device_type: Any) -> str:
