@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 __all__ = ["encode", "query"]
 
-_SAFE = "()*!'"  # on top of quote's own unreserved set: A-Z a-z 0-9 _ . - ~
+# Unreserved as in quote (A-Z a-z 0-9 _ . - ~) and, like encodeURIComponent, ( ) * ! '
 _NOTHING_TO_ESCAPE = re.compile(r"[A-Za-z0-9_.\-~()*!']*").fullmatch  # most values: ids, numbers
 # What each byte becomes (indexed by the byte, once the UTF-8 is read as Latin-1): itself when
 # safe, else %XX. One str.translate call instead of urllib's Python loop over the bytes.

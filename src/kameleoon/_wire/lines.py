@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import random
+from collections.abc import Iterable
 from typing import Any
 
 from kameleoon._wire.encoding import encode, query
@@ -119,7 +120,7 @@ def _values_count_map(values: tuple[Any, ...]) -> str:
     """``{"value":1,...}``, compact ASCII JSON (duplicates collapsed, order kept): written
     directly when every value is a string (the usual case), else by the JSON encoder."""
     distinct = dict.fromkeys(values, 1)
-    if all(value.__class__ is str for value in distinct):
+    if _all_strings(distinct):
         return "{" + ",".join([f"{_JSON_STRING(value)}:1" for value in distinct]) + "}"
     return _COMPACT_JSON(distinct)
 
@@ -163,7 +164,7 @@ def page(url: Any, title: Any, referrers: Any) -> str:
     return params if key is None else _remember(key, params)
 
 
-def _all_strings(values: tuple[Any, ...]) -> bool:
+def _all_strings(values: Iterable[Any]) -> bool:
     return all(value.__class__ is str for value in values)
 
 
