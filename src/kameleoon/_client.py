@@ -161,9 +161,7 @@ class KameleoonClient:
     # -- visitor data -----------------------------------------------------------------------
     def add_data(self, visitor_code: str, *args: Any) -> None:
         """Stores data on the visitor (sent with its next tracking request)."""
-        code: str = visitor_code
-        if code.__class__ is not str or not code or len(code) > _cookies.MAX_VISITOR_CODE_LENGTH:
-            code = _cookies.validate_visitor_code(visitor_code)  # raises: the checks are inlined
+        code = _cookies.validate_visitor_code(visitor_code)
         store = self._store
         visitor = store.get_or_create(code)
         context = DataContext(store, code, visitor, self._cfg, self._log)
