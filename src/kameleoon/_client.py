@@ -29,7 +29,7 @@ from kameleoon._network.tracker import Tracker
 from kameleoon._network.transport import Transport, Urllib3Transport
 from kameleoon._offline import OfflineTransport
 from kameleoon._remote import RemoteData
-from kameleoon._visitors.data import DataContext, add_conversion, add_items
+from kameleoon._visitors.data import DataContext, add_conversion, add_items, count_drops
 from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import TOUCH_GRANULARITY, VisitorStore
 from kameleoon.data import Conversion, CustomData
@@ -76,7 +76,7 @@ class KameleoonClient:
             self._endpoints, self._transport, config.client_id, config.client_secret,
             config.default_timeout_second, self._log,
         )  # fmt: skip
-        self._store = VisitorStore(config.session_duration_second, config.max_visitors)
+        self._store = VisitorStore(config.session_duration_second, config.max_visitors, log=self._log)
         self._exposures_append = self._store._exposures.append
         self._tracker = Tracker(
             self._store, self._current, self._endpoints, self._transport, self._tokens,
@@ -180,7 +180,8 @@ class KameleoonClient:
         self._unique_identifier_step(code, is_unique_identifier)
         visitor = self._store.get_or_create(code)
         with self._store.data_lock:
-            add_conversion(visitor, Conversion(goal_id, revenue), unsent=True)
+            if not add_conversion(visitor, Conversion(goal_id, revenue), unsent=True):
+                count_drops(self._store, 1)
         self._tracker.schedule(code)
 
     def flush(

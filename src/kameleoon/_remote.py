@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from kameleoon import _cookies
 from kameleoon._engine.model import UNKNOWN_RULE
 from kameleoon._network.transport import Request, Response, TransportError, is_expected
-from kameleoon._visitors.data import DataContext, add_items, add_page, store_custom_data
+from kameleoon._visitors.data import (
+    DataContext,
+    add_conversion,
+    add_items,
+    add_page,
+    count_drops,
+    store_custom_data,
+)
 from kameleoon._wire.visitor_data import RemoteVisit, parse_visitor_data
 from kameleoon.data import Conversion, CustomData
 from kameleoon.types import RemoteVisitorDataFilter
@@ -191,8 +198,7 @@ class RemoteData:
                     definition = config.custom_data.get(item.id)
                     resend = definition is not None and definition.visitor_scope and bool(item.values)
                     store_custom_data(visitor, item.id, tuple(item.values), unsent=resend)
-            for entry in remote.pages:
-                _merge_page(visitor, entry.page, entry.count, entry.last_seen_ms)
+            dropped = sum(_merge_page(visitor, e.page, e.count, e.last_seen_ms) for e in remote.pages)
             if remote.device is not None and visitor.device is None:
                 visitor.device = remote.device.device_type
             if remote.browser is not None and visitor.browser is None:
@@ -201,7 +207,8 @@ class RemoteData:
                 visitor.os = remote.operating_system.os_type
             if remote.geolocation is not None and visitor.geo is None:
                 visitor.geo = remote.geolocation
-            visitor.conversions = (*visitor.conversions, *(_copy(c) for c in remote.conversions))
+            dropped += sum(not add_conversion(visitor, _copy(c), unsent=False) for c in remote.conversions)
+            count_drops(store, dropped)
             for experiment_id, variation_id, time_ms in remote.experiments:
                 assigned = visitor.assigned if visitor.assigned is not None else {}
                 if experiment_id not in assigned:
@@ -235,16 +242,17 @@ def _left(deadline: float) -> float:
     return left
 
 
-def _merge_page(visitor: Any, page: Any, count: int, seen_ms: Any) -> None:
+def _merge_page(visitor: Any, page: Any, count: int, seen_ms: Any) -> int:
+    """Merges a page entry of the visitor's history; returns how many entries its bound dropped."""
     pages = visitor.pages or []
     for position in range(0, len(pages), 3):
         if pages[position].url == page.url:
             pages[position + 1] += count
             if isinstance(seen_ms, (int, float)) and seen_ms > pages[position + 2]:
                 pages[position + 2] = seen_ms
-            return
+            return 0
     seen = float(seen_ms) if isinstance(seen_ms, (int, float)) else 0.0
-    add_page(visitor, page, count, seen, unsent=False)
+    return add_page(visitor, page, count, seen, unsent=False)
 
 
 def _copy(conversion: Conversion) -> Conversion:

@@ -7,12 +7,16 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from kameleoon._engine.parse import parse_configuration
-from kameleoon._visitors import pending
+from kameleoon._visitors import data, pending
 from kameleoon._visitors.data import DataContext, add_items, add_page, store_custom_data
+from kameleoon._visitors.outbox import unsent_items
 from kameleoon._visitors.record import Visitor, pack_values
 from kameleoon._visitors.store import VisitorStore
+from kameleoon._wire import lines
 from kameleoon.data import (
     Browser,
     BrowserType,
@@ -108,6 +112,32 @@ def test_custom_data_values_may_be_a_list() -> None:
     data = CustomData(0)
     data.values = ["a", "b"]  # type: ignore[assignment]
     assert Harness().add("v", data).custom_values(0) == ("a", "b")
+
+
+_VALUE = st.one_of(st.integers(0, 2), st.sampled_from([1.0, True, "a", "b", ""]), st.tuples(st.just("t")))
+_ITEMS = st.lists(
+    st.tuples(st.sampled_from([0, 3, 4, 1.0, "0"]), st.lists(_VALUE, max_size=3).map(tuple), st.booleans()),
+    max_size=12,
+)
+
+
+@given(_ITEMS)
+@example([(0, (1,), False), (0, (True,), False), (0, (1.0,), True)])
+def test_usual_custom_data_is_stored_as_the_general_path_stores_it(items: list[Any]) -> None:
+    """With no mapping identifier and no local-only index in the configuration, add_data takes a
+    shorter path for one-value items; keys, values and pending bits end as store_custom_data
+    makes them (value types kept: 1, 1.0 and True are different data), also when some items
+    are marked sent in between (as a tracking request does)."""
+    harness, model = Harness(), Visitor(0.0)
+    plain = parse_configuration({"featureFlags": []})
+    visitor = harness.store.get_or_create("v")
+    for index, values, sent in items:
+        add_items(DataContext(harness.store, "v", visitor, plain, LOG), (CustomData(index, *values),))
+        store_custom_data(model, index, values, unsent=len(values) > 0)
+        if sent:
+            visitor.pending = model.pending = 0
+        assert (visitor.keys, visitor.pending) == (model.keys, model.pending)
+        assert [(v, v.__class__) for v in visitor.values] == [(v, v.__class__) for v in model.values]
 
 
 # -- mapping identifier ------------------------------------------------------------------------------
@@ -274,6 +304,81 @@ def test_conversions_accumulate() -> None:
     visitor = Harness().add("v", a, b, c)
     assert visitor.conversions == (a, b, c)
     assert visitor.pending == sum(pending.bit(pending.CONVERSION, i) for i in range(3))
+
+
+def _sent(visitor: Visitor) -> list[str]:
+    """The tracking parameters the visitor's unsent items would be sent with."""
+    return [params for _, params, _ in unsent_items(visitor, CONFIG, consent=True)]
+
+
+def test_a_full_visitor_keeps_unsent_conversions_and_one_sent_per_goal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the bound, sent conversions are compacted to the last of each goal (goal ids of
+    other types kept apart): the unsent ones are still sent, and the CONVERSIONS condition
+    answers as before for every goal."""
+    monkeypatch.setattr(data, "MAX_CONVERSIONS", 6)
+    harness = Harness()
+    visitor = harness.add("v", Conversion(1, 1.0), Conversion(2), Conversion(1, 2.0), Conversion(1.0))
+    visitor.pending = 0  # sent by a tracking request
+    harness.add("v", Conversion(3, 3.0), Conversion(1, 4.0), Conversion(4, 5.0))
+    assert [(c.goal_id, c.revenue) for c in visitor.conversions] == [
+        (2, 0.0), (1, 2.0), (1.0, 0.0), (3, 3.0), (1, 4.0), (4, 5.0)
+    ]  # fmt: skip
+    assert _sent(visitor) == [lines.conversion(3, 3.0, False), lines.conversion(1, 4.0, False),
+                              lines.conversion(4, 5.0, False)]  # fmt: skip
+    assert harness.store.data_dropped == 0
+
+
+def test_a_visitor_full_of_unsent_conversions_drops_new_ones_counted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(data, "MAX_CONVERSIONS", 3)
+    harness = Harness()
+    with caplog.at_level(logging.WARNING, logger="kameleoon"):
+        visitor = harness.add("v", *(Conversion(goal) for goal in range(5)))
+        harness.add("v", Conversion(9))
+    assert [c.goal_id for c in visitor.conversions] == [0, 1, 2]
+    assert len(_sent(visitor)) == 3
+    assert harness.store.data_dropped == 3
+    assert caplog.text.count("reached their bounds") == 1  # at most once a minute
+
+
+def test_a_full_visitor_drops_its_oldest_sent_page_views(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the bound, the oldest tenth of the sent page entries leaves (counted) to make room;
+    every unsent page keeps its pending mark, so it is still sent."""
+    monkeypatch.setattr(data, "MAX_PAGES", 20)
+    harness = Harness()
+    visitor = harness.add("v", *(PageView(f"/{i}", None) for i in range(10)))
+    visitor.pending &= ~pending.bit(pending.PAGE, 1) & ~pending.bit(pending.PAGE, 4)  # /1 and /4 sent
+    harness.add("v", *(PageView(f"/{i}", None) for i in range(10, 20)))
+    held = visitor.pages
+    harness.add("v", PageView("/new", None))
+    urls = [page.url for page in (visitor.pages or [])[::3]]
+    assert urls == [f"/{i}" for i in range(20) if i not in (1, 4)] + ["/new"]
+    assert visitor.pages is not held  # a new list: a decision reading the old one is unaffected
+    assert _sent(visitor) == [lines.page(url, None, None) for url in urls]
+    assert harness.store.data_dropped == 2
+
+
+def test_a_visitor_full_of_unsent_page_views_drops_the_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_PAGES", 3)
+    harness = Harness()
+    visitor = harness.add("v", *(PageView(f"/{i}", None) for i in range(4)), PageView("/0", None))
+    assert [page.url for page in (visitor.pages or [])[::3]] == ["/0", "/1", "/2"]
+    assert visitor.pages is not None and visitor.pages[1] == 2  # a known URL is still counted
+    assert harness.store.data_dropped == 1
+
+
+@given(st.integers(0, 2**48), st.integers(0, 3), st.sets(st.integers(0, 10)))
+def test_renumber_moves_a_familys_bits_with_its_items(mask: int, family: int, kept_set: set[int]) -> None:
+    count, kept = 11, sorted(kept_set)
+    new = pending.renumber(mask, family, count, kept)
+    for position in range(count):
+        expected = position < len(kept) and pending.is_set(mask, family, kept[position])
+        assert pending.is_set(new, family, position) == expected
+    others = ~pending.family_bits(family, count)
+    assert new & others == mask & others
 
 
 def test_unique_identifier_sets_the_per_code_flag() -> None:

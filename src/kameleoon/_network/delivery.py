@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from kameleoon._droplog import DropLog
 from kameleoon._network.backoff import Backoff
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
@@ -34,7 +35,6 @@ from kameleoon._network.transport import Request, Transport, TransportError, is_
 __all__ = [
     "MAX_BODY_CHARS",
     "Delivery",
-    "DropLog",
     "Outcome",
     "Poster",
     "TrackerStats",
@@ -86,21 +86,6 @@ class TrackerStats:
     lines_rejected: int = 0  # single lines the server refused with a 4xx: dropped
     lines_dropped: int = 0  # lines dropped by a full buffer, or left unsent at shutdown
     codes_dropped: int = 0  # visitors not scheduled because the schedule was full
-
-
-class DropLog:
-    """Logs a warning about lost data at most once per ``period`` seconds."""
-
-    def __init__(self, log: logging.Logger, period: float = 60.0) -> None:
-        self._log = log
-        self._period = period
-        self._last = -period
-
-    def warn(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last >= self._period:
-            self._last = now
-            self._log.warning(message, *args)
 
 
 class Poster:

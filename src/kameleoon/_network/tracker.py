@@ -22,9 +22,10 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
+from kameleoon._droplog import DropLog
 from kameleoon._engine.model import Configuration
 from kameleoon._network.backoff import Backoff
-from kameleoon._network.delivery import MAX_BODY_CHARS, Delivery, DropLog, Poster, TrackerStats
+from kameleoon._network.delivery import MAX_BODY_CHARS, Delivery, Poster, TrackerStats
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
 from kameleoon._network.transport import Transport

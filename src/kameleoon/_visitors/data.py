@@ -28,7 +28,17 @@ from kameleoon.data import (
     UserAgent,
 )
 
-__all__ = ["DataContext", "add_items", "now_ms", "store_custom_data"]
+__all__ = [
+    "MAX_CONVERSIONS",
+    "MAX_PAGES",
+    "DataContext",
+    "add_conversion",
+    "add_items",
+    "add_page",
+    "count_drops",
+    "now_ms",
+    "store_custom_data",
+]
 
 
 def now_ms() -> float:
@@ -76,15 +86,45 @@ def store_custom_data(
         extra.mapping_index = None
 
 
+MAX_PAGES = 1000  # distinct page URLs kept per visitor (the oldest sent ones make room)
+MAX_CONVERSIONS = 1000  # conversions kept per visitor (see _compact_conversions)
+
 _CUSTOM_BIT = pending.bit(pending.CUSTOM, 0).bit_length() - 1
 _PAGE_BIT = pending.bit(pending.PAGE, 0).bit_length() - 1
 _CONVERSION_BIT = pending.bit(pending.CONVERSION, 0).bit_length() - 1
 
 
 def _custom_data(ctx: DataContext, item: CustomData) -> None:
-    config, values, index = ctx.config, item.values, item.id
-    if values.__class__ is not tuple:
-        values = tuple(values)
+    values: tuple[Any, ...] = item.values  # (anything, in practice: users may set it)
+    visitor, config = ctx.visitor, ctx.config
+    extra = visitor.extra
+    if (
+        values.__class__ is tuple
+        and len(values) == 1
+        and config.mapping_index is None
+        and not config.local_only
+        and (extra is None or extra.mapping_index is None)
+    ):
+        # The usual item (one value, no local-only index, no mapping identifier): what
+        # store_custom_data does, without its general cases.
+        stored, index, keys = values[0], item.id, visitor.keys
+        if stored.__class__ is not tuple:
+            if index in keys:
+                position = keys.index(index)
+                current = visitor.values
+                if current[position] is not stored:
+                    visitor.values = (*current[:position], stored, *current[position + 1 :])
+            else:
+                position = len(keys)
+                visitor.keys = (*keys, index)
+                visitor.values = (*visitor.values, stored)
+            visitor.pending |= 1 << (_CUSTOM_BIT + 4 * position)
+            return
+    _custom_data_general(ctx, item.id, values if values.__class__ is tuple else tuple(values))
+
+
+def _custom_data_general(ctx: DataContext, index: Any, values: tuple[Any, ...]) -> None:
+    config = ctx.config
     mapping_index = config.mapping_index
     is_mapping = (
         mapping_index is not None
@@ -106,14 +146,16 @@ def _custom_data(ctx: DataContext, item: CustomData) -> None:
 
 
 def _browser(ctx: DataContext, item: Browser) -> None:
-    ctx.visitor.browser = item.browser_type
-    ctx.visitor.browser_version = item.version
-    ctx.visitor.pending |= pending.BROWSER
+    visitor = ctx.visitor
+    visitor.browser = item.browser_type
+    visitor.browser_version = item.version
+    visitor.pending |= pending.BROWSER
 
 
 def _device(ctx: DataContext, item: Device) -> None:
-    ctx.visitor.device = item.device_type
-    ctx.visitor.pending |= pending.DEVICE
+    visitor = ctx.visitor
+    visitor.device = item.device_type
+    visitor.pending |= pending.DEVICE
 
 
 def _operating_system(ctx: DataContext, item: OperatingSystem) -> None:
@@ -146,36 +188,103 @@ def _page_view(ctx: DataContext, item: PageView) -> None:
     if not item.url:
         ctx.log.error("a PageView needs a non-empty URL: ignored")
         return
-    add_page(ctx.visitor, item, 1, float(int(time.time() * 1000)), True)
+    dropped = add_page(ctx.visitor, item, 1, None, True)
+    if dropped:
+        count_drops(ctx.store, dropped)
 
 
-def add_page(visitor: Visitor, page: PageView, count: int, seen_ms: float, unsent: bool) -> None:
-    """Adds ``count`` views of ``page``: a new URL is appended, a known one updated in place."""
+def add_page(visitor: Visitor, page: PageView, count: int, seen_ms: float | None, unsent: bool) -> int:
+    """Adds ``count`` views of ``page``: a new URL is appended (first seen at ``seen_ms``, or
+    now when ``None``), a known one updated in place. Returns how many page entries the
+    visitor's bound (:data:`MAX_PAGES`) dropped."""
     pages = visitor.pages
     if pages is None:
         pages = visitor.pages = []
     url = page.url
+    dropped = 0
     for position in range(0, len(pages), 3):
         if pages[position].url == url:
             pages[position] = page
             pages[position + 1] += count
             break
     else:
+        if len(pages) >= 3 * MAX_PAGES:
+            dropped, pages = _make_room_for_a_page(visitor, pages)
+            if dropped < 0:
+                return 1  # every entry is still to be sent: the new one is left out
         position = len(pages)
-        pages += (page, count, seen_ms)
+        pages += (page, count, float(int(time.time() * 1000)) if seen_ms is None else seen_ms)
     if unsent:
         visitor.pending |= 1 << (_PAGE_BIT + 4 * (position // 3))
+    return dropped
+
+
+def _make_room_for_a_page(visitor: Visitor, pages: list[Any]) -> tuple[int, list[Any]]:
+    """Drops the oldest tenth of a full visitor's page entries among those already sent, into
+    a new list (targeting reads the old one without a lock). Returns how many, and the list;
+    -1 when none was sent yet."""
+    mask, count = visitor.pending, len(pages) // 3
+    if mask & (every := pending.family_bits(pending.PAGE, count)) == every:
+        return -1, pages
+    sent = [p for p in range(count) if not pending.is_set(mask, pending.PAGE, p)][: max(1, MAX_PAGES // 10)]
+    gone = set(sent)
+    kept = [p for p in range(count) if p not in gone]
+    visitor.pages = pages = [value for p in kept for value in pages[3 * p : 3 * p + 3]]
+    visitor.pending = pending.renumber(mask, pending.PAGE, count, kept)
+    return len(sent), pages
 
 
 def _conversion(ctx: DataContext, item: Conversion) -> None:
-    add_conversion(ctx.visitor, item, unsent=True)
+    if not add_conversion(ctx.visitor, item, unsent=True):
+        count_drops(ctx.store, 1)
 
 
-def add_conversion(visitor: Visitor, item: Conversion, unsent: bool) -> None:
+def add_conversion(visitor: Visitor, item: Conversion, unsent: bool) -> bool:
+    """Appends the conversion; ``False`` when the visitor's bound (:data:`MAX_CONVERSIONS`)
+    left it out."""
+    if len(visitor.conversions) >= MAX_CONVERSIONS and not _compact_conversions(visitor):
+        return False
     position = len(visitor.conversions)
     visitor.conversions = (*visitor.conversions, item)
     if unsent:
         visitor.pending |= 1 << (_CONVERSION_BIT + 4 * position)
+    return True
+
+
+def _compact_conversions(visitor: Visitor) -> bool:
+    """Keeps the unsent conversions and, of the sent ones, the last of each goal: a targeting
+    condition only asks whether a goal was converted, so its answers do not change. ``True``
+    when room was made."""
+    conversions, mask = visitor.conversions, visitor.pending
+    if mask & (every := pending.family_bits(pending.CONVERSION, len(conversions))) == every:
+        return False  # none was sent yet
+    goals: set[Any] = set()
+    kept: list[int] = []
+    for position in range(len(conversions) - 1, -1, -1):
+        if not pending.is_set(mask, pending.CONVERSION, position):
+            goal = conversions[position].goal_id
+            key = (goal.__class__, goal)
+            try:
+                if key in goals:
+                    continue
+                goals.add(key)
+            except TypeError:  # an unhashable goal id: kept
+                pass
+        kept.append(position)
+    if len(kept) >= MAX_CONVERSIONS:
+        return False
+    kept.reverse()
+    visitor.conversions = tuple(conversions[p] for p in kept)
+    visitor.pending = pending.renumber(mask, pending.CONVERSION, len(conversions), kept)
+    return True
+
+
+def count_drops(store: VisitorStore, dropped: int) -> None:
+    """Counts (and warns, at most once a minute) page views or conversions left out by a bound."""
+    if dropped:
+        store.data_dropped += dropped
+        message = "visitors' page views or conversions reached their bounds: %d dropped so far"
+        store.drop_log.warn(message, store.data_dropped)
 
 
 def _unique_identifier(ctx: DataContext, item: UniqueIdentifier) -> None:
@@ -196,14 +305,15 @@ _HANDLERS: dict[type, Callable[[DataContext, Any], None]] = {
 }
 
 
+def _not_data(ctx: DataContext, item: object) -> None:
+    ctx.log.warning("add_data ignores %r: not a kameleoon.data type", type(item).__name__)
+
+
 def add_items(ctx: DataContext, items: tuple[Any, ...]) -> None:
     """Applies each item by its exact type; other objects are ignored with a warning."""
+    handlers = _HANDLERS
     for item in items:
-        handler = _HANDLERS.get(item.__class__)
-        if handler is None:
-            ctx.log.warning("add_data ignores %r: not a kameleoon.data type", type(item).__name__)
-            continue
         try:
-            handler(ctx, item)
+            handlers.get(item.__class__, _not_data)(ctx, item)
         except Exception:  # a malformed item must not break the caller's request
             ctx.log.exception("add_data could not store %r", item)

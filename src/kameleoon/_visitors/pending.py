@@ -17,6 +17,9 @@ __all__ = [
     "OPERATING_SYSTEM",
     "PAGE",
     "bit",
+    "family_bits",
+    "is_set",
+    "renumber",
 ]
 
 DEVICE = 1
@@ -33,3 +36,22 @@ ASSIGNMENT = 3
 def bit(family: int, position: int) -> int:
     """The mask bit of the item at ``position`` in ``family`` (CUSTOM, PAGE, ...)."""
     return 1 << (4 + 4 * position + family)
+
+
+def is_set(mask: int, family: int, position: int) -> bool:
+    return bool(mask >> (4 + 4 * position + family) & 1)
+
+
+def family_bits(family: int, count: int) -> int:
+    """The bits of positions ``0 .. count - 1`` of ``family``."""
+    return ((1 << (4 * count)) - 1) // 15 << (4 + family)
+
+
+def renumber(mask: int, family: int, count: int, kept: list[int]) -> int:
+    """``mask`` after the ``count`` items of ``family`` were replaced by those at positions
+    ``kept`` (ascending): each kept item's bit moves to its new position, the others' go."""
+    new = mask & ~family_bits(family, count)
+    for position, old in enumerate(kept):
+        if mask >> (4 + 4 * old + family) & 1:
+            new |= bit(family, position)
+    return new

@@ -17,12 +17,14 @@ copies a reference, and records touched in the same tick share one float.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kameleoon._droplog import DropLog
 from kameleoon._visitors import pending
 from kameleoon._visitors.record import Visitor
 
@@ -45,11 +47,15 @@ class VisitorStore:
         max_visitors: int,
         clock: Callable[[], float] = time.monotonic,
         on_drop: Callable[[str, Visitor], None] | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_visitors = max_visitors
         self.evictions = 0
         self.expirations = 0
+        # page views and conversions a record could not keep (bounds of _visitors/data.py)
+        self.data_dropped = 0
+        self.drop_log = DropLog(log or logging.getLogger("kameleoon"))
         self._clock = clock
         self._on_drop = on_drop
         self._visitors: dict[str, Visitor] = {}
