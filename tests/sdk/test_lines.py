@@ -61,17 +61,20 @@ _ARGUMENT = st.one_of(st.sampled_from([1, 1.0, True, "1", "a b", 2]), st.text(ma
 @example([(1, ["a"], True), (1, ["a"], False)])  # the mapping flag is part of the key
 @example([("u", [1], "t"), ("u", [1.0], "t"), ("u", [True], "t")])  # referrers 1, 1.0, True
 @example([(1, ["a"], "t"), (1.0, ["a"], "t"), (True, ["a"], "t")])  # indexes 1, 1.0, True
+@example([(1, [], 2), (1.0, [], 2), (True, [], 2), (1, [], 2.0)])  # experiment and variation ids
 def test_cached_params_are_those_of_their_own_arguments(calls: list[tuple[Any, list[Any], Any]]) -> None:
-    """custom_data and page lines come from a cache for repeated arguments: each call gives the
-    text it gives with an empty cache, even after equal-but-different arguments (1, 1.0, True)."""
+    """experiment, custom_data and page lines come from a cache for repeated arguments: each
+    call gives the text it gives with an empty cache, even after equal-but-different arguments
+    (1, 1.0, True)."""
     for first, items, last in calls:
-        got = _custom_and_page(first, items, last)
+        got = _cached_kinds(first, items, last)
         lines._PARAMS.clear()
-        assert got == _custom_and_page(first, items, last)
+        assert got == _cached_kinds(first, items, last)
 
 
-def _custom_and_page(first: Any, items: list[Any], last: Any) -> tuple[str | None, str]:
-    return lines.custom_data(first, tuple(items), bool(last)), lines.page(first, last, items)
+def _cached_kinds(first: Any, items: list[Any], last: Any) -> tuple[str, str | None, str]:
+    cached = lines.experiment(first, last), lines.custom_data(first, tuple(items), bool(last))
+    return *cached, lines.page(first, last, items)
 
 
 def test_the_params_cache_is_bounded() -> None:

@@ -67,15 +67,12 @@ def unsent_items(visitor: Visitor, config: Configuration, consent: bool) -> list
                 continue
             items.append((flag, params, True))
     if visitor.assigned:
-        cached = lines.EXPERIMENT_PARAMS
         for experiment_id, assignment in visitor.assigned.items():
             variation_id, rule_type = assignment[0], assignment[1]
             flag = 1 << (_ASSIGNMENT_BIT + 4 * assignment[3])
             if mask & flag:
                 try:
-                    params = cached.get((experiment_id, variation_id)) or lines.experiment(
-                        experiment_id, variation_id
-                    )
+                    params = lines.experiment(experiment_id, variation_id)
                 except Exception:
                     _drop(visitor, flag, (experiment_id, variation_id))
                     continue

@@ -6,7 +6,6 @@ Each builder returns the event's parameters *without* the nonce and the visitor 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -16,7 +15,6 @@ from typing import Any
 from kameleoon._wire.encoding import encode, query
 
 __all__ = [
-    "EXPERIMENT_PARAMS",
     "NoncePool",
     "activity",
     "browser",
@@ -79,21 +77,13 @@ def activity() -> str:
     return "eventType=activity"
 
 
-EXPERIMENT_PARAMS: dict[tuple[Any, Any], str] = {}  # (experiment id, variation id) -> parameters
-_MAX_CACHEDEXPERIMENT_PARAMS = 10_000
-
-
 def experiment(experiment_id: Any, variation_id: Any) -> str:
-    key = (experiment_id, variation_id)
-    try:
-        return EXPERIMENT_PARAMS[key]
-    except (KeyError, TypeError):
-        pass
+    cacheable = experiment_id.__class__ is int and variation_id.__class__ is int
+    key = (experiment_id, variation_id) if cacheable else None
+    if key is not None and (cached := _PARAMS.get(key)) is not None:
+        return cached
     params = query((("eventType", "experiment"), ("id", experiment_id), ("variationId", variation_id)))
-    if len(EXPERIMENT_PARAMS) < _MAX_CACHEDEXPERIMENT_PARAMS:
-        with contextlib.suppress(TypeError):  # unhashable ids are not cached
-            EXPERIMENT_PARAMS[key] = params
-    return params
+    return params if key is None else _remember(key, params)
 
 
 def conversion(goal_id: Any, revenue: Any, negative: Any) -> str:
@@ -125,9 +115,11 @@ def _values_count_map(values: tuple[Any, ...]) -> str:
     return _COMPACT_JSON(distinct)
 
 
-# Parameters of custom data and page lines, by their arguments: sites send the same values and
-# URLs for many visitors. Only arguments whose text depends on nothing but their value are
-# keys (strings, ints: never 1.0 or True, which are equal to 1 but written otherwise).
+# Parameters of experiment, custom data and page lines, by their arguments: sites send the same
+# exposures, values and URLs for many visitors. Only arguments whose text depends on nothing but
+# their value are keys (strings, ints: never 1.0 or True, which are equal to 1 but written
+# otherwise). Keys of the three kinds cannot be equal: (int, int), (int, tuple, bool) and
+# (str, str, tuple).
 _PARAMS: dict[tuple[Any, ...], str] = {}
 _MAX_PARAMS = 10_000  # then the cache starts again from empty
 
