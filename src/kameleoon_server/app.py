@@ -78,15 +78,26 @@ def create_app(
 
 
 class ServerApp:
-    """The ASGI entry point: ``POST /visit/events`` goes straight to its handler (the hot path),
-    everything else (and the lifespan) to the Starlette application."""
+    """The ASGI entry point: ``POST /visit/events`` and configuration GETs go straight to their
+    handlers (the paths SDKs call most), everything else (and the lifespan) to the Starlette
+    application."""
 
     def __init__(self, app: Starlette, state: ServerState) -> None:
         self.app = app
         self.state = state
+        # one-segment paths of other routes: "/{site}" must not answer them
+        paths = [getattr(route, "path", "") for route in app.routes]
+        self._reserved = frozenset(path for path in paths if path.count("/") == 1 and "{" not in path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == events.PATH and scope["method"] == "POST":
-            await events.post_events(self.state, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            method = scope["method"]
+            if method == "POST" and scope["path"] == events.PATH:
+                await events.post_events(self.state, scope, receive, send)
+                return
+            direct = method == "GET" and not scope.get("root_path")
+            if direct and (target := config.direct_target(scope["path"], self._reserved)):
+                scope["app"] = self.app
+                await config.answer_directly(scope, receive, send, *target)
+                return
+        await self.app(scope, receive, send)

@@ -64,3 +64,24 @@ def test_the_server_never_imports_the_sdk() -> None:
     code = "import sys, kameleoon_server.app, kameleoon_server.cli; print('kameleoon' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_configuration_gets_answered_without_the_router_answer_as_routed(
+    live: LiveServer, site: Site
+) -> None:
+    """GET /{site} and /v3/{site} skip the router (dozens of patterns per request); the answer is
+    the routed one: HEAD and the path-prefix form still go through the router."""
+    direct = live.http.get(f"/{site.code}?environment=staging")
+    routed = live.http.get(f"/cfg/{site.code}?environment=staging")
+    assert (direct.status_code, direct.content) == (routed.status_code, routed.content)
+    names = ("content-type", "content-length", "last-modified", "cache-control")
+    assert [direct.headers.get(n) for n in names] == [routed.headers.get(n) for n in names]
+    head = live.http.head(f"/{site.code}")
+    assert head.status_code == 200 and head.headers["last-modified"] == direct.headers["last-modified"]
+
+
+def test_one_segment_paths_of_other_routes_are_not_site_codes(live: LiveServer) -> None:
+    """/sse and /metrics are their own routes, not the configuration of sites named so."""
+    assert live.http.get("/sse").json()["error"] != "unknown site 'sse'"
+    assert live.admin("GET", "/metrics").status_code == 200
+    assert live.http.get("/v3/a/b").status_code == 404

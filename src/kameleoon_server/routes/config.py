@@ -7,6 +7,7 @@ from email.utils import parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kameleoon_server.routes._common import error
 from kameleoon_server.state import server
@@ -52,6 +53,26 @@ async def configuration(request: Request) -> Response:
 
 async def configuration_v3(request: Request) -> Response:
     return await _configuration(request, v3=True)
+
+
+def direct_target(path: str, reserved: frozenset[str]) -> tuple[str, bool] | None:
+    """``(site code, v3)`` of a configuration path that the application may answer without its
+    router: ``/v3/{site}``, and ``/{site}`` unless another route has that one-segment path
+    (``reserved``). The router would try every route first (tens of patterns per request)."""
+    if path.startswith("/v3/"):
+        code = path[4:]
+        return (code, True) if code and "/" not in code else None
+    code = path[1:]
+    if code and "/" not in code and path not in reserved:
+        return code, False
+    return None
+
+
+async def answer_directly(scope: Scope, receive: Receive, send: Send, code: str, v3: bool) -> None:
+    """Serves a configuration GET as its route does, without routing."""
+    scope["path_params"] = {"site": code}
+    response = await _configuration(Request(scope, receive), v3)
+    await response(scope, receive, send)
 
 
 # Registered last by the app: "/{site}" would otherwise shadow every other one-segment path.
