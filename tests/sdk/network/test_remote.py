@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kameleoon._visitors import data
 from kameleoon.data import CustomData, Device, DeviceType, PageView
 from kameleoon.types import RemoteVisitorDataFilter
 
@@ -169,6 +170,21 @@ def test_visitor_data_is_returned_and_added(server: FaultServer, make_client: Ca
     assert eventually(lambda: server.tracking_lines(), 5)
     (line,) = server.tracking_lines()
     assert (line["eventType"], line["index"]) == ("customData", "0")
+
+
+def test_imported_page_views_respect_the_visitors_bound(
+    server: FaultServer, make_client: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Imported history counts against a visitor's bound like local data: the oldest sent page
+    entry makes room, and the drop is counted."""
+    monkeypatch.setattr(data, "MAX_PAGES", 1)
+    server.visitor_data["v1"] = SAMPLE
+    client = make_client()
+    returned = client.get_remote_visitor_data("v1")
+    (last,) = [item for item in returned if isinstance(item, PageView)][-1:]
+    visitor = client._store.get("v1")
+    assert [page.url for page in visitor.pages[::3]] == [last.url]
+    assert client._store.data_dropped == 1
 
 
 def test_add_data_false_stores_nothing(server: FaultServer, make_client: Callable[..., Client]) -> None:
