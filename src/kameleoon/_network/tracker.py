@@ -170,8 +170,11 @@ class Tracker:
     def reset_after_fork(self) -> None:
         """In a forked child: fresh locks and queue (the parent's thread does not exist here).
         Data collected before the fork is the parent's to send: the child forgets its schedule,
-        its retry buffer and what its visitors had not sent yet, so nothing is sent twice."""
+        its retry buffer and what its visitors had not sent yet, so nothing is sent twice. Its
+        nonces come from a new buffer: the copy of the parent's would repeat the parent's next
+        nonces in every child."""
         self._reset_threading()
+        self._nonce = lines.NoncePool()
         self._scheduled = {}
         self._orphans.clear()
         self._delivery.clear()

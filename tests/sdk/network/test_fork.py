@@ -93,3 +93,32 @@ def test_child_of_a_polling_client_keeps_polling(
         os.close(read_fd)
         os.waitpid(pid, 0)
     assert report == {"updated": True}
+
+
+def test_nonces_after_a_fork_do_not_repeat_the_parents(
+    server: FaultServer, make_client: Callable[..., Any]
+) -> None:
+    """Nonces are drawn from a buffer of random bytes: a child must not go on with the copy of
+    its parent's buffer, or every worker of a pre-forked server would send the parent's next
+    nonces again (events a collector de-duplicating by nonce would drop)."""
+    client = make_client(tracking_interval_millisecond=100)
+    client.track_conversion("before-fork", 1)
+    assert eventually(lambda: client._tracker.stats.lines_sent >= 1, 5)  # the buffer is in use
+
+    def child(write_fd: int) -> None:
+        before = client._tracker.stats.lines_sent
+        client.track_conversion("child-visitor", CHILD_GOAL)
+        sent = eventually(lambda: client._tracker.stats.lines_sent > before, 10)
+        os.write(write_fd, json.dumps({"sent": bool(sent)}).encode())
+
+    pid, read_fd = fork(child)
+    try:
+        client.track_conversion("parent-visitor", 2)
+        report = json.loads(os.read(read_fd, 4096) or b"{}")
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert report == {"sent": True}
+    assert eventually(lambda: any(line.get("goalId") == "2" for line in server.tracking_lines()), 5)
+    lines = [line for line in server.tracking_lines() if line.get("goalId") in ("2", str(CHILD_GOAL))]
+    assert len(lines) == 2 and lines[0]["nonce"] != lines[1]["nonce"]
