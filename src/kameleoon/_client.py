@@ -530,9 +530,10 @@ def _get(mapping: Mapping[Any, Any], key: Any) -> Any:
 
 
 def _has_sendable_data(visitor: Visitor, config: Configuration) -> bool:
-    if visitor.device or visitor.browser or visitor.geo or visitor.os:
+    # ``is not None``: BrowserType.CHROME and OperatingSystemType.WINDOWS are 0, hence falsy
+    if visitor.device is not None or visitor.browser is not None or visitor.geo is not None:
         return True
-    if visitor.pages or visitor.conversions or visitor.assigned:
+    if visitor.os is not None or visitor.pages or visitor.conversions or visitor.assigned:
         return True
     return any(values and not config.is_local_only(index) for index, values in visitor.custom_items())
 

@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 
 from kameleoon import KameleoonClient, Variable, Variation
-from kameleoon.data import Browser, BrowserType, Conversion, CustomData, Device, DeviceType, PageView
+from kameleoon.data import (
+    Browser,
+    BrowserType,
+    Conversion,
+    CustomData,
+    Device,
+    DeviceType,
+    OperatingSystem,
+    OperatingSystemType,
+    PageView,
+)
 from kameleoon.exceptions import (
     FeatureEnvironmentDisabled,
     FeatureNotFound,
@@ -425,6 +435,14 @@ def test_flush_without_code_schedules_visitors_with_sendable_data(client: Kamele
     assert flush_tracking(client)
     client.flush()
     assert scheduled(client) == {"data"}  # already sent, still scheduled: activity
+
+
+def test_flush_without_code_counts_the_zero_valued_kinds_as_data(client: KameleoonClient) -> None:
+    """A Chrome browser or a Windows OS is data (their enum values are 0, which is falsy)."""
+    client.add_data("chrome", Browser(BrowserType.CHROME))
+    client.add_data("windows", OperatingSystem(OperatingSystemType.WINDOWS))
+    client.flush()
+    assert scheduled(client) == {"chrome", "windows"}
 
 
 def test_flush_instant_sends_now(client: KameleoonClient) -> None:
