@@ -189,19 +189,10 @@ class KameleoonClient:
     ) -> None:
         """Schedules the visitor's data for the next tracking request; without a code, every
         visitor holding data. ``instant``: the data present now is sent at once, one request per
-        visitor, in the background (the schedule is left as it is). Never blocks."""
+        visitor, in the background (the schedule is left as it is). Never waits for the network;
+        without a code, every visitor in memory is looked at on the calling thread."""
         if visitor_code is None:
-            held = [
-                (code, visitor)
-                for code, visitor in self._store.items()
-                if _has_sendable_data(visitor, self._cfg)
-            ]
-            # A record shared by linked codes is reported under the first code that takes it: the
-            # record's own code first, as in the reference's visitor map (linked codes join it
-            # later), not whichever the store's recency order puts first.
-            codes = [code for code, visitor in sorted(held, key=lambda item: item[1].mapping != item[0])]
-            for code in codes:  # instant: one request per visitor, as the reference does
-                self._tracker.send_now(code) if instant else self._tracker.schedule(code)
+            self._flush_all(instant)
             return
         code = _cookies.validate_visitor_code(visitor_code)
         self._unique_identifier_step(code, is_unique_identifier)
@@ -209,6 +200,23 @@ class KameleoonClient:
             self._tracker.send_now(code)
         else:
             self._tracker.schedule(code)
+
+    def _flush_all(self, instant: bool) -> None:
+        # A record shared by linked codes is reported under the first code that takes it: the
+        # record's own code first, as in the reference's visitor map (linked codes join it
+        # later), not whichever the store's recency order puts first.
+        config = self._cfg
+        owners: list[str] = []
+        others: list[str] = []
+        for code, visitor in zip(*self._store.columns(), strict=True):
+            if _has_sendable_data(visitor, config):
+                extra = visitor.extra
+                (owners if extra is not None and extra.mapping == code else others).append(code)
+        if not instant:
+            self._tracker.schedule_all(owners + others)
+            return
+        for code in owners + others:  # one request per visitor, as the reference does
+            self._tracker.send_now(code)
 
     def set_legal_consent(
         self, visitor_code: str, consent: bool, cookies: MutableMapping[str, Any] | None = None

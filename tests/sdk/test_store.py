@@ -50,7 +50,7 @@ def test_get_or_create_creates_once() -> None:
     assert store.get("a") is visitor
     assert len(store) == 1
     assert list(store) == ["a"]
-    assert store.items() == [("a", visitor)]
+    assert store.columns() == (["a"], [visitor])
 
 
 def test_new_record_is_empty() -> None:

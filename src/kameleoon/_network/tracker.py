@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
 from kameleoon._droplog import DropLog
@@ -108,6 +108,15 @@ class Tracker:
             self._drops.warn("the tracking schedule is full: %d visitors left out", stats.codes_dropped)
             return
         scheduled[code] = None
+
+    def schedule_all(self, codes: list[str]) -> None:
+        """:meth:`schedule` of each code, in order (one dict update while the bound is far)."""
+        scheduled = self._scheduled
+        if len(scheduled) + len(codes) <= MAX_SCHEDULED:
+            scheduled.update(zip(codes, repeat(None)))  # atomic: str keys run no Python code
+            return
+        for code in codes:
+            self.schedule(code)
 
     def send_now(self, code: str) -> None:
         """Sends the visitor's data at once in a request of its own, without waiting for the

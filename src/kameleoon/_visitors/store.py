@@ -157,10 +157,11 @@ class VisitorStore:
         else:
             self._unique_ids.discard(code)
 
-    def items(self) -> list[tuple[str, Visitor]]:
-        """A snapshot of every (code, record)."""
+    def columns(self) -> tuple[list[str], list[Visitor]]:
+        """A snapshot of every code and of their records, in the same order: two lists and no
+        tuple per record (the garbage collector does not run over the whole store for them)."""
         with self._lock:
-            return list(self._visitors.items())
+            return list(self._visitors), list(self._visitors.values())
 
     def purge(self) -> int:
         """Removes records idle for longer than the TTL; returns how many were removed."""

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kameleoon._engine.model import Configuration
+from kameleoon._network import tracker as tracker_module
 from kameleoon._network.backoff import Backoff
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.tracker import MAX_BODY_CHARS, Tracker
@@ -280,3 +281,25 @@ def test_a_crash_in_the_thread_is_logged_and_tracking_goes_on(
         assert "the tracking thread failed; restarting it" in caplog.text
     finally:
         job.stop(2.0)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_full_schedule_leaves_visitors_out_counted_and_logged_once(
+    server: FaultServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    """schedule and schedule_all (flush() without a code) keep order, ignore codes already
+    scheduled, and stop at the bound, counting the visitors left out."""
+    monkeypatch.setattr(tracker_module, "MAX_SCHEDULED", 4)
+    job = tracker(server, VisitorStore(3600, 1000), Configuration)  # not started: nothing is taken
+    job.schedule("a")
+    codes = ["b", "a", "c", "d", "e", "f"]
+    if bulk:
+        job.schedule_all(codes)
+    else:
+        for code in codes:
+            job.schedule(code)
+    assert list(job._scheduled) == ["a", "b", "c", "d"]
+    assert job.stats.codes_dropped == 2
+    assert caplog.text.count("schedule is full") == 1
+    job.schedule_all(["a", "b"])  # already there: nothing left out
+    assert job.stats.codes_dropped == 2
