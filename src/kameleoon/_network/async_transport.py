@@ -3,7 +3,8 @@
 One ``aiohttp.ClientSession`` per running event loop, created on first use. It is closed when
 the loop shuts down its asynchronous generators (``asyncio.run`` and every mainstream runner
 do): a small generator bound to the loop holds the session and closes it in its ``finally``.
-Sessions of loops left without that step are closed at interpreter exit.
+Sessions of loops left without that step are closed at interpreter exit, or, once their loop
+is closed, when a session is made for another loop (a loop per call must not pile them up).
 A forked child never touches its parent's sessions.
 
 ``use_aiohttp(False)`` is a documented private hook (for tests and for applications that
@@ -71,6 +72,13 @@ async def _session() -> Any:
     await keeper.__anext__()  # first iteration: the loop now finalizes it at shutdown
     with _lock:
         _sessions[loop] = (session, keeper)
+        # Loops closed without shutting down (``loop.close()`` alone) never finalize their
+        # keeper: their sessions go now, or a loop per call would make the table grow forever.
+        closed = [(other, entry) for other, entry in _sessions.items() if other.is_closed()]
+        for other, _ in closed:
+            del _sessions[other]
+    for _, (stale, _) in closed:
+        _close_synchronously(stale)
     return session
 
 
@@ -117,9 +125,14 @@ def _close_leftovers() -> None:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(session.close())
                 continue
-        connector = session.connector
-        if connector is not None and not connector.closed:
-            connector._close()
+        _close_synchronously(session)
+
+
+def _close_synchronously(session: Any) -> None:
+    """Marks the session of a closed loop closed (its sockets are released with it)."""
+    connector = session.connector
+    if connector is not None and not connector.closed:
+        connector._close()
 
 
 def _after_fork_in_child() -> None:

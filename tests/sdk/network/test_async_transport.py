@@ -77,6 +77,24 @@ def test_loop_closed_without_shutdown_leaves_no_unclosed_session(server: FaultSe
     assert not [w for w in caught if "Unclosed client session" in str(w.message)]
 
 
+# A loop closed without shutting down leaves its open connections to the garbage collector,
+# which closes their sockets with asyncio's "unclosed transport" warning: the user's to see.
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_sessions_of_loops_closed_without_shutdown_do_not_pile_up(server: FaultServer) -> None:
+    """A loop per call, closed without shutting down: each new session drops those of closed
+    loops (and their connections), so the table holds one entry, not one per call."""
+    for _ in range(5):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(async_transport.send(Request("GET", f"{server.url}/s1", {}, None, 2.0)))
+        loop.close()
+        assert len(async_transport._sessions) == 1
+    async_transport._close_leftovers()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()  # here, where the marks above apply
+    assert not [w for w in caught if "Unclosed client session" in str(w.message)]
+
+
 @pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.2)])
 def test_total_timeout(server: FaultServer, fault: Fault) -> None:
     server.inject("config", fault)
