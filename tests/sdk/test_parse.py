@@ -355,3 +355,23 @@ def test_parsing_does_not_modify_the_document() -> None:
     before = copy.deepcopy(doc)
     parse_configuration(doc)
     assert doc == before
+
+
+def test_a_segment_of_thousands_of_conditions_is_accepted_and_decides() -> None:
+    """A group of 3 000 conditions (say, one per listed visitor code) is a valid configuration:
+    neither parsing nor deciding recurses per condition."""
+    from kameleoon.data import CustomData
+    from kameleoon.testing import create_client
+
+    conditions = [{**CUSTOM, "value": f"user-{n}"} for n in range(3_000)]
+    targeted = rule(1, TARGETED_DELIVERY, entries=[entry("on", 11, 1.0)])
+    targeted["segment"] = segment(5, *conditions, or_operators=[True] * 2_999)
+    client = create_client(document(flag("f", rules=[targeted])))
+    try:
+        client.add_data("listed", CustomData(0, "user-2999"))
+        client.add_data("other", CustomData(0, "user-3000"))
+        assert client.get_feature_variation_key("listed", "f") == "on"
+        assert client.get_feature_variation_key("other", "f") == "off"
+        assert list(client.get_active_features("listed")) == ["f"]
+    finally:
+        client._close(timeout=0.1)

@@ -4,6 +4,8 @@ the three compiled forms (inline expressions, plain calls, memoized)."""
 from __future__ import annotations
 
 import itertools
+import random
+import sys
 from typing import Any
 
 import pytest
@@ -261,7 +263,7 @@ def test_unmemoizable_leaves_are_always_evaluated() -> None:
     assert len(calls) == 2
 
 
-def test_large_trees_fall_back_to_closures() -> None:
+def test_large_trees_fall_back_to_a_walk() -> None:
     """Trees with very many leaves (beyond the inline limit) still evaluate correctly."""
     count = 100
     leaves = [leaf(i, include=i % 3 != 0, fact=i) for i in range(count)]
@@ -277,3 +279,32 @@ def test_large_trees_fall_back_to_closures() -> None:
         for form in forms:
             assert form is not None and form(values, "c", 0) is expected
         assert memo is not None and memo(values, "c", 0, [None] * count) is expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_groups_of_thousands_of_conditions_build_and_evaluate_as_the_spec(seed: int) -> None:
+    """Neither building nor evaluating recurses: 5 000 conditions (past the interpreter's
+    recursion limit) give the spec's tree and outcomes, whatever the operators."""
+    rng = random.Random(seed)
+    count = 5_000
+    include = tuple(rng.random() < 0.8 for _ in range(count))
+    ops: list[Any] = [rng.choice([AND, OR, OR, None]) for _ in range(count - 1)]
+    first_level = seed % 2 == 0
+    if not first_level:
+        ops = [AND if op is None else op for op in ops]  # null operators only in the first level
+    tree = build_tree([leaf(i, include[i], fact=i) for i in range(count)], ops, first_level)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(4 * count)  # for the recursive transcription of the spec only
+    try:
+        spec = spec_build(list(range(count)), ops, first_level)
+        forms = [compile_tree(tree), compile_tree(tree, inline=False)]
+        memo = compile_memo_tree(tree)
+        for _ in range(20):
+            truth = rng.random()
+            values = tuple(rng.random() < truth for _ in range(count))
+            expected = spec_eval(spec, values, include)
+            for form in forms:
+                assert form is not None and form(values, "c", 0) is expected
+            assert memo is not None and memo(values, "c", 0, [None] * count) is expected
+    finally:
+        sys.setrecursionlimit(limit)

@@ -94,9 +94,15 @@ def _node(operator: Any, left: Tree, right: Tree) -> Tree:
 def build_tree(items: list[Tree], operators: list[Any], first_level: bool) -> Tree:
     """The tree of ``items`` joined by ``operators`` (spec §3.1).
 
+    The reference builds it recursively, right side last; here the same steps run in a loop
+    (a group of thousands of conditions must not exhaust the interpreter's stack), recording
+    each node still waiting for its right side, then the nodes are closed from the last.
+
     Raises ``ValueError`` when a second-level operator list is too short.
     """
     queue, ops = deque(items), deque(operators)
+    if not queue:
+        return None
 
     def take_operator() -> Any:
         if ops:
@@ -105,19 +111,24 @@ def build_tree(items: list[Tree], operators: list[Any], first_level: bool) -> Tr
             return MISSING
         raise _ShortOperators("a group has fewer operators than its conditions need")
 
-    def build() -> Tree:
+    waiting: list[tuple[Any, Tree]] = []  # (operator, left side) of nodes awaiting their right
+    while True:
         left = queue.popleft()
         if not queue:
-            return left
+            tree = left
+            break
         operator = take_operator()
-        if operator is not MISSING and operator is not None and operator:
-            return Node(True, left, build())
+        if operator is not MISSING and operator is not None and operator:  # OR: the rest is its right
+            waiting.append((operator, left))
+            continue
         pair = _node(operator, left, queue.popleft())
         if not queue:
-            return pair
-        return _node(take_operator(), pair, build())
-
-    return build() if queue else None
+            tree = pair
+            break
+        waiting.append((take_operator(), pair))
+    for operator, left in reversed(waiting):
+        tree = _node(operator, left, tree)
+    return tree
 
 
 _MAX_INLINE_LEAVES = 64  # beyond this, nested closures avoid deep expressions
@@ -132,9 +143,11 @@ def compile_tree(tree: Tree, inline: bool = True) -> Check | None:
     if tree is None:
         return None
     namespace: dict[str, Any] = {}
+    if _leaf_count(tree) > _MAX_INLINE_LEAVES:
+        return _walker(tree)
     expression = _render(tree, namespace, inline, memo=False)
     if len(namespace) > _MAX_INLINE_LEAVES:
-        return _closures(tree)
+        return _walker(tree)
     source = f"def segment(v, c, e):\n    return {expression}\n"
     exec(compile(source, "<segment>", "exec"), namespace)
     return namespace["segment"]  # type: ignore[no-any-return]
@@ -147,9 +160,12 @@ def compile_memo_tree(tree: Tree) -> MemoCheck | None:
     if tree is None:
         return None
     namespace: dict[str, Any] = {"_remember": _remember}
+    if _leaf_count(tree) > _MAX_INLINE_LEAVES:
+        check = _walker(tree)
+        return lambda v, c, e, f: check(v, c, e)
     expression = _render(tree, namespace, inline=True, memo=True)
     if len(namespace) > _MAX_INLINE_LEAVES:
-        check = _closures(tree)
+        check = _walker(tree)
         return lambda v, c, e, f: check(v, c, e)
     source = f"def segment(v, c, e, f):\n    return {expression}\n"
     exec(compile(source, "<segment>", "exec"), namespace)
@@ -184,6 +200,8 @@ def render_inline(tree: Tree, namespace: dict[str, Any], memo_in_locals: bool) -
     it), its constants added to ``namespace`` (names unique in it); ``None`` when it is too
     large for one. ``memo_in_locals``: each condition's outcome is kept in a local variable
     ``f<fact number>`` (``None`` = not evaluated yet) of the function it is compiled into."""
+    if _leaf_count(tree) > _MAX_INLINE_LEAVES:
+        return None
     before = len(namespace)
     expression = _render(tree, namespace, inline=True, memo="locals" if memo_in_locals else False)
     return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
@@ -246,13 +264,40 @@ def _always(*arguments: Any) -> bool:
     return True
 
 
-def _closures(tree: Tree) -> Check:
-    if tree is None:
-        return _always
-    if isinstance(tree, Leaf):
-        check = tree.check
-        return check if tree.include else (lambda v, c, e: not check(v, c, e))
-    left, right = _closures(tree.left), _closures(tree.right)
-    if tree.is_or:
-        return lambda v, c, e: left(v, c, e) or right(v, c, e)
-    return lambda v, c, e: left(v, c, e) and right(v, c, e)
+def _leaf_count(tree: Tree) -> int:
+    count, pending = 0, [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Node):
+            pending += (node.left, node.right)
+        elif node is not None:
+            count += 1
+    return count
+
+
+def _walker(tree: Tree) -> Check:
+    """A check walking ``tree`` at every call, without recursion (any depth): for trees too
+    large to be one expression."""
+    return lambda v, c, e: _walk(tree, v, c, e)
+
+
+def _walk(tree: Tree, v: Any, c: str, e: Any) -> bool:
+    """``tree``'s outcome: left side first, each side only when it can change the outcome."""
+    above: list[Node] = []  # nodes whose left side is being evaluated
+    node = tree
+    while True:
+        while isinstance(node, Node):
+            above.append(node)
+            node = node.left
+        if node is None:
+            outcome = True
+        else:
+            outcome = bool(node.check(v, c, e))
+            outcome = outcome if node.include else not outcome
+        while above:
+            parent = above.pop()
+            if outcome is not parent.is_or:  # AND after True, OR after False: the right decides
+                node = parent.right
+                break
+        else:
+            return outcome
