@@ -11,18 +11,8 @@ from typing import Any
 
 import pytest
 
-from kameleoon import KameleoonClient, Variable, Variation
-from kameleoon.data import (
-    Browser,
-    BrowserType,
-    Conversion,
-    CustomData,
-    Device,
-    DeviceType,
-    OperatingSystem,
-    OperatingSystemType,
-    PageView,
-)
+from kameleoon import KameleoonClient, Variable, Variation, data
+from kameleoon.data import Browser, BrowserType, Conversion, CustomData, Device, DeviceType, PageView
 from kameleoon.exceptions import (
     FeatureEnvironmentDisabled,
     FeatureNotFound,
@@ -440,7 +430,7 @@ def test_flush_without_code_schedules_visitors_with_sendable_data(client: Kamele
 def test_flush_without_code_counts_the_zero_valued_kinds_as_data(client: KameleoonClient) -> None:
     """A Chrome browser or a Windows OS is data (their enum values are 0, which is falsy)."""
     client.add_data("chrome", Browser(BrowserType.CHROME))
-    client.add_data("windows", OperatingSystem(OperatingSystemType.WINDOWS))
+    client.add_data("windows", data.OperatingSystem(data.OperatingSystemType.WINDOWS))
     client.flush()
     assert scheduled(client) == {"chrome", "windows"}
 
