@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import ClassVar
 
@@ -49,3 +50,13 @@ class KameleoonClientFactory:
             client = KameleoonClientFactory._clients.pop(site_code, None)
         if client is not None:
             client._close()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held the lock (creating a client) when it forked: that
+    # thread does not exist in the child, which would wait for the lock forever.
+    KameleoonClientFactory._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

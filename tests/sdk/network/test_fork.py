@@ -122,3 +122,21 @@ def test_nonces_after_a_fork_do_not_repeat_the_parents(
     assert eventually(lambda: any(line.get("goalId") == "2" for line in server.tracking_lines()), 5)
     lines = [line for line in server.tracking_lines() if line.get("goalId") in ("2", str(CHILD_GOAL))]
     assert len(lines) == 2 and lines[0]["nonce"] != lines[1]["nonce"]
+
+
+def test_a_fork_while_a_client_is_being_created_leaves_the_factory_usable() -> None:
+    """The factory's lock, held by a parent thread at the fork, is free in the child."""
+    from kameleoon import KameleoonClientFactory
+
+    def child(write_fd: int) -> None:
+        acquired = KameleoonClientFactory._lock.acquire(timeout=2)
+        os.write(write_fd, json.dumps({"acquired": acquired}).encode())
+
+    with KameleoonClientFactory._lock:  # as a thread creating a client would hold it
+        pid, read_fd = fork(child)
+        try:
+            report = json.loads(os.read(read_fd, 4096) or b"{}")
+        finally:
+            os.close(read_fd)
+            os.waitpid(pid, 0)
+    assert report == {"acquired": True}
