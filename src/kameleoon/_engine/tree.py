@@ -131,7 +131,7 @@ def build_tree(items: list[Tree], operators: list[Any], first_level: bool) -> Tr
     return tree
 
 
-_MAX_INLINE_LEAVES = 64  # beyond this, nested closures avoid deep expressions
+_MAX_INLINE_LEAVES = 64  # beyond this, a walk of the tree avoids deep expressions
 
 
 def compile_tree(tree: Tree, inline: bool = True) -> Check | None:
@@ -143,10 +143,8 @@ def compile_tree(tree: Tree, inline: bool = True) -> Check | None:
     if tree is None:
         return None
     namespace: dict[str, Any] = {}
-    if _leaf_count(tree) > _MAX_INLINE_LEAVES:
-        return _walker(tree)
-    expression = _render(tree, namespace, inline, memo=False)
-    if len(namespace) > _MAX_INLINE_LEAVES:
+    expression = _expression(tree, namespace, inline, memo=False)
+    if expression is None:
         return _walker(tree)
     source = f"def segment(v, c, e):\n    return {expression}\n"
     exec(compile(source, "<segment>", "exec"), namespace)
@@ -160,11 +158,8 @@ def compile_memo_tree(tree: Tree) -> MemoCheck | None:
     if tree is None:
         return None
     namespace: dict[str, Any] = {"_remember": _remember}
-    if _leaf_count(tree) > _MAX_INLINE_LEAVES:
-        check = _walker(tree)
-        return lambda v, c, e, f: check(v, c, e)
-    expression = _render(tree, namespace, inline=True, memo=True)
-    if len(namespace) > _MAX_INLINE_LEAVES:
+    expression = _expression(tree, namespace, inline=True, memo=True)
+    if expression is None:
         check = _walker(tree)
         return lambda v, c, e, f: check(v, c, e)
     source = f"def segment(v, c, e, f):\n    return {expression}\n"
@@ -200,10 +195,16 @@ def render_inline(tree: Tree, namespace: dict[str, Any], memo_in_locals: bool) -
     it), its constants added to ``namespace`` (names unique in it); ``None`` when it is too
     large for one. ``memo_in_locals``: each condition's outcome is kept in a local variable
     ``f<fact number>`` (``None`` = not evaluated yet) of the function it is compiled into."""
+    return _expression(tree, namespace, inline=True, memo="locals" if memo_in_locals else False)
+
+
+def _expression(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | str) -> str | None:
+    """:func:`_render`'s expression, or ``None`` when the tree is too large for one (more than
+    :data:`_MAX_INLINE_LEAVES` leaves, or names added to ``namespace``): it is then walked."""
     if _leaf_count(tree) > _MAX_INLINE_LEAVES:
         return None
     before = len(namespace)
-    expression = _render(tree, namespace, inline=True, memo="locals" if memo_in_locals else False)
+    expression = _render(tree, namespace, inline, memo)
     return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
 
 
