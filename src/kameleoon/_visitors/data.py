@@ -224,7 +224,7 @@ def _make_room_for_a_page(visitor: Visitor, pages: list[Any]) -> tuple[int, list
     a new list (targeting reads the old one without a lock). Returns how many, and the list;
     -1 when none was sent yet."""
     mask, count = visitor.pending, len(pages) // 3
-    if mask & (every := pending.family_bits(pending.PAGE, count)) == every:
+    if pending.all_set(mask, pending.PAGE, count):
         return -1, pages
     sent = [p for p in range(count) if not pending.is_set(mask, pending.PAGE, p)][: max(1, MAX_PAGES // 10)]
     gone = set(sent)
@@ -256,7 +256,7 @@ def _compact_conversions(visitor: Visitor) -> bool:
     condition only asks whether a goal was converted, so its answers do not change. ``True``
     when room was made."""
     conversions, mask = visitor.conversions, visitor.pending
-    if mask & (every := pending.family_bits(pending.CONVERSION, len(conversions))) == every:
+    if pending.all_set(mask, pending.CONVERSION, len(conversions)):
         return False  # none was sent yet
     goals: set[Any] = set()
     kept: list[int] = []

@@ -16,6 +16,7 @@ __all__ = [
     "GEOLOCATION",
     "OPERATING_SYSTEM",
     "PAGE",
+    "all_set",
     "bit",
     "family_bits",
     "is_set",
@@ -47,11 +48,17 @@ def family_bits(family: int, count: int) -> int:
     return ((1 << (4 * count)) - 1) // 15 << (4 + family)
 
 
+def all_set(mask: int, family: int, count: int) -> bool:
+    """Whether the ``count`` items of ``family`` are all unsent."""
+    every = family_bits(family, count)
+    return mask & every == every
+
+
 def renumber(mask: int, family: int, count: int, kept: list[int]) -> int:
     """``mask`` after the ``count`` items of ``family`` were replaced by those at positions
     ``kept`` (ascending): each kept item's bit moves to its new position, the others' go."""
     new = mask & ~family_bits(family, count)
     for position, old in enumerate(kept):
-        if mask >> (4 + 4 * old + family) & 1:
+        if is_set(mask, family, old):
             new |= bit(family, position)
     return new
