@@ -47,6 +47,7 @@ __all__ = ["KameleoonClient"]
 
 _TRACKING_CODE_WINDOW = 5.0  # seconds: assignments newer than this go to the engine tracking code
 _CLOSE_TIMEOUT = 5.0
+_FORK_LOCK_WAIT = 2.0  # seconds a fork waits for a thread to finish updating a visitor record
 
 
 class KameleoonClient:
@@ -554,7 +555,27 @@ def _register(client: KameleoonClient) -> None:
     _clients.add(client)
 
 
+# Store locks held across a fork by the forking thread (see _before_fork).
+_held_at_fork: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    """Waits (a bounded time) for each client's store locks, so that no other thread is half-way
+    through updating a visitor record or the store's index when the process is copied: the
+    child would keep it half-updated. A lock not free within the bound is left alone (the child replaces
+    it anyway), so a fork never hangs on the SDK."""
+    for client in list(_clients):
+        locks = (client._store.data_lock, client._store._lock)  # in the store's lock order
+        _held_at_fork.extend(lock for lock in locks if lock.acquire(timeout=_FORK_LOCK_WAIT))
+
+
+def _after_fork_in_parent() -> None:
+    while _held_at_fork:
+        _held_at_fork.pop().release()
+
+
 def _after_fork() -> None:
+    _held_at_fork.clear()  # the child's locks are replaced, the copies are dropped
     for client in list(_clients):
         client._after_fork_in_child()
 
@@ -565,5 +586,7 @@ def _at_exit() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork
+    )
 atexit.register(_at_exit)

@@ -140,3 +140,43 @@ def test_a_fork_while_a_client_is_being_created_leaves_the_factory_usable() -> N
             os.close(read_fd)
             os.waitpid(pid, 0)
     assert report == {"acquired": True}
+
+
+def test_a_fork_waits_for_a_thread_updating_a_visitor_record() -> None:
+    """A thread half-way through changing a record (holding the store's data lock) finishes
+    before the process is copied, so the child never keeps a half-updated record."""
+    import threading
+
+    from kameleoon.testing import create_client
+
+    client = create_client({"featureFlags": []})
+    store = client._store
+    record: dict[str, str] = {"state": "consistent"}
+    holding = threading.Event()
+
+    def update() -> None:
+        with store.data_lock:
+            record["state"] = "half-updated"
+            holding.set()
+            time.sleep(0.3)
+            record["state"] = "updated"
+
+    writer = threading.Thread(target=update)
+    writer.start()
+    assert holding.wait(5)
+
+    def child(write_fd: int) -> None:
+        free = store.data_lock.acquire(timeout=2)
+        os.write(write_fd, json.dumps({"state": record["state"], "free": free}).encode())
+
+    pid, read_fd = fork(child)
+    try:
+        report = json.loads(os.read(read_fd, 4096) or b"{}")
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        writer.join()
+    assert report == {"state": "updated", "free": True}
+    assert store.data_lock.acquire(timeout=2)  # the parent's lock was given back after the fork
+    store.data_lock.release()
+    client._close(timeout=0.5)
