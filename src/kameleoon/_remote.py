@@ -193,12 +193,13 @@ class RemoteData:
         store, config = client._store, client._cfg
         visitor = store.get_or_create(code)
         with store.data_lock:
+            dropped = 0
             for item in remote.custom_data:
                 if visitor.custom_values(item.id) is None:
                     definition = config.custom_data.get(item.id)
                     resend = definition is not None and definition.visitor_scope and bool(item.values)
-                    store_custom_data(visitor, item.id, tuple(item.values), unsent=resend)
-            dropped = sum(_merge_page(visitor, e.page, e.count, e.last_seen_ms) for e in remote.pages)
+                    dropped += not store_custom_data(visitor, item.id, tuple(item.values), unsent=resend)
+            dropped += sum(_merge_page(visitor, e.page, e.count, e.last_seen_ms) for e in remote.pages)
             if remote.device is not None and visitor.device is None:
                 visitor.device = remote.device.device_type
             if remote.browser is not None and visitor.browser is None:

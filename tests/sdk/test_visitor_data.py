@@ -370,6 +370,36 @@ def test_a_visitor_full_of_unsent_page_views_drops_the_new_one(monkeypatch: pyte
     assert harness.store.data_dropped == 1
 
 
+@pytest.mark.parametrize("configuration", [CONFIG, parse_configuration({"featureFlags": []})])
+def test_a_visitor_at_its_custom_data_bound_leaves_new_indexes_out_counted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, configuration: Any
+) -> None:
+    """Past MAX_CUSTOM_DATA distinct indexes a new index is left out and counted, on the usual
+    one-value path and the general one alike; indexes already held are still replaced."""
+    monkeypatch.setattr(data, "MAX_CUSTOM_DATA", 3)
+    store = VisitorStore(1800.0, 1000)
+    visitor = store.get_or_create("v")
+    items = (CustomData(10, "a"), CustomData(11, "b", "c"), CustomData(12, "d"), CustomData(13, "e"))
+    with caplog.at_level(logging.WARNING, logger="kameleoon"):
+        add_items(DataContext(store, "v", visitor, configuration, LOG), items)
+        add_items(DataContext(store, "v", visitor, configuration, LOG), (CustomData(14, "f", "g"),))
+        add_items(DataContext(store, "v", visitor, configuration, LOG), (CustomData(10, "z"),))
+    assert visitor.keys == (10, 11, 12)
+    assert visitor.custom_values(10) == ("z",)
+    assert visitor.custom_values(13) is None
+    assert store.data_dropped == 2
+    assert "reached their bounds" in caplog.text
+
+
+def test_store_custom_data_reports_a_new_index_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_CUSTOM_DATA", 1)
+    visitor = Visitor(0.0)
+    assert store_custom_data(visitor, 0, ("a",), unsent=True)
+    assert not store_custom_data(visitor, 1, ("b",), unsent=True)
+    assert store_custom_data(visitor, 0, ("c",), unsent=True)
+    assert visitor.keys == (0,) and visitor.pending == custom_bit(0)
+
+
 @given(st.integers(0, 2**48), st.integers(0, 3), st.sets(st.integers(0, 10)))
 def test_renumber_moves_a_familys_bits_with_its_items(mask: int, family: int, kept_set: set[int]) -> None:
     count, kept = 11, sorted(kept_set)

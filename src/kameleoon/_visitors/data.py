@@ -30,6 +30,7 @@ from kameleoon.data import (
 
 __all__ = [
     "MAX_CONVERSIONS",
+    "MAX_CUSTOM_DATA",
     "MAX_PAGES",
     "DataContext",
     "add_conversion",
@@ -63,9 +64,10 @@ class DataContext:
 
 def store_custom_data(
     visitor: Visitor, index: Any, values: tuple[Any, ...], unsent: bool, mapping: bool = False
-) -> None:
+) -> bool:
     """Stores ``values`` at ``index`` (replacing, position kept) and sets its pending bit;
-    ``mapping``: stored as the cross-device mapping identifier (re-sent with every request)."""
+    ``mapping``: stored as the cross-device mapping identifier (re-sent with every request).
+    ``False`` when a new index was left out by the visitor's bound (:data:`MAX_CUSTOM_DATA`)."""
     keys = visitor.keys
     stored = values[0] if len(values) == 1 and values[0].__class__ is not tuple else values  # pack_values
     if index in keys:
@@ -75,6 +77,8 @@ def store_custom_data(
         visitor.values = tuple(current)
     else:
         position = len(keys)
+        if position >= MAX_CUSTOM_DATA:
+            return False
         visitor.keys = (*keys, index)
         visitor.values = (*visitor.values, stored)
     flag = 1 << (_CUSTOM_BIT + 4 * position)
@@ -84,10 +88,12 @@ def store_custom_data(
         visitor.extras().mapping_index = index
     elif extra is not None and extra.mapping_index is not None and extra.mapping_index == index:
         extra.mapping_index = None
+    return True
 
 
 MAX_PAGES = 1000  # distinct page URLs kept per visitor (the oldest sent ones make room)
 MAX_CONVERSIONS = 1000  # conversions kept per visitor (see _compact_conversions)
+MAX_CUSTOM_DATA = 1000  # distinct custom data indexes per visitor (a new one past it is left out)
 
 _CUSTOM_BIT = pending.bit(pending.CUSTOM, 0).bit_length() - 1
 _PAGE_BIT = pending.bit(pending.PAGE, 0).bit_length() - 1
@@ -116,6 +122,9 @@ def _custom_data(ctx: DataContext, item: CustomData) -> None:
                     visitor.values = (*current[:position], stored, *current[position + 1 :])
             else:
                 position = len(keys)
+                if position >= MAX_CUSTOM_DATA:
+                    count_drops(ctx.store, 1)
+                    return
                 visitor.keys = (*keys, index)
                 visitor.values = (*visitor.values, stored)
             visitor.pending |= 1 << (_CUSTOM_BIT + 4 * position)
@@ -136,7 +145,9 @@ def _custom_data_general(ctx: DataContext, index: Any, values: tuple[Any, ...]) 
     # a mapping identifier is sent even from a local-only index
     unsent = len(values) > 0 and (is_mapping or not (config.local_only and config.is_local_only(index)))
     visitor = ctx.visitor
-    store_custom_data(visitor, index, values, unsent, is_mapping)
+    if not store_custom_data(visitor, index, values, unsent, is_mapping):
+        count_drops(ctx.store, 1)
+        return
     if is_mapping:
         visitor.extras().mapping = ctx.code
         if values[0] != ctx.code:
@@ -280,10 +291,10 @@ def _compact_conversions(visitor: Visitor) -> bool:
 
 
 def count_drops(store: VisitorStore, dropped: int) -> None:
-    """Counts (and warns, at most once a minute) page views or conversions left out by a bound."""
+    """Counts (and warns, at most once a minute) data items left out by a visitor's bound."""
     if dropped:
         store.data_dropped += dropped
-        message = "visitors' page views or conversions reached their bounds: %d dropped so far"
+        message = "visitors' page views, conversions or custom data reached their bounds: %d dropped so far"
         store.drop_log.warn(message, store.data_dropped)
 
 

@@ -187,6 +187,21 @@ def test_imported_page_views_respect_the_visitors_bound(
     assert client._store.data_dropped == 1
 
 
+def test_imported_custom_data_respects_the_visitors_bound(
+    server: FaultServer, make_client: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Imported custom data counts against a visitor's custom data bound; what it leaves out is
+    counted."""
+    monkeypatch.setattr(data, "MAX_CUSTOM_DATA", 1)
+    server.visitor_data["v1"] = SAMPLE
+    client = make_client()
+    returned = client.get_remote_visitor_data("v1")
+    indexes = {item.id for item in returned if isinstance(item, CustomData)}
+    visitor = client._store.get("v1")
+    assert len(visitor.keys) == 1 and len(indexes) > 1
+    assert client._store.data_dropped == len(indexes) - 1
+
+
 def test_add_data_false_stores_nothing(server: FaultServer, make_client: Callable[..., Client]) -> None:
     server.visitor_data["v1"] = SAMPLE
     client = make_client()
