@@ -5,10 +5,11 @@ is sent in requests of at most :data:`MAX_BODY_CHARS` characters. The outcome of
 is one of:
 
 * **sent** (2xx, or 403 which the protocol defines as "refused, do not resend");
-* **rejected** (any other 4xx but 401, 408 and 429): the server will never take this body.
+* **rejected** (400, 413, 422: answers about the body): the server will never take this body.
   It is split in halves that are sent again, so one bad line cannot hold back the others; a
   single rejected line is dropped and counted in ``lines_rejected``;
-* **unavailable** (no answer, 5xx, 401, 408, 429, ...): the collector is considered down. The
+* **unavailable** (no answer, 5xx, any other 4xx: 401, 404, 429, ...): the collector is
+  considered down, or not the right one yet (a misrouted proxy answering 404). The
   body is kept as it is (same lines, same nonces, so the server can de-duplicate) in a bounded
   retry buffer, and so is every new batch while the collector is down: one probe request is
   made after a backoff delay, and when it succeeds the buffer is sent at once.
@@ -44,7 +45,10 @@ __all__ = [
 
 MAX_BODY_CHARS = 2_621_440  # 2.5 MiB, the reference's guard (spec §5.6)
 _HEADERS = {"Content-Type": "text/plain; charset=utf-8"}
-_RETRYABLE_4XX = frozenset({401, 408, 429})
+# 4xx answers about the body itself: it is split in halves to find the line the server refuses.
+# Any other 4xx (404 from a misrouted proxy or a site not created yet, 401, 429, ...) says
+# nothing against the lines, which are kept and retried.
+_REJECTING_4XX = frozenset({400, 413, 422})
 
 
 class Outcome(enum.Enum):
@@ -57,7 +61,7 @@ def classify(status: int) -> Outcome:
     """What a tracking response status means for the body that was sent."""
     if is_expected(status):
         return Outcome.SENT
-    if 400 <= status < 500 and status not in _RETRYABLE_4XX:
+    if status in _REJECTING_4XX:
         return Outcome.REJECTED
     return Outcome.UNAVAILABLE
 
@@ -83,7 +87,7 @@ class TrackerStats:
     requests: int = 0  # tracking requests made
     lines_sent: int = 0  # lines the server accepted (2xx or 403)
     failed_requests: int = 0  # requests that got no acceptable answer
-    lines_rejected: int = 0  # single lines the server refused with a 4xx: dropped
+    lines_rejected: int = 0  # single lines the server refused with a 400, 413 or 422: dropped
     lines_dropped: int = 0  # lines dropped by a full buffer, or left unsent at shutdown
     codes_dropped: int = 0  # visitors not scheduled because the schedule was full
 

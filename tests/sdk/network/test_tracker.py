@@ -98,6 +98,21 @@ def test_failed_batch_is_resent_with_the_same_nonces(
     assert client._tracker.stats.failed_requests == 2
 
 
+def test_a_404_from_the_collector_keeps_the_lines_for_later(
+    server: FaultServer, make_client: Callable[..., Client]
+) -> None:
+    """A 404 (a proxy not routing to the collector yet, a site not created yet) says nothing
+    against the lines: they are kept and delivered, once each, when the collector answers."""
+    client = make_client()
+    server.inject("tracking", Fault.status(404), count=2)
+    client.track_conversion("v1", 1)
+    client.track_conversion("v2", 2)
+    assert eventually(lambda: sorted(goals(server)) == [1, 1, 1, 2, 2, 2], 15)
+    assert client._tracker.stats.lines_rejected == 0
+    delivered = server.of("tracking")[2].body
+    assert delivered == server.of("tracking")[0].body  # the same body, nonces included
+
+
 def test_401_discards_the_token_and_retries_without_it(
     server: FaultServer, make_client: Callable[..., Client]
 ) -> None:
