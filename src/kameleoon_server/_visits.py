@@ -51,20 +51,23 @@ class VisitorQuery:
 
 
 def parse_visitor_query(params: Mapping[str, str]) -> VisitorQuery:
-    """Reads the §8.1 flags. Raises ValueError for a bad ``maxNumberPreviousVisits``."""
+    """Reads the §8.1 flags. ``maxNumberPreviousVisits``, which SDKs pass on unchecked, is
+    truncated to an integer and clamped to 0..25; a value that is not a number raises
+    ValueError."""
     raw = params.get("maxNumberPreviousVisits", "1")
     try:
-        count = int(raw)
+        number = float(raw)
     except ValueError:
-        raise ValueError("maxNumberPreviousVisits must be an integer") from None
-    if count < 0:
-        raise ValueError("maxNumberPreviousVisits must not be negative")
+        raise ValueError("maxNumberPreviousVisits must be a number") from None
+    if number != number:  # NaN
+        raise ValueError("maxNumberPreviousVisits must be a number")
+    count = int(max(0.0, min(number, float(MAX_PREVIOUS_VISITS))))
 
     def flag(name: str) -> bool:
         return params.get(name, "").lower() == "true"
 
     return VisitorQuery(
-        max_previous=min(count, MAX_PREVIOUS_VISITS),
+        max_previous=count,
         current_visit=flag("currentVisit"),
         custom_data=flag("customData"),
         conversion=flag("conversion"),

@@ -64,7 +64,7 @@ Row = tuple[
 Link = tuple[int, str, str, int]  # site_id, user_id, visitor_code, time_ms
 
 _BOT_RE: Final = re.compile(
-    r"bot\b|bot/|crawl|spider|slurp|curl/|wget|python-requests|python-urllib|aiohttp|httpclient|"
+    r"(?<!cu)bot\b|bot/|crawl|spider|slurp|curl/|wget|python-requests|python-urllib|aiohttp|httpclient|"
     r"okhttp|go-http-client|java/|headless|phantomjs|lighthouse|pingdom|uptime|monitor|"
     r"facebookexternalhit|preview|scrapy|feedfetcher|archiver",
     re.IGNORECASE,

@@ -101,6 +101,26 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _at_least(minimum: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``minimum`` (``why`` explains the bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{why}, not {value}")
+        return value
+
+    return parse
+
+
+# SDKs treat a token lasting 60 s or less as already expired: 3.4.0 fetches a new one for every
+# call, and a lifetime of 0 or less is refused outright (protocol §4.2, §4.3).
+_TOKEN_TTL = _at_least(61, " seconds (SDKs treat shorter-lived tokens as already expired)")
+
+
 def _add_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
@@ -128,11 +148,11 @@ def _add_serve(sub: Any) -> None:
         default="normal",
         help="SQLite synchronous mode: normal survives process crashes, full also power loss",
     )
-    p.add_argument("--token-ttl", type=int, default=7200, help="access token lifetime in seconds")
+    p.add_argument("--token-ttl", type=_TOKEN_TTL, default=7200, help="access token lifetime in seconds")
     p.add_argument("--max-body-mb", type=float, default=16.0, help="tracking request body limit (MiB)")
-    p.add_argument("--max-lines", type=int, default=200_000, help="tracking lines per request limit")
-    p.add_argument("--sse-max-connections", type=int, default=1000)
-    p.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL only)")
+    p.add_argument("--max-lines", type=_at_least(1), default=200_000, help="tracking lines per request limit")
+    p.add_argument("--sse-max-connections", type=_at_least(0), default=1000)
+    p.add_argument("--workers", type=_at_least(1), default=1, help="server processes (PostgreSQL only)")
     p.add_argument("--log-level", default="info")
     m = sub.add_parser("migrate", help="apply pending schema migrations to the database")
     m.add_argument("--db", help="database URL (default: the data directory's SQLite file)")

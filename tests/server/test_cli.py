@@ -84,6 +84,27 @@ def test_workers_need_postgresql(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "--workers needs PostgreSQL" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--token-ttl", "0", "must be at least 61 seconds"),
+        ("--token-ttl", "60", "must be at least 61 seconds"),
+        ("--token-ttl", "soon", "'soon' is not an integer"),
+        ("--workers", "0", "must be at least 1"),
+        ("--max-lines", "-5", "must be at least 1"),
+    ],
+)
+def test_serve_refuses_unusable_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    """A token lifetime of 60 s or less would make every SDK call fetch a token (0: every token
+    refused), so the command refuses it instead of serving."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--data-dir", str(tmp_path), "--port", "0", option, value])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_admin_commands(live: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     created = run(capsys, live, "sites", "create", "--code", "clisite", "--name", "CLI")
     assert created["site"]["code"] == "clisite"

@@ -101,4 +101,6 @@ def test_unknown_visitor_and_bad_requests(live: LiveServer, site: Site) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     assert live.http.get(f"{base}&{DEFAULT}", headers=auth).status_code == 400
     assert live.http.get(f"{base}&visitorCode=v&maxNumberPreviousVisits=x", headers=auth).status_code == 400
-    assert live.http.get(f"{base}&visitorCode=v&{DEFAULT}").status_code == 401
+    unauthorised = live.http.get(f"{base}&visitorCode=v&{DEFAULT}")
+    assert unauthorised.status_code == 401
+    assert unauthorised.headers["content-type"].startswith("text/plain")  # not JSON the SDK would read

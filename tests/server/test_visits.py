@@ -128,9 +128,13 @@ def test_linked_identities_sharing_a_nonce_count_once_and_visit_names_the_anonym
     assert visit["visitorCode"] == "anon-1"
 
 
-def test_bad_previous_visit_count_is_rejected_and_large_ones_capped() -> None:
-    assert parse_visitor_query({"maxNumberPreviousVisits": "99"}).max_previous == 25
-    for raw in ("x", "-1"):
+def test_previous_visit_count_is_clamped_and_non_numbers_rejected() -> None:
+    """SDKs pass the filter's count on unchecked: out-of-range numbers are clamped to 0..25 and
+    truncated; only a value that is not a number is an error."""
+    expected = {"99": 25, "-1": 0, "1.0": 1, "2.7": 2, "1e9": 25, "-inf": 0, "0": 0}
+    for raw, count in expected.items():
+        assert parse_visitor_query({"maxNumberPreviousVisits": raw}).max_previous == count, raw
+    for raw in ("x", "nan", ""):
         try:
             parse_visitor_query({"maxNumberPreviousVisits": raw})
         except ValueError:

@@ -204,6 +204,28 @@ def test_fast_bodies_stay_regex_groups_for_storage_and_give_the_same_rows() -> N
     assert fast.summary() == w.BodySummary(received=3)
 
 
+@pytest.mark.parametrize(
+    ("user_agent", "robot"),
+    [
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", True),
+        ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", True),
+        ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", True),
+        ("AdsBot-Google (+http://www.google.com/adsbot.html)", True),
+        ("TelegramBot (like TwitterBot)", True),
+        ("Mozilla/5.0 (compatible; Baiduspider/2.0)", True),
+        ("curl/8.0.1", True),
+        ("", True),
+        # a phone brand whose name ends in "bot"
+        ("Mozilla/5.0 (Linux; Android 9; CUBOT P30) AppleWebKit/537.36 (KHTML, like Gecko)"
+         " Chrome/120.0.0.0 Mobile Safari/537.36", False),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+         " Chrome/120.0.0.0 Safari/537.36", False),
+    ],
+)  # fmt: skip
+def test_robot_user_agents(user_agent: str, robot: bool) -> None:
+    assert w.is_bot_user_agent(user_agent) is robot
+
+
 def test_bodies_with_robots_or_other_layouts_are_parsed_fully_for_storage() -> None:
     robot = "nonce=N1&eventType=activity&visitorCode=v1&userAgent=curl%2F8.0"
     other = "nonce=N1&eventType=page&href=x&visitorCode=v1"

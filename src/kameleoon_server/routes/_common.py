@@ -25,6 +25,15 @@ def error(status: int, message: str, headers: dict[str, str] | None = None, **ex
     return json_response({"error": message, **extra}, status, headers)
 
 
+def read_error(status: int, message: str) -> Response:
+    """An error answer of the Data API's read endpoints (``/map/map``, ``/visit/visitor``): plain
+    text, not JSON. The SDKs decode a JSON answer whatever its status (protocol §6, §8.2) and
+    would hand a JSON error to the application as if it were the data; a body that is not JSON
+    makes them return ``None``."""
+    headers = {"WWW-Authenticate": 'Bearer realm="kameleoon"'} if status == 401 else None
+    return Response(message, status, headers, media_type="text/plain")
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -79,8 +88,8 @@ async def check_data_api(
 
 
 async def data_api_site(request: Request) -> SiteState | Response:
-    """:func:`check_data_api` for a Starlette request."""
+    """:func:`check_data_api` for a Starlette request of a read endpoint (see :func:`read_error`)."""
     checked = await check_data_api(
         server(request), request.query_params.get("siteCode"), request.headers.get("authorization")
     )
-    return error(*checked) if isinstance(checked, tuple) else checked
+    return read_error(*checked) if isinstance(checked, tuple) else checked

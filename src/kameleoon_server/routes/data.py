@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kameleoon_server.routes._common import data_api_site, error
+from kameleoon_server.routes._common import data_api_site, read_error
 from kameleoon_server.state import server
 
 
@@ -17,7 +17,7 @@ async def remote_data(request: Request) -> Response:
         return site
     key = request.query_params.get("key")
     if key is None:
-        return error(400, "key is required")
+        return read_error(400, "key is required")
     value = await state.storage.get_remote_data(site.id, key)
     if value is None:
         state.counters.add("remote_data_missing")

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kameleoon_server._visits import build_visitor_response, parse_visitor_query
-from kameleoon_server.routes._common import data_api_site, error, json_response
+from kameleoon_server.routes._common import data_api_site, json_response, read_error
 from kameleoon_server.state import now_ms, server
 
 
@@ -20,13 +20,13 @@ async def visitor_data(request: Request) -> Response:
     try:
         query = parse_visitor_query(params)
     except ValueError as exc:
-        return error(400, str(exc))
+        return read_error(400, str(exc))
     if code := params.get("visitorCode"):
         identities = [code]
     elif user_id := params.get("mappingValue"):  # the user id and every visitor linked to it
         identities = [user_id, *await state.storage.linked_visitors(site.id, user_id)]
     else:
-        return error(400, "visitorCode or mappingValue is required")
+        return read_error(400, "visitorCode or mappingValue is required")
     events = await state.storage.visitor_events(site.id, identities, state.settings.visitor_event_limit)
     state.counters.add("visitor_data_served")
     return json_response(build_visitor_response(events, query, now_ms(), state.settings.visit_gap_ms))
