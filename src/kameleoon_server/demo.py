@@ -14,6 +14,7 @@ from kameleoon_server.model import (
     Rule,
     Segment,
     SiteModel,
+    SiteSettings,
     SplitEntry,
     Variable,
     Variation,
@@ -181,7 +182,7 @@ def _flags(model: SiteModel, premium: int, returning: int, shoppers: int) -> lis
 
 def demo_model() -> SiteModel:
     """The demo configuration model (validated)."""
-    model = SiteModel(name="Demo site")
+    model = SiteModel(name="Demo site", settings=SiteSettings(real_time_update=True))
     model.custom_data = [
         CustomDataDefinition(id=model.allocate_id(), index=0, name="plan", scope="VISITOR"),
         CustomDataDefinition(

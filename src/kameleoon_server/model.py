@@ -90,7 +90,10 @@ class Environment(_Base, kw_only=True):
 
 
 class SiteSettings(_Base, kw_only=True):
-    real_time_update: bool = True
+    # Off by default, as on the vendor's platform: the 3.4.0 SDK never reconnects a stream that
+    # failed twice and stops polling while it streams, so a restart of a lone server instance
+    # would leave its streaming clients without updates until they restart (docs/server.md).
+    real_time_update: bool = False
     consent_type: Literal["REQUIRED", "NOT_REQUIRED"] = "NOT_REQUIRED"
     data_api_domain: str | None = None
     data_api_auth: Literal["required", "optional"] = "required"

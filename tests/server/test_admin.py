@@ -34,6 +34,8 @@ def test_create_site_validates_code_and_returns_credentials_once(live: LiveServe
     assert body["site"]["environments"] == ["production", "staging", "development"]
     assert body["credentials"]["client_secret"]
     code = body["site"]["code"]
+    # real-time updates are off unless asked for, as on the vendor's platform (docs/server.md)
+    assert live.http.get(f"/{code}").json()["configuration"]["realTimeUpdate"] is False
     assert live.admin("POST", "/api/sites", {"code": code}).status_code == 409
     listed = live.admin("GET", f"/api/sites/{code}/credentials").json()
     assert [c["client_id"] for c in listed] == [body["credentials"]["client_id"]]

@@ -47,6 +47,7 @@ def test_demo_serve_is_idempotent_and_prints_site_credentials_and_snippet(tmp_pa
         }
         types = {v["type"] for f in doc["featureFlags"] for var in f["variations"] for v in var["variables"]}
         assert types == {"STRING", "NUMBER", "BOOLEAN", "JSON"}
+        assert doc["configuration"]["realTimeUpdate"] is True  # the demo shows streaming
         banners.append(banner[banner.index("demo site code") :])
     assert banners[0] == banners[1]  # same site, same credentials after a restart
     creds = dict(re.findall(r"demo (client id|client secret): (\S+)", banners[0]))
