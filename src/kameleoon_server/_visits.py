@@ -16,6 +16,7 @@ carry over to later visits.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -87,10 +88,12 @@ def _json(raw: str | None, kind: type, default: Any) -> Any:
 
 
 def _number(raw: str | None) -> float | None:
+    """The finite number ``raw`` spells, else None (JSON has no NaN or infinity)."""
     try:
-        return float(raw) if raw is not None else None
+        number = float(raw) if raw is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 @dataclass(slots=True)

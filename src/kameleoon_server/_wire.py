@@ -310,7 +310,7 @@ _FAST_BODY: Final = re.compile(
     r"experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})"
     r"|conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)&negative=(true|false)"
     r"|(activity))"
-    r"&(visitorCode|mappingValue)=([^&%\n]{1,255})(?:&userAgent=([^&\n]*))?)$",
+    r"&(visitorCode|mappingValue)=([^&%\r\n]{1,255})(?:&userAgent=([^&\r\n]*))?)$",
     re.MULTILINE,
 )
 

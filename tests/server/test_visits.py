@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from kameleoon_server._visits import VisitorQuery, build_visitor_response, parse_visitor_query, split_visits
 from kameleoon_server.storage import StoredEvent
 
@@ -88,6 +92,18 @@ def test_static_data_event_only_when_device_browser_and_os_are_all_known() -> No
         static("C", NOW - 10, "osIndex=3"),
     ]
     assert "staticDataEvent" not in build_visitor_response(bad, ALL, NOW, GAP)["currentVisit"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "served"), [("nan", 0.0), ("inf", 0.0), ("-inf", 0.0), ("x", 0.0), ("-2.5", -2.5)]
+)
+def test_a_revenue_json_cannot_carry_is_served_as_zero(raw: str, served: float) -> None:
+    """NaN and infinities (which an SDK may send) have no JSON spelling: encoded, they would be
+    ``null``, which SDK parsers do not expect for a revenue."""
+    line = f"nonce=C&eventType=conversion&goalId=32&revenue={raw}&negative=false&visitorCode=v1"
+    visit = build_visitor_response([ev(line, 3, NOW - 30)], ALL, NOW, GAP)["currentVisit"]
+    data = visit["conversionEvents"][0]["data"]
+    assert data["revenue"] == served and math.isfinite(data["revenue"])
 
 
 def test_every_event_kind_maps_to_its_array() -> None:

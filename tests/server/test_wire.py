@@ -192,6 +192,23 @@ def test_whole_body_fast_path_gives_the_same_rows_as_the_general_path(
     assert fast.bots == general.bots
 
 
+def test_a_body_with_crlf_line_ends_gives_the_rows_of_the_lf_body() -> None:
+    """Carriage returns end lines like newlines: they never become part of a visitor code or a
+    user agent, whichever path parses the body."""
+    body = (
+        "nonce=N1&eventType=experiment&id=5001&variationId=7002&visitorCode=v1&userAgent=Mozilla%2F5.0\n"
+        "nonce=N2&eventType=activity&visitorCode=crlf-v"
+    )
+
+    def rows(parsed: w.FastBody | w.ParsedBody) -> list[w.Row]:
+        return parsed.rows() if isinstance(parsed, w.FastBody) else parsed.rows
+
+    expected = rows(w.parse_for_storage(body.encode(), 7, 1000, 1000))
+    crlf = rows(w.parse_for_storage(body.replace("\n", "\r\n").encode(), 7, 1000, 1000))
+    assert [row[1] for row in crlf] == ["v1", "crlf-v"]
+    assert crlf == expected
+
+
 def test_fast_bodies_stay_regex_groups_for_storage_and_give_the_same_rows() -> None:
     body = (
         "nonce=N1&eventType=experiment&id=5001&variationId=7002&visitorCode=v1&userAgent=Mozilla%2F5.0\n"
