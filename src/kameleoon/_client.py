@@ -243,7 +243,9 @@ class KameleoonClient:
     ) -> str:
         """The visitor code from the ``kameleoonVisitorCode`` cookie, else ``default_visitor_code``,
         else a new random code; written into ``cookies`` (a ``SimpleCookie``) when it is new."""
-        source = cookies_readonly if cookies_readonly else cookies
+        # cookies_readonly is read when it is a non-empty mapping (a string or list given by
+        # mistake is ignored, as the reference does), else cookies
+        source = cookies_readonly if cookies_readonly and isinstance(cookies_readonly, Mapping) else cookies
         existing = _cookies.read_visitor_code(source)
         if existing is not None:
             return _cookies.validate_visitor_code(existing)

@@ -22,15 +22,22 @@ _DEFAULT_TRACKING_MS = 1_000
 _MIN_TRACKING_MS = 100
 _MAX_TRACKING_MS = 1_000
 DEFAULT_MAX_VISITORS = 500_000
+# Longest duration kept (one year): longer ones are clamped, as timers and socket timeouts
+# overflow on very large values.
+_MAX_SECONDS = 365 * 24 * 3600.0
+_LOGGER_METHODS = ("debug", "info", "warning", "error", "exception")
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _DOMAIN_RE = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL}){{1,126}}")
 _SCHEME_RE = re.compile(r"^https?://", re.IGNORECASE)
 
 
-def _clean_top_level_domain(value: str | None) -> str:
+def _clean_top_level_domain(value: object) -> str:
     if not value:
         _log.info("top_level_domain is empty: the visitor code cookie is written without a Domain")
+        return ""
+    if not isinstance(value, str):
+        _log.error("top_level_domain %r is not a string: it is ignored", value)
         return ""
     domain = _SCHEME_RE.sub("", value.lower(), count=1)
     if _DOMAIN_RE.fullmatch(domain) is None:
@@ -39,9 +46,12 @@ def _clean_top_level_domain(value: str | None) -> str:
     return domain
 
 
-def _clean_network_domain(value: str | None) -> str | None:
+def _clean_network_domain(value: object) -> str | None:
     """A URL with a scheme is kept as a base URL; a bare domain must look like a domain."""
     if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        _log.error("network_domain %r is not a string: default hosts are used", value)
         return None
     if _SCHEME_RE.match(value):
         return value.rstrip("/")
@@ -52,11 +62,29 @@ def _clean_network_domain(value: str | None) -> str | None:
     return None
 
 
-def _positive(value: float, default: float, name: str) -> float:
-    if value <= 0:
-        _log.warning("%s must be positive, %r given: the default %r is used", name, value, default)
-        return default
-    return value
+def _is_number(value: object) -> bool:
+    """A real number that is not NaN (booleans are not numbers here)."""
+    return isinstance(value, (int, float)) and value.__class__ is not bool and value == value
+
+
+def _seconds(value: float, default: float, unit: float, name: str) -> float:
+    """``value`` (in units of ``unit`` seconds) in seconds: the default when it is not a
+    positive number, at most :data:`_MAX_SECONDS`, each with a warning."""
+    if not _is_number(value) or value <= 0:
+        _log.warning("%s must be a positive number, %r given: the default %r is used", name, value, default)
+        value = default
+    if value * unit > _MAX_SECONDS:
+        _log.warning("%s %r is longer than a year: one year is used", name, value)
+        return _MAX_SECONDS
+    return value * unit
+
+
+def _checked_logger(logger: Any) -> Any:
+    """``logger`` when it can log (a ``logging.Logger``, a ``LoggerAdapter``...), else None."""
+    if logger is None or all(callable(getattr(logger, name, None)) for name in _LOGGER_METHODS):
+        return logger
+    _log.warning("logger %r has no logging methods: the kameleoon logger is used", logger)
+    return None
 
 
 class KameleoonClientConfig:
@@ -103,7 +131,7 @@ class KameleoonClientConfig:
             raise ConfigCredentialsInvalid("Client secret is not specified")
         self._client_id = client_id
         self._client_secret = client_secret
-        self._logger = logger
+        self._logger = _checked_logger(logger)
         self._refresh_interval_second = 0.0
         self._session_duration_second = 0.0
         self._default_timeout_second = 0.0
@@ -112,8 +140,8 @@ class KameleoonClientConfig:
         self._top_level_domain = ""
         self._multi_threading = False
         self._network_domain = _clean_network_domain(network_domain)
-        if max_visitors < 1:
-            raise ConfigException("max_visitors must be at least 1")
+        if max_visitors.__class__ is bool or not isinstance(max_visitors, int) or max_visitors < 1:
+            raise ConfigException(f"max_visitors must be an integer of at least 1, not {max_visitors!r}")
         self._max_visitors = max_visitors
         self._configuration_path = os.fspath(configuration_path) if configuration_path is not None else None
         self._offline = bool(offline)
@@ -169,8 +197,9 @@ class KameleoonClientConfig:
         return self._multi_threading
 
     @property
-    def logger(self) -> logging.Logger | None:
-        return self._logger
+    def logger(self) -> Any:
+        """The logger of the client's messages: the one given, else the ``kameleoon`` logger."""
+        return self._logger if self._logger is not None else _log
 
     @property
     def network_domain(self) -> str | None:
@@ -194,24 +223,36 @@ class KameleoonClientConfig:
 
     # -- setters (same validation as the constructor) --------------------------------------
     def set_refresh_interval_minute(self, value: float) -> None:
-        minutes = _positive(value, _DEFAULT_REFRESH_MINUTES, "refresh_interval_minute")
-        self._refresh_interval_second = minutes * 60
+        self._refresh_interval_second = _seconds(
+            value, _DEFAULT_REFRESH_MINUTES, 60, "refresh_interval_minute"
+        )
 
     def set_session_duration_minute(self, value: float) -> None:
-        minutes = _positive(value, _DEFAULT_SESSION_MINUTES, "session_duration_minute")
-        self._session_duration_second = minutes * 60
+        self._session_duration_second = _seconds(
+            value, _DEFAULT_SESSION_MINUTES, 60, "session_duration_minute"
+        )
 
     def set_default_timeout_millisecond(self, value: float) -> None:
-        millis = _positive(value, _DEFAULT_TIMEOUT_MS, "default_timeout_millisecond")
-        self._default_timeout_second = millis / 1000
+        self._default_timeout_second = _seconds(
+            value, _DEFAULT_TIMEOUT_MS, 0.001, "default_timeout_millisecond"
+        )
 
     def set_tracking_interval_millisecond(self, value: int) -> None:
+        if not _is_number(value):
+            _log.warning(
+                "tracking_interval_millisecond must be a number, %r given: the default is used", value
+            )
+            value = _DEFAULT_TRACKING_MS
         clamped = min(max(value, _MIN_TRACKING_MS), _MAX_TRACKING_MS)
         if clamped != value:
             _log.warning("tracking_interval_millisecond %r is clamped to %r", value, clamped)
         self._tracking_interval_second = clamped / 1000
 
     def set_environment(self, value: str | None) -> None:
+        given: object = value  # checked at run time: the annotation is not enforced
+        if given is not None and not isinstance(given, str):
+            _log.warning("environment must be a string, %r given: no environment is used", given)
+            value = None
         self._environment = value
 
     def set_top_level_domain(self, value: str) -> None:
@@ -222,7 +263,7 @@ class KameleoonClientConfig:
         self._multi_threading = value
 
     def set_logger(self, logger: logging.Logger | None) -> None:
-        self._logger = logger
+        self._logger = _checked_logger(logger)
 
     def __repr__(self) -> str:
         return (
@@ -246,17 +287,20 @@ class KameleoonClientConfig:
 def _load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml  # deferred: only YAML users pay for the import
 
+    path = os.fspath(path)  # a str or path-like only (an int would be taken for a file descriptor)
     try:
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise ConfigFileNotFound(f"configuration file {os.fspath(path)!r} cannot be read: {e}") from e
+    except OSError as e:
+        raise ConfigFileNotFound(f"configuration file {path!r} cannot be read: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigException(f"configuration file {path!r} is not UTF-8 text: {e}") from e
     except yaml.YAMLError as e:
-        raise ConfigException(f"configuration file {os.fspath(path)!r} is not valid YAML: {e}") from e
+        raise ConfigException(f"configuration file {path!r} is not valid YAML: {e}") from e
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ConfigException(f"configuration file {os.fspath(path)!r} must hold a mapping")
+        raise ConfigException(f"configuration file {path!r} must hold a mapping")
     return doc
 
 

@@ -26,16 +26,23 @@ class KameleoonClientFactory:
         """The client of ``site_code``, created on first use.
 
         Without ``config``, the configuration is read from the YAML file ``config_path``
-        (:class:`ConfigFileNotFound` if it is missing). Raises :class:`SiteCodeIsEmpty` for an
-        empty site code. A later call with the same site code returns the cached client and
-        ignores its configuration arguments.
+        (:class:`ConfigFileNotFound` if it is missing; ``None`` means the default path). Raises
+        :class:`SiteCodeIsEmpty` for an empty site code, and ``TypeError`` for a site code that
+        is not a string or a ``config`` that is not a :class:`KameleoonClientConfig`. A later
+        call with the same site code returns the cached client and ignores its configuration
+        arguments.
         """
+        given: tuple[object, object] = (site_code, config)  # the annotations are not enforced
+        if given[0] is not None and not isinstance(given[0], str):
+            raise TypeError(f"site_code must be a str, not {type(site_code).__name__}")
+        if given[1] is not None and not isinstance(given[1], KameleoonClientConfig):
+            raise TypeError(f"config must be a KameleoonClientConfig, not {type(config).__name__}")
         with KameleoonClientFactory._lock:
             client = KameleoonClientFactory._clients.get(site_code)
             if client is not None:
                 return client
             if config is None:
-                config = KameleoonClientConfig.read_from_yaml(config_path)
+                config = KameleoonClientConfig.read_from_yaml(config_path or DEFAULT_CONFIG_PATH)
             if not site_code:
                 raise SiteCodeIsEmpty("Provided site_code is empty")
             client = KameleoonClient(site_code, config)
@@ -46,6 +53,9 @@ class KameleoonClientFactory:
     def forget(site_code: str) -> None:
         """Drops the cached client of ``site_code``: its pending tracking is sent (within the
         default timeout) and its background threads stop."""
+        given: object = site_code  # checked at run time: the annotation is not enforced
+        if not isinstance(given, str):
+            return  # no client can have this site code
         with KameleoonClientFactory._lock:
             client = KameleoonClientFactory._clients.pop(site_code, None)
         if client is not None:

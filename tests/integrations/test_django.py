@@ -91,6 +91,18 @@ def test_middleware_keeps_an_existing_code() -> None:
     assert response.cookies["kameleoonVisitorCode"].value == "0123456789abcdef"
 
 
+def test_middleware_survives_cookies_it_cannot_hold() -> None:
+    """Other cookies with names the standard library's cookie jar refuses, and a visitor-code
+    cookie too long to be a code, do not fail the request: the visitor gets a new code."""
+    from django.test import Client
+
+    response = Client().get("/decide", HTTP_COOKIE=f"a b=1; x@y=2; kameleoonVisitorCode={'z' * 300}")
+    assert response.status_code == 200
+    code, variation = response.content.decode().split(":")
+    assert len(code) == 16 and variation == "on"
+    assert response.cookies["kameleoonVisitorCode"].value == code
+
+
 def test_documented_wsgi_recipe_shows_the_code_to_django() -> None:
     """The documented recipe: the WSGI application wrapped by KameleoonWSGIMiddleware."""
     from wsgiref.util import setup_testing_defaults

@@ -52,7 +52,7 @@ def test_defaults() -> None:
     assert config.environment is None
     assert config.top_level_domain == ""
     assert config.multi_threading is False
-    assert config.logger is None
+    assert config.logger is logging.getLogger("kameleoon")  # "SDK logger" by default
     assert config.network_domain is None
     assert config.offline is False
     assert config.configuration_path is None
@@ -156,7 +156,17 @@ def test_logger_is_stored() -> None:
     config = make(logger=logger)
     assert config.logger is logger
     config.set_logger(None)
-    assert config.logger is None
+    assert config.logger is logging.getLogger("kameleoon")  # the SDK's logger by default
+    adapter = logging.LoggerAdapter(logger, {"app": "shop"})
+    config.set_logger(adapter)  # type: ignore[arg-type]
+    assert config.logger is adapter
+
+
+def test_an_object_that_cannot_log_is_not_taken_for_a_logger(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="kameleoon"):
+        config = make(logger="mine")
+    assert config.logger is logging.getLogger("kameleoon")
+    assert "no logging methods" in caplog.text
 
 
 def test_environment_is_kept_verbatim() -> None:
@@ -233,10 +243,52 @@ def test_network_domain(given: str | None, kept: str | None) -> None:
 
 
 def test_max_visitors() -> None:
-    """``max_visitors`` is kept; below 1 it is a configuration error."""
+    """``max_visitors`` is kept; below 1, or not an integer, it is a configuration error."""
     assert make(max_visitors=7).max_visitors == 7
-    with pytest.raises(ConfigException):
-        make(max_visitors=0)
+    for wrong in (0, -3, 2.5, "10", True, None):
+        with pytest.raises(ConfigException, match="max_visitors must be an integer of at least 1"):
+            make(max_visitors=wrong)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "seconds"),
+    [
+        ("refresh_interval_minute", float("nan"), 3600.0),
+        ("refresh_interval_minute", "15", 3600.0),
+        ("refresh_interval_minute", None, 3600.0),
+        ("refresh_interval_minute", True, 3600.0),
+        ("refresh_interval_minute", 1e9, 365 * 24 * 3600.0),
+        ("refresh_interval_minute", float("inf"), 365 * 24 * 3600.0),
+        ("session_duration_minute", 10**400, 365 * 24 * 3600.0),
+        ("default_timeout_millisecond", float("inf"), 365 * 24 * 3600.0),
+        ("default_timeout_millisecond", "fast", 10.0),
+        ("tracking_interval_millisecond", float("nan"), 1.0),
+        ("tracking_interval_millisecond", "500", 1.0),
+    ],
+)
+def test_durations_that_are_not_usable_numbers(
+    key: str, value: object, seconds: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a number (NaN, a string, None, a boolean): the default, with a warning. Longer than a
+    year: one year (timers and socket timeouts overflow on huge values), with a warning."""
+    with caplog.at_level(logging.WARNING, logger="kameleoon"):
+        config = make(**{key: value})
+    exposed = key.replace("_minute", "_second").replace("_millisecond", "_second")
+    assert getattr(config, exposed) == seconds
+    assert key in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "exposed"),
+    [("top_level_domain", 123, ""), ("network_domain", 123, None), ("environment", 5, None)],
+)
+def test_strings_of_the_wrong_type_are_ignored(
+    key: str, value: object, exposed: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="kameleoon"):
+        config = make(**{key: value})
+    assert getattr(config, key) == exposed
+    assert key in caplog.text
 
 
 def test_offline_and_configuration_path(tmp_path: Path) -> None:
@@ -368,3 +420,20 @@ def test_yaml_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
     """A YAML document that is not a mapping (or not YAML) raises a ConfigException."""
     with pytest.raises(ConfigException):
         KameleoonClientConfig.read_from_yaml(write(tmp_path, text))
+
+
+def test_yaml_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("client_id: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigException, match="not UTF-8"):
+        KameleoonClientConfig.read_from_yaml(str(path))
+
+
+def test_yaml_path_must_be_a_path_not_a_file_descriptor(tmp_path: Path) -> None:
+    """An integer would be taken for an open file descriptor (read, then closed under the
+    application's feet): it is refused."""
+    path = tmp_path / "c.yaml"
+    path.write_text("client_id: a\nclient_secret: b\n", encoding="utf-8")
+    with path.open() as f, pytest.raises(TypeError):
+        KameleoonClientConfig.read_from_yaml(f.fileno())  # type: ignore[arg-type]
+    assert KameleoonClientConfig.read_from_yaml(path).client_id == "a"  # type: ignore[arg-type]

@@ -106,6 +106,15 @@ def test_empty_readonly_cookies_fall_back_to_cookies(client: Any) -> None:
     assert client.get_visitor_code({}, {NAME: "jar-code"}) == "jar-code"
 
 
+@pytest.mark.parametrize("readonly", ["x", ["a"], 5])
+def test_readonly_cookies_that_are_not_a_mapping_are_ignored(client: Any, readonly: Any) -> None:
+    """Only a non-empty mapping is a source: anything else falls back to ``cookies``."""
+    jar = SimpleCookie()
+    jar[NAME] = "jar-code"
+    assert client.get_visitor_code(readonly, jar) == "jar-code"
+    assert jar[NAME].value == "jar-code"
+
+
 def test_readonly_without_our_cookie_does_not_look_at_cookies(client: Any) -> None:
     """A non-empty ``cookies_readonly`` without the cookie is still the source: a code is generated."""
     code = client.get_visitor_code({"other": "1"}, {NAME: "jar-code"})

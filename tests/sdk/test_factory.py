@@ -88,3 +88,16 @@ def test_yaml_is_used_without_config(tmp_path: Path) -> None:
     assert client._settings.client_id == "yaml-id"
     assert client._settings.environment == "staging"
     assert client.get_feature_variation_key("visitor_42", "new_checkout") == "two_step"
+
+
+def test_wrong_argument_types_are_refused_clearly(offline: KameleoonClientConfig) -> None:
+    with pytest.raises(TypeError, match="site_code must be a str"):
+        KameleoonClientFactory.create(["site-a"], offline)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="config must be a KameleoonClientConfig"):
+        KameleoonClientFactory.create("site-a", "not a configuration")  # type: ignore[arg-type]
+    KameleoonClientFactory.forget(["site-a"])  # type: ignore[arg-type]  # no client: nothing to do
+
+
+def test_config_path_none_means_the_default_file() -> None:
+    with pytest.raises(ConfigFileNotFound, match=r"/etc/kameleoon/client-python\.yaml"):
+        KameleoonClientFactory.create("site-yaml", None, None)  # type: ignore[arg-type]

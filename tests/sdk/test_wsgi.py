@@ -112,3 +112,26 @@ def test_set_cookie_holds_only_the_visitor_code_cookie(client: KameleoonClient) 
     [header] = serve(client, f"zeta=9; {NAME}=known; alpha=1").cookies()
     assert header.startswith(f"{NAME}=known;")
     assert "alpha" not in header and "zeta" not in header
+
+
+def test_an_unusable_cookie_value_is_replaced_where_the_app_reads_it(client: KameleoonClient) -> None:
+    """An empty or ``_js_``-prefixed cookie value is not the code used: the application sees the
+    code the middleware used (and sets), in place of the value sent."""
+    empty = serve(client, f"a=1; {NAME}=; b=2")
+    [header] = empty.cookies()
+    code = header.split(";", 1)[0].split("=", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{16}", code)
+    assert empty.environ["HTTP_COOKIE"] == f"a=1; b=2; {NAME}={code}"
+    prefixed = serve(client, f"{NAME}=_js_abc")
+    assert prefixed.environ["HTTP_COOKIE"] == f"{NAME}=abc"
+    assert prefixed.cookies()[0].startswith(f"{NAME}=abc;")
+
+
+def test_a_cookie_too_long_for_a_visitor_code_gets_a_new_code(client: KameleoonClient) -> None:
+    """A cookie value over 255 characters cannot be a visitor code: rather than failing every
+    request of that browser, the middleware gives it a new code and overwrites the cookie."""
+    seen = serve(client, f"{NAME}={'x' * 300}")
+    [header] = seen.cookies()
+    code = header.split(";", 1)[0].split("=", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{16}", code)
+    assert seen.environ["HTTP_COOKIE"] == f"{NAME}={code}"

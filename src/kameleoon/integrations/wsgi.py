@@ -7,11 +7,12 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from kameleoon._cookies import COOKIE_NAME, expire_cookie, write_cookie
+from kameleoon.exceptions import VisitorCodeInvalid
 
 if TYPE_CHECKING:
     from kameleoon._client import KameleoonClient
 
-__all__ = ["KameleoonWSGIMiddleware", "update_cookie"]
+__all__ = ["KameleoonWSGIMiddleware", "update_cookie", "visitor_code"]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -40,10 +41,10 @@ class KameleoonWSGIMiddleware:
             jar.load(raw)
         except CookieError:
             jar = SimpleCookie()
-        had_cookie = COOKIE_NAME in jar
-        code = self.client.get_visitor_code(cookies=jar, default_visitor_code=self.default_visitor_code)
-        if not had_cookie:
-            environ["HTTP_COOKIE"] = f"{raw}; {COOKIE_NAME}={code}" if raw else f"{COOKIE_NAME}={code}"
+        sent = jar[COOKIE_NAME].value if COOKIE_NAME in jar else None
+        code = visitor_code(self.client, jar, self.default_visitor_code)
+        if sent != code:  # absent, empty, "_js_"-prefixed or replaced: the app sees the code used
+            environ["HTTP_COOKIE"] = _with_visitor_code(raw, code)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             update_cookie(self.client, code, jar)
@@ -53,6 +54,25 @@ class KameleoonWSGIMiddleware:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.app(environ, start)
+
+
+def visitor_code(client: KameleoonClient, jar: SimpleCookie, default_visitor_code: str | None) -> str:
+    """:meth:`KameleoonClient.get_visitor_code` for a request's cookies in ``jar``. A cookie that
+    cannot be a visitor code (longer than 255 characters) gets a new code, rather than failing
+    every request of that browser; an invalid ``default_visitor_code`` raises."""
+    try:
+        return client.get_visitor_code(cookies=jar, default_visitor_code=default_visitor_code)
+    except VisitorCodeInvalid:
+        if COOKIE_NAME not in jar:
+            raise  # default_visitor_code itself is invalid: the application's error
+        del jar[COOKIE_NAME]
+        return client.get_visitor_code(cookies=jar, default_visitor_code=default_visitor_code)
+
+
+def _with_visitor_code(raw: str, code: str) -> str:
+    """The ``Cookie`` header ``raw`` with its visitor-code cookie (if any) replaced by ``code``."""
+    kept = [part for part in raw.split(";") if part.strip() and part.split("=", 1)[0].strip() != COOKIE_NAME]
+    return ";".join([*kept, f" {COOKIE_NAME}={code}" if kept else f"{COOKIE_NAME}={code}"])
 
 
 def update_cookie(client: KameleoonClient, code: str, jar: SimpleCookie) -> None:

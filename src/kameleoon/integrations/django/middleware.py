@@ -14,7 +14,7 @@ from typing import Any
 
 from kameleoon._cookies import COOKIE_NAME
 from kameleoon.integrations.django import get_client
-from kameleoon.integrations.wsgi import update_cookie
+from kameleoon.integrations.wsgi import update_cookie, visitor_code
 
 __all__ = ["KameleoonMiddleware"]
 
@@ -47,12 +47,11 @@ class KameleoonMiddleware:
         from django.conf import settings
 
         jar: SimpleCookie = SimpleCookie()
-        for name, value in request.COOKIES.items():
-            jar[name] = value
+        sent = request.COOKIES.get(COOKIE_NAME)
+        if sent is not None:  # only this cookie: other names may be ones SimpleCookie refuses
+            jar[COOKIE_NAME] = sent
         default = (getattr(settings, "KAMELEOON", None) or {}).get("DEFAULT_VISITOR_CODE")
-        request.kameleoon_visitor_code = get_client().get_visitor_code(
-            cookies=jar, default_visitor_code=default
-        )
+        request.kameleoon_visitor_code = visitor_code(get_client(), jar, default)
         return jar
 
     def _after(self, request: Any, jar: SimpleCookie, response: Any) -> Any:
