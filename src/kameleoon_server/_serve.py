@@ -179,9 +179,23 @@ def serve(args: argparse.Namespace) -> int:
     )
     if args.workers > 1:
         return _serve_workers(args, sockets, storage, settings, startup)
-    config = uvicorn.Config(create_app(storage, settings, startup), **_uvicorn_options(args))
-    uvicorn.Server(config).run(sockets=sockets)
+    app = create_app(storage, settings, startup)
+    _Server(uvicorn.Config(app, **_uvicorn_options(args)), app).run(sockets=sockets)
     return 0
+
+
+class _Server(uvicorn.Server):
+    """Ends the SSE streams as soon as shutdown starts. They never end by themselves, so
+    uvicorn would wait its whole graceful period for them and then cut them mid-stream; ended
+    at once, each closes cleanly and the SDKs can reconnect elsewhere straight away."""
+
+    def __init__(self, config: uvicorn.Config, app: ServerApp) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._app.state.hub.shutdown()
+        await super().shutdown(sockets)
 
 
 def migrate(args: argparse.Namespace) -> int:

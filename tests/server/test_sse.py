@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import queue
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -16,6 +18,7 @@ from kameleoon_server.routes.sse import PADDING, update_event
 from kameleoon_server.storage import ConfigChange, Storage
 
 from .conftest import LiveServer, Site, start_server
+from .serve_process import ServerProcess
 
 EVENT_RE = re.compile(rb"event: configuration-update-event\ndata: (\{[^\n]*\})\n\n")
 
@@ -167,3 +170,18 @@ def test_a_reader_blocking_on_128_byte_blocks_sees_the_event_at_once(
         srv.http.close()
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_server_shutting_down_ends_its_streams_cleanly(tmp_path: Path) -> None:
+    """On SIGTERM the streams end at once with the chunked terminator, instead of being cut
+    mid-stream when uvicorn's graceful period runs out."""
+    server = ServerProcess("--data-dir", str(tmp_path), "--demo")
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /sse?siteCode=demo HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = sock.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200")
+        server.stop()  # SIGTERM, then waits for the exit
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.endswith(b"0\r\n\r\n")
