@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
+import pytest
+
 from .conftest import LiveServer, Site
 
 
@@ -51,6 +53,17 @@ def test_if_modified_since_answers_304_until_the_next_change(live: LiveServer, s
 def test_unknown_site_is_404(live: LiveServer) -> None:
     assert live.http.get("/no-such-site").status_code == 404
     assert live.http.get("/v3/no-such-site").status_code == 404
+
+
+@pytest.mark.parametrize("ts", ["%C2%B2", "-5", "1e3", "", "99999999999999999999999"])
+def test_an_odd_ts_is_ignored(live: LiveServer, site: Site, ts: str) -> None:
+    """``ts`` only matters when it is a decimal number newer than the configuration; anything
+    else (a superscript digit, which str.isdigit accepts, a sign, an exponent) is ignored."""
+    expected = live.http.get(f"/{site.code}").json()
+    for path in (f"/{site.code}", f"/v3/{site.code}", f"/cfg/{site.code}"):
+        answer = live.http.get(f"{path}?ts={ts}")
+        assert answer.status_code == 200, (path, answer.text)
+    assert live.http.get(f"/{site.code}?ts={ts}").json() == expected
 
 
 def test_a_path_prefix_before_the_site_code_is_accepted(live: LiveServer, site: Site) -> None:

@@ -17,7 +17,7 @@ import httpx
 from kameleoon_server.routes.sse import PADDING, update_event
 from kameleoon_server.storage import ConfigChange, Storage
 
-from .conftest import LiveServer, Site, start_server
+from .conftest import LiveServer, Site, start_server, stop_server
 from .serve_process import ServerProcess
 
 EVENT_RE = re.compile(rb"event: configuration-update-event\ndata: (\{[^\n]*\})\n\n")
@@ -28,6 +28,7 @@ class Stream:
         self.response = response
         self.data = b""
         self._chunks: queue.Queue[bytes] = queue.Queue()
+        self.ended = threading.Event()  # set when the response has ended
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -36,6 +37,7 @@ class Stream:
                 self._chunks.put(chunk)
         except httpx.HTTPError:
             pass
+        self.ended.set()
 
     def wait_for(self, pattern: re.Pattern[bytes], timeout: float, start: int = 0) -> re.Match[bytes] | None:
         deadline = time.monotonic() + timeout
@@ -113,6 +115,45 @@ def test_connection_cap_answers_503(new_storage: Callable[..., Storage]) -> None
         srv.http.close()
         server.should_exit = True
         thread.join(10)
+
+
+def test_the_cap_holds_against_a_burst_of_concurrent_opens(new_storage: Callable[..., Storage]) -> None:
+    """Opens that arrive together are counted as they start: no more than the cap get a stream,
+    and every place is given back when the streams close."""
+    srv, server, thread = start_server(new_storage(), sse_max_connections=3, sse_keepalive_seconds=0.2)
+    capped = srv.create_site()
+    host, port = srv.base_url.removeprefix("http://").split(":")
+
+    def open_streams(count: int) -> list[socket.socket]:
+        request = f"GET /sse?siteCode={capped.code} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+        for sock in sockets:  # every request is in before any answer is read
+            sock.sendall(request)
+        return sockets
+
+    def statuses(sockets: list[socket.socket]) -> list[bytes]:
+        answers = [sock.recv(12)[9:12] for sock in sockets]
+        for sock in sockets:
+            sock.close()
+        return answers
+
+    try:
+        first = statuses(open_streams(12))
+        assert first.count(b"200") == 3 and first.count(b"503") == 9
+        deadline = time.monotonic() + 5  # the closed streams give their places back
+        while (again := statuses(open_streams(3))) != [b"200"] * 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert again == [b"200"] * 3
+    finally:
+        stop_server(srv, server, thread)
+
+
+def test_deleting_a_site_ends_its_streams(live: LiveServer) -> None:
+    doomed = live.create_site()
+    with stream(live, doomed.code) as s:
+        assert s.wait_for(re.compile(rb": kameleoon"), 5)
+        assert live.admin("DELETE", f"/api/sites/{doomed.code}").status_code == 204
+        assert s.ended.wait(5)  # the server ended the response
 
 
 def test_unknown_site_and_missing_site_code(live: LiveServer) -> None:

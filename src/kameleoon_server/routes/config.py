@@ -33,7 +33,7 @@ async def _configuration(request: Request, v3: bool) -> Response:
         state.counters.add("unknown_site")
         return error(404, f"unknown site {code!r}")
     ts = request.query_params.get("ts", "")
-    if ts.isdigit() and int(ts) > site.updated_ms:  # announced by another instance: reload
+    if ts.isascii() and ts.isdigit() and int(ts) > site.updated_ms:  # announced by another instance: reload
         site = await state.sites.refresh(code) or site
     environment = request.query_params.get("environment") or DEFAULT_ENVIRONMENT
     document = site.datafile(environment, v3)

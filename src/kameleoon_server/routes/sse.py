@@ -15,10 +15,10 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from kameleoon_server.hub import ChangeHub
 from kameleoon_server.routes._common import error
-from kameleoon_server.state import server
+from kameleoon_server.state import ServerState, server
 from kameleoon_server.storage import ConfigChange
 
 PADDING: Final = b": " + b"-" * 160 + b"\n\n"
@@ -31,22 +31,44 @@ def update_event(change: ConfigChange) -> bytes:
     return f"event: configuration-update-event\ndata: {data}\n\n".encode() + PADDING
 
 
-async def _stream(hub: ChangeHub, code: str, keepalive: float) -> AsyncIterator[bytes]:
-    queue = hub.open(code)
-    try:
-        yield HELLO
-        while True:
-            try:
-                change = await asyncio.wait_for(queue.get(), keepalive)
-            except asyncio.TimeoutError:
-                yield KEEPALIVE
-                continue
-            if change is None:  # server shutdown
-                return
-            if not change.deleted:
-                yield update_event(change)
-    finally:
-        hub.close(code, queue)
+async def _stream(queue: asyncio.Queue[ConfigChange | None], keepalive: float) -> AsyncIterator[bytes]:
+    yield HELLO
+    while True:
+        try:
+            change = await asyncio.wait_for(queue.get(), keepalive)
+        except asyncio.TimeoutError:
+            yield KEEPALIVE
+            continue
+        if change is None or change.deleted:  # server shutdown, or the site is gone
+            return
+        yield update_event(change)
+
+
+class _EventStream(Response):
+    """The stream as a response that takes its place in the hub when it starts to be sent: the
+    connection cap is checked and the place taken with no ``await`` in between, so concurrent
+    requests cannot all pass the check before any of them is counted; the place is given back
+    however the response ends."""
+
+    def __init__(self, state: ServerState, code: str) -> None:
+        super().__init__(status_code=200)
+        self._state, self._code = state, code
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state, hub = self._state, self._state.hub
+        if hub.connections >= state.settings.sse_max_connections:
+            state.counters.add("sse_rejected")
+            await error(503, "too many real-time connections", {"Retry-After": "30"})(scope, receive, send)
+            return
+        state.counters.add("sse_opened")
+        queue = hub.open(self._code)
+        try:
+            headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            events = _stream(queue, state.settings.sse_keepalive_seconds)
+            response = StreamingResponse(events, media_type="text/event-stream", headers=headers)
+            await response(scope, receive, send)
+        finally:
+            hub.close(self._code, queue)
 
 
 async def sse(request: Request) -> Response:
@@ -56,13 +78,7 @@ async def sse(request: Request) -> Response:
         return error(400, "siteCode is required")
     if await state.sites.get(code) is None:
         return error(404, f"unknown site {code!r}")
-    if state.hub.connections >= state.settings.sse_max_connections:
-        state.counters.add("sse_rejected")
-        return error(503, "too many real-time connections", {"Retry-After": "30"})
-    state.counters.add("sse_opened")
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    stream = _stream(state.hub, code, state.settings.sse_keepalive_seconds)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    return _EventStream(state, code)
 
 
 routes = [Route("/sse", sse, methods=["GET"])]
