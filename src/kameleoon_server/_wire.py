@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -208,8 +209,9 @@ def _type_fields(etype: int, params: dict[str, str]) -> _Fields:
     if etype == ET_EXPERIMENT:
         return (_int(params, "id"), _int(params, "variationId"), None, None, None, None)
     if etype == ET_CONVERSION:
-        revenue = _float(params, "revenue", 0.0)
-        return (None, None, _int(params, "goalId"), revenue, int(_bool(params, "negative")), None)
+        revenue = _float(params, "revenue", 0.0)  # NaN or infinite (an SDK may send them): unknown
+        known = revenue if math.isfinite(revenue) else None
+        return (None, None, _int(params, "goalId"), known, int(_bool(params, "negative")), None)
     if etype == ET_CUSTOM_DATA:
         index = _int(params, "index")
         _values_count_map(params)

@@ -243,6 +243,13 @@ def test_robot_user_agents(user_agent: str, robot: bool) -> None:
     assert w.is_bot_user_agent(user_agent) is robot
 
 
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e999"])
+def test_a_revenue_that_is_not_a_finite_number_is_stored_as_unknown(raw: str) -> None:
+    """The conversion counts; its revenue, which no total or mean could use, is unknown (NULL)."""
+    parsed = parse(f"nonce=C1&eventType=conversion&goalId=5&revenue={raw}&negative=false&visitorCode=v")
+    assert len(parsed.rows) == 1 and parsed.rows[0][9] is None
+
+
 def test_bodies_with_robots_or_other_layouts_are_parsed_fully_for_storage() -> None:
     robot = "nonce=N1&eventType=activity&visitorCode=v1&userAgent=curl%2F8.0"
     other = "nonce=N1&eventType=page&href=x&visitorCode=v1"
