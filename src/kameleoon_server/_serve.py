@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,7 +54,10 @@ def _database_url(args: argparse.Namespace) -> str:
     if args.db:
         return str(args.db)
     data_dir = args.data_dir or default_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot use {data_dir} as the data directory: {exc.strerror or exc}") from exc
     return f"sqlite:///{(data_dir / 'kameleoon.db').resolve()}"
 
 
@@ -128,13 +133,29 @@ def _serve_workers(
     return 0
 
 
+def _sqlite_problem(url: str) -> str | None:
+    """Why the SQLite database of ``url`` cannot be used (not a database, unreadable), or None.
+    A missing file is fine: it is created."""
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and os.path.exists(path):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            return f"{path} is not a usable SQLite database ({exc})"
+    return None
+
+
 def serve(args: argparse.Namespace) -> int:
-    url = _database_url(args)
     data_dir = args.data_dir or default_data_dir()
     try:
+        url = _database_url(args)
         storage = open_storage(url, synchronous=args.sync)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if (problem := _sqlite_problem(url)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.workers > 1 and not is_postgres(url):
         print(

@@ -5,13 +5,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from kameleoon_server.routes import admin, config, data, events, oauth, sse, visitor
+from kameleoon_server.routes._common import error
 from kameleoon_server.settings import ServerSettings
 from kameleoon_server.sites import SiteRegistry
 from kameleoon_server.state import ServerState
@@ -28,6 +33,24 @@ async def signing_key(storage: Storage) -> bytes:
     if key is None:
         key = await storage.init_setting(SIGNING_KEY_SETTING, secrets.token_hex(32))
     return bytes.fromhex(key)
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """The database drivers' exceptions that mean storage cannot serve now: a read-only or
+    damaged SQLite file, a PostgreSQL server down. (A constraint violation is a bug: 500.)"""
+    kinds: list[type[Exception]] = [sqlite3.OperationalError, sqlite3.DatabaseError]
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        kinds.append(psycopg.OperationalError)
+    return tuple(kinds)
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, sqlite3.IntegrityError):
+        raise exc
+    log.error("%s %s: storage cannot serve: %s", request.method, request.url.path, exc)
+    return error(503, "storage unavailable; retry later (the server log says why)", {"Retry-After": "5"})
 
 
 def _routes() -> list[BaseRoute]:
@@ -72,7 +95,8 @@ def create_app(
             state.hub.shutdown()
             await storage.close()
 
-    app = Starlette(routes=_routes(), lifespan=lifespan)
+    handlers: dict[Any, Any] = dict.fromkeys(_storage_errors(), _storage_unavailable)
+    app = Starlette(routes=_routes(), lifespan=lifespan, exception_handlers=handlers)
     app.state.server = state
     return ServerApp(app, state)
 

@@ -106,6 +106,22 @@ def test_serve_refuses_unusable_limits(
     assert message in capsys.readouterr().err
 
 
+def test_serve_explains_an_unusable_data_directory_or_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data directory that is a file, or a database file that is not SQLite, is reported by
+    name (exit status 2), not by a traceback."""
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    assert cli.main(["serve", "--data-dir", str(a_file), "--port", "0"]) == 2
+    assert f"cannot use {a_file} as the data directory" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "kameleoon.db").write_bytes(b"this is not a database" * 100)
+    assert cli.main(["serve", "--data-dir", str(broken), "--port", "0"]) == 2
+    assert f"{broken / 'kameleoon.db'} is not a usable SQLite database" in capsys.readouterr().err
+
+
 def test_admin_commands(live: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     created = run(capsys, live, "sites", "create", "--code", "clisite", "--name", "CLI")
     assert created["site"]["code"] == "clisite"
