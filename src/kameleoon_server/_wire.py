@@ -409,9 +409,21 @@ def parse_events_bytes(raw: bytes, site_id: int, now_ms: int, max_lines: int) ->
     try:
         return parse_events_body(raw.decode("utf-8"), site_id, now_ms, max_lines)
     except UnicodeDecodeError:
-        parsed = parse_events_body(raw.decode("utf-8", errors="replace"), site_id, now_ms, max_lines)
-        parsed.invalid_utf8 = True
-        return parsed
+        pass
+    if (newlines := raw.count(b"\n")) >= max_lines:
+        raise TooManyLines(f"{newlines + 1} lines, the limit is {max_lines}")
+    # Lines that are not UTF-8 are malformed: decoded with replacement characters, two such
+    # lines could look alike (their nonces too) and one would be dropped as a duplicate.
+    good, bad = [], 0
+    for line in raw.split(b"\n"):
+        try:
+            good.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad += 1
+    parsed = parse_events_body("\n".join(good), site_id, now_ms, max_lines)
+    parsed.malformed += bad
+    parsed.invalid_utf8 = True
+    return parsed
 
 
 def parse_events_body(body: str, site_id: int, now_ms: int, max_lines: int) -> ParsedBody:

@@ -276,3 +276,19 @@ def test_invalid_utf8_is_flagged() -> None:
     parsed = w.parse_events_bytes(b"nonce=N1&eventType=page&href=\xff&visitorCode=v1", 7, 1000, 10)
     assert parsed.invalid_utf8
     assert parsed.summary().invalid_utf8
+
+
+def test_lines_that_are_not_utf8_are_malformed_and_the_others_stored() -> None:
+    """Decoded with replacement characters, the nonces \\xff\\xfe and \\xfe\\xff would be the
+    same and one line would be dropped as a duplicate: such lines are refused instead."""
+    body = (
+        b"nonce=\xff\xfe&eventType=activity&visitorCode=v1\n"
+        b"nonce=\xfe\xff&eventType=activity&visitorCode=v1\n"
+        b"nonce=OK&eventType=activity&visitorCode=v1"
+    )
+    for parsed in (w.parse_events_bytes(body, 7, 1000, 10), w.parse_for_storage(body, 7, 1000, 10)):
+        assert isinstance(parsed, w.ParsedBody)
+        assert [row[3] for row in parsed.rows] == ["OK"]
+        assert parsed.malformed == 2
+    with pytest.raises(w.TooManyLines):
+        w.parse_events_bytes(body, 7, 1000, 2)
