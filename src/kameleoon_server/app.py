@@ -109,9 +109,15 @@ class ServerApp:
     def __init__(self, app: Starlette, state: ServerState) -> None:
         self.app = app
         self.state = state
+        # Paths without parameters and their methods: "/{site}" and "/{prefix}/{site}" would
+        # otherwise answer them with another method ("GET /visit/events": "unknown site").
+        self._fixed: dict[str, frozenset[str]] = {events.PATH: frozenset({"POST"})}
+        for route in app.routes:
+            path, methods = getattr(route, "path", ""), getattr(route, "methods", None)
+            if path and "{" not in path and methods:
+                self._fixed[path] = self._fixed.get(path, frozenset()) | frozenset(methods)
         # one-segment paths of other routes: "/{site}" must not answer them
-        paths = [getattr(route, "path", "") for route in app.routes]
-        self._reserved = frozenset(path for path in paths if path.count("/") == 1 and "{" not in path)
+        self._reserved = frozenset(path for path in self._fixed if path.count("/") == 1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -123,5 +129,10 @@ class ServerApp:
             if direct and (target := config.direct_target(scope["path"], self._reserved)):
                 scope["app"] = self.app
                 await config.answer_directly(scope, receive, send, *target)
+                return
+            allowed = self._fixed.get(scope["path"])
+            if allowed is not None and method not in allowed:
+                headers = {"Allow": ", ".join(sorted(allowed))}
+                await error(405, f"{method} is not allowed here", headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

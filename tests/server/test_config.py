@@ -66,6 +66,25 @@ def test_an_odd_ts_is_ignored(live: LiveServer, site: Site, ts: str) -> None:
     assert live.http.get(f"/{site.code}?ts={ts}").json() == expected
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/visit/events", "POST"),
+        ("GET", "/oauth/token", "POST"),
+        ("POST", "/sse", "GET, HEAD"),
+        ("DELETE", "/map/map", "GET, HEAD"),
+    ],
+)
+def test_another_method_on_a_fixed_path_is_405_not_a_site(
+    live: LiveServer, method: str, path: str, allow: str
+) -> None:
+    """The configuration routes ("/{site}", "/{prefix}/{site}") do not answer the paths of the
+    other routes: a wrong method there is a 405 that lists the right ones."""
+    answer = live.http.request(method, path)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == allow
+
+
 def test_a_path_prefix_before_the_site_code_is_accepted(live: LiveServer, site: Site) -> None:
     assert live.http.get(f"/cfg/{site.code}?ts=1700000000123").json() == live.http.get(f"/{site.code}").json()
 
