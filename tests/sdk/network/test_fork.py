@@ -23,16 +23,19 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 CHILD_GOAL = 4242
 
 
-def child_main(client: Any, write_fd: int) -> None:
+def child_main(client: Any) -> dict[str, Any]:
     """Runs in the child: wait for the update, track, wait for the delivery, report."""
     updated = eventually(lambda: client.get_feature_list() == ["flag_v2"], 10)
     client.track_conversion("child-visitor", CHILD_GOAL)
     sent = eventually(lambda: client._tracker.stats.lines_sent >= 1, 10)
-    report = {"updated": bool(updated), "sent": bool(sent), "features": client.get_feature_list()}
-    os.write(write_fd, json.dumps(report).encode())
+    return {"updated": bool(updated), "sent": bool(sent), "features": client.get_feature_list()}
 
 
-def fork(target: Callable[[int], None]) -> tuple[int, int]:
+def in_child(
+    target: Callable[[], dict[str, Any]], meanwhile: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """Forks: the child runs ``target`` and sends back the dict it returns while the parent
+    runs ``meanwhile``; returns the child's dict (``{}`` when the child failed)."""
     read_fd, write_fd = os.pipe()
     with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -40,11 +43,16 @@ def fork(target: Callable[[int], None]) -> tuple[int, int]:
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         try:
             os.close(read_fd)
-            target(write_fd)
+            os.write(write_fd, json.dumps(target()).encode())
         finally:
             os._exit(0)
     os.close(write_fd)
-    return pid, read_fd
+    try:
+        meanwhile()
+        return dict(json.loads(os.read(read_fd, 4096) or b"{}"))
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
 
 
 def test_child_receives_updates_and_delivers_tracking(
@@ -55,17 +63,13 @@ def test_child_receives_updates_and_delivers_tracking(
     assert eventually(lambda: server.open_streams == 1, 5)
     client.track_conversion("parent-visitor", 1)  # pending in the parent at fork time
 
-    pid, read_fd = fork(lambda write_fd: child_main(client, write_fd))
-    try:
+    def meanwhile() -> None:
         assert eventually(lambda: server.open_streams == 2, 10)  # the child opened its own stream
         assert len(server.of("config")) >= 2  # and downloaded the configuration afresh
         server.config = datafile(2, real_time=True)
         server.push_update(int(time.time() * 1000))
-        report = json.loads(os.read(read_fd, 4096) or b"{}")
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    report = in_child(lambda: child_main(client), meanwhile)
     assert report == {"updated": True, "sent": True, "features": ["flag_v2"]}
     assert eventually(lambda: client.get_feature_list() == ["flag_v2"], 5)  # the parent too
     lines = server.tracking_lines()
@@ -81,18 +85,13 @@ def test_child_of_a_polling_client_keeps_polling(
 ) -> None:
     client = make_client(refresh_interval_minute=0.005)
 
-    def child(write_fd: int) -> None:
-        updated = eventually(lambda: client.get_feature_list() == ["flag_v2"], 10)
-        os.write(write_fd, json.dumps({"updated": bool(updated)}).encode())
+    def child() -> dict[str, Any]:
+        return {"updated": bool(eventually(lambda: client.get_feature_list() == ["flag_v2"], 10))}
 
-    pid, read_fd = fork(child)
-    try:
+    def meanwhile() -> None:
         server.config = datafile(2)
-        report = json.loads(os.read(read_fd, 4096) or b"{}")
-    finally:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-    assert report == {"updated": True}
+
+    assert in_child(child, meanwhile) == {"updated": True}
 
 
 def test_nonces_after_a_fork_do_not_repeat_the_parents(
@@ -105,20 +104,12 @@ def test_nonces_after_a_fork_do_not_repeat_the_parents(
     client.track_conversion("before-fork", 1)
     assert eventually(lambda: client._tracker.stats.lines_sent >= 1, 5)  # the buffer is in use
 
-    def child(write_fd: int) -> None:
+    def child() -> dict[str, Any]:
         before = client._tracker.stats.lines_sent
         client.track_conversion("child-visitor", CHILD_GOAL)
-        sent = eventually(lambda: client._tracker.stats.lines_sent > before, 10)
-        os.write(write_fd, json.dumps({"sent": bool(sent)}).encode())
+        return {"sent": bool(eventually(lambda: client._tracker.stats.lines_sent > before, 10))}
 
-    pid, read_fd = fork(child)
-    try:
-        client.track_conversion("parent-visitor", 2)
-        report = json.loads(os.read(read_fd, 4096) or b"{}")
-    finally:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-    assert report == {"sent": True}
+    assert in_child(child, lambda: client.track_conversion("parent-visitor", 2)) == {"sent": True}
     assert eventually(lambda: any(line.get("goalId") == "2" for line in server.tracking_lines()), 5)
     lines = [line for line in server.tracking_lines() if line.get("goalId") in ("2", str(CHILD_GOAL))]
     assert len(lines) == 2 and lines[0]["nonce"] != lines[1]["nonce"]
@@ -128,17 +119,8 @@ def test_a_fork_while_a_client_is_being_created_leaves_the_factory_usable() -> N
     """The factory's lock, held by a parent thread at the fork, is free in the child."""
     from kameleoon import KameleoonClientFactory
 
-    def child(write_fd: int) -> None:
-        acquired = KameleoonClientFactory._lock.acquire(timeout=2)
-        os.write(write_fd, json.dumps({"acquired": acquired}).encode())
-
     with KameleoonClientFactory._lock:  # as a thread creating a client would hold it
-        pid, read_fd = fork(child)
-        try:
-            report = json.loads(os.read(read_fd, 4096) or b"{}")
-        finally:
-            os.close(read_fd)
-            os.waitpid(pid, 0)
+        report = in_child(lambda: {"acquired": KameleoonClientFactory._lock.acquire(timeout=2)})
     assert report == {"acquired": True}
 
 
@@ -165,17 +147,12 @@ def test_a_fork_waits_for_a_thread_updating_a_visitor_record() -> None:
     writer.start()
     assert holding.wait(5)
 
-    def child(write_fd: int) -> None:
+    def child() -> dict[str, Any]:
         free = store.data_lock.acquire(timeout=2)
-        os.write(write_fd, json.dumps({"state": record["state"], "free": free}).encode())
+        return {"state": record["state"], "free": free}
 
-    pid, read_fd = fork(child)
-    try:
-        report = json.loads(os.read(read_fd, 4096) or b"{}")
-    finally:
-        os.close(read_fd)
-        os.waitpid(pid, 0)
-        writer.join()
+    report = in_child(child)
+    writer.join()
     assert report == {"state": "updated", "free": True}
     assert store.data_lock.acquire(timeout=2)  # the parent's lock was given back after the fork
     store.data_lock.release()
