@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
+from kameleoon_server._integers import parse_int
+
 OPERATORS: Final = frozenset(
     {"UNDEFINED", "CONTAINS", "EXACT", "REGULAR_EXPRESSION", "LOWER", "EQUAL", "GREATER", "TRUE", "FALSE"}
     | {"AMONG_VALUES", "ANY"}
@@ -78,7 +80,7 @@ def _version(c: dict[str, Any]) -> Iterator[str]:
     if version is None:
         return
     parts = str(version).split(".")
-    if not all(p.isdigit() for p in parts[:3]):
+    if not all(p.isascii() and p.isdigit() for p in parts[:3]):
         yield "version must look like 1, 1.2 or 1.2.3"
     if c.get("versionMatchType") not in NUMBER_MATCH:
         yield f"versionMatchType must be one of {sorted(NUMBER_MATCH)} when a version is given"
@@ -186,7 +188,7 @@ def _condition_errors(c: Any, strict: bool) -> Iterator[str]:
     if kind == "CUSTOM_DATUM":  # the SDK itself rejects these (§1.10)
         if not isinstance(c.get("customDataIndex"), str):
             yield 'customDataIndex must be a string holding an integer (e.g. "0")'
-        elif strict and not c["customDataIndex"].strip().lstrip("-").isdigit():
+        elif strict and parse_int(c["customDataIndex"]) is None:
             yield "customDataIndex must hold an integer"
         if c.get("valueMatchType") not in OPERATORS:
             yield f"valueMatchType must be one of {sorted(OPERATORS)}"

@@ -1,7 +1,9 @@
 """Turns a configuration document (evaluation.md §1, or the v3 form) into a site model. Pure.
 
-Only what the SDK would accept is accepted (§1.10); everything the SDK reads is kept, so the
-configuration served afterwards makes the same decisions as the imported one.
+Only what the SDK would accept is accepted (§1.10), and the resulting model must pass the admin
+API's own checks (``site_errors``: keys, splits, variable types, ids present, in 1..2**63-1 and
+unique within their kind); everything the SDK reads is kept, so the configuration served
+afterwards makes the same decisions as the imported one.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kameleoon_server._conditions import conditions_data_errors
+from kameleoon_server._validate import site_errors
 from kameleoon_server.model import (
     CustomDataDefinition,
     Flag,
@@ -20,7 +23,6 @@ from kameleoon_server.model import (
     SplitEntry,
     Variable,
     Variation,
-    max_id,
 )
 
 
@@ -35,21 +37,45 @@ class DatafileError(ValueError):
 def _list(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> list[Any]:
     value = obj.get(key, [])
     if not isinstance(value, list):
-        errors.append(f"{where}.{key} must be a list")
+        errors.append(f"{where}.{key} must be a list".lstrip("."))
         return []
     return value
+
+
+def _objects(
+    obj: dict[str, Any], key: str, where: str, errors: list[str], nullable: bool = False
+) -> list[tuple[str, dict[str, Any]]]:
+    """The entries of a list of objects, each with its place for messages (``nullable``: null is
+    an empty list, as the SDK reads the top-level lists)."""
+    out = []
+    prefix = f"{where}.{key}".lstrip(".")
+    values = [] if nullable and obj.get(key) is None else _list(obj, key, where, errors)
+    for i, entry in enumerate(values):
+        if isinstance(entry, dict):
+            out.append((f"{prefix}[{i}]", entry))
+        else:
+            errors.append(f"{prefix}[{i}] must be an object")
+    return out
+
+
+def _id(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> int:
+    """A required integer id (its range is checked with the whole model); 0 when missing."""
+    value = obj.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    errors.append(f"{where}.{key} must be an integer")
+    return 0
 
 
 def _number(value: Any, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _settings(doc: dict[str, Any], keep_data_api_domain: bool) -> SiteSettings:
+def _settings(doc: dict[str, Any], keep_data_api_domain: bool, errors: list[str]) -> SiteSettings:
     conf = doc.get("configuration") or {}
+    if not isinstance(conf, dict):
+        errors.append("configuration must be an object")
+        conf = {}
     domain = conf.get("dataApiDomain") if keep_data_api_domain else None
     return SiteSettings(
         real_time_update=bool(conf.get("realTimeUpdate")),
@@ -60,17 +86,17 @@ def _settings(doc: dict[str, Any], keep_data_api_domain: bool) -> SiteSettings:
 
 def _custom_data(doc: dict[str, Any], errors: list[str]) -> list[CustomDataDefinition]:
     out = []
-    for i, entry in enumerate(doc.get("customData") or []):
-        if not isinstance(entry, dict) or entry.get("index") is None:
+    for where, entry in _objects(doc, "customData", "", errors, nullable=True):
+        if entry.get("index") is None:  # skipped by the SDK too
             continue
         try:
             index = int(entry["index"])
         except (TypeError, ValueError):
-            errors.append(f"customData[{i}].index must be an integer")
+            errors.append(f"{where}.index must be an integer")
             continue
         out.append(
             CustomDataDefinition(
-                id=_int(entry.get("id"), 0),
+                id=0 if entry.get("id") is None else _id(entry, "id", where, errors),  # 0: allocated
                 index=index,
                 name=str(entry.get("name") or ""),
                 scope="VISITOR" if entry.get("scope") == "VISITOR" else "VISIT",
@@ -99,19 +125,14 @@ def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str])
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
         errors.append(f"{where} needs an integer id")
         return None
-    split = []
-    for j, e in enumerate(_list(raw, "variationByExposition", where, errors)):
-        if not isinstance(e, dict):
-            errors.append(f"{where}.variationByExposition[{j}] must be an object")
-            continue
-        variation_id = e.get("variationId")
-        split.append(
-            SplitEntry(
-                variation_key=str(e.get("variationKey") or ""),
-                variation_id=variation_id if isinstance(variation_id, int) else None,
-                exposition=_number(e.get("exposition"), 0.0),
-            )
+    split = [
+        SplitEntry(
+            variation_key=str(e.get("variationKey") or ""),
+            variation_id=_id(e, "variationId", place, errors),
+            exposition=_number(e.get("exposition"), 0.0),
         )
+        for place, e in _objects(raw, "variationByExposition", where, errors)
+    ]
     respool = raw.get("respoolTime")
     segment_id = raw.get("segmentId") if "segmentId" in raw and "segment" not in raw else None
     if segment_id is None:
@@ -120,35 +141,31 @@ def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str])
         id=raw["id"],
         type=str(raw.get("type") or ""),
         exposition=_number(raw.get("exposition"), 0.0),
-        experiment_id=_int(raw.get("experimentId"), 0),
+        experiment_id=_id(raw, "experimentId", where, errors),
         respool_time=respool if isinstance(respool, int | float) and not isinstance(respool, bool) else None,
         segment_id=segment_id if isinstance(segment_id, int) else None,
         variations=split,
     )
 
 
-def _variation(raw: Any, where: str, errors: list[str]) -> Variation:
-    raw = raw if isinstance(raw, dict) else {}
+def _variation(raw: dict[str, Any], where: str, errors: list[str]) -> Variation:
     variables = [
         Variable(key=str(v.get("key") or ""), type=str(v.get("type") or ""), value=v.get("value", False))
-        for v in _list(raw, "variables", where, errors)
-        if isinstance(v, dict)
+        for _, v in _objects(raw, "variables", where, errors)
     ]
     return Variation(key=str(raw.get("key") or ""), name=str(raw.get("name") or ""), variables=variables)
 
 
-def _flag(raw: Any, where: str, environment: str, segments: dict[int, Segment], errors: list[str]) -> Flag:
-    raw = raw if isinstance(raw, dict) else {}
-    variations = [
-        _variation(v, f"{where}.variations[{j}]", errors)
-        for j, v in enumerate(_list(raw, "variations", where, errors))
-    ]
+def _flag(
+    raw: dict[str, Any], where: str, environment: str, segments: dict[int, Segment], errors: list[str]
+) -> Flag:
+    variations = [_variation(v, place, errors) for place, v in _objects(raw, "variations", where, errors)]
     rules = [
         _rule(r, f"{where}.rules[{j}]", segments, errors)
         for j, r in enumerate(_list(raw, "rules", where, errors))
     ]
     return Flag(
-        id=_int(raw.get("id"), 0),
+        id=_id(raw, "id", where, errors),
         key=str(raw.get("featureKey") or ""),
         default_variation_key=str(raw.get("defaultVariationKey") or ""),
         variations=variations,
@@ -169,29 +186,38 @@ def import_datafile(
     """
     if not isinstance(doc, dict):
         raise DatafileError(["the configuration must be a JSON object"])
+    if environment not in base.environment_keys():
+        raise DatafileError([f"unknown environment {environment!r}"])
     errors: list[str] = []
     segments: dict[int, Segment] = {}
-    for i, raw in enumerate(doc.get("segments") or []):  # v3 top-level segments
-        _segment(raw, f"segments[{i}]", segments, errors)
+    for where, raw in _objects(doc, "segments", "", errors, nullable=True):  # v3 top-level segments
+        _segment(raw, where, segments, errors)
     flags: dict[str, Flag] = {}
-    for i, raw in enumerate(doc.get("featureFlags") or []):
-        flag = _flag(raw, f"featureFlags[{i}]", environment, segments, errors)
+    for where, raw in _objects(doc, "featureFlags", "", errors, nullable=True):
+        flag = _flag(raw, where, environment, segments, errors)
         flags[flag.key] = flag  # a duplicate key keeps the first position and the last definition
-    if errors:
-        raise DatafileError(errors)
     model = SiteModel(
         name=base.name,
-        settings=_settings(doc, keep_data_api_domain),
+        settings=_settings(doc, keep_data_api_domain, errors),
         environments=base.environments,
         custom_data=_custom_data(doc, errors),
         goals=base.goals,
         segments=list(segments.values()),
         flags=list(flags.values()),
+        next_id=base.next_id,
     )
     if errors:
         raise DatafileError(errors)
-    if environment not in model.environment_keys():
-        raise DatafileError([f"unknown environment {environment!r}"])
     model.settings.data_api_auth = base.settings.data_api_auth
-    model.next_id = max(base.next_id, max_id(model) + 1)
+    _allocate_missing_ids(model)
+    if errors := site_errors(model):
+        raise DatafileError(errors)
     return model
+
+
+def _allocate_missing_ids(model: SiteModel) -> None:
+    """Moves ``next_id`` past the imported ids, then gives ids to custom data imported without one
+    (the vendor's documents have none; the SDK does not read them)."""
+    model.move_next_id_past_ids()
+    for definition in model.custom_data:
+        definition.id = definition.id or model.allocate_id()

@@ -11,9 +11,12 @@ from typing import Any, Literal
 
 import msgspec
 
+from kameleoon_server._integers import MAX_ID
+
 VariableType = Literal["BOOLEAN", "NUMBER", "STRING", "JSON", "JS", "CSS"]
 RuleType = Literal["EXPERIMENTATION", "TARGETED_DELIVERY"]
 DEFAULT_ENVIRONMENTS = ("production", "staging", "development")
+DEFAULT_ENVIRONMENT = "production"  # what SDKs read when they name no environment
 
 
 class _Base(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -117,6 +120,11 @@ class SiteModel(_Base, kw_only=True):
         self.next_id += 1
         return value
 
+    def move_next_id_past_ids(self) -> None:
+        """Keeps ``next_id`` above every id of the model, explicit ones included, so that an id
+        given by a client is never handed out again. Call it before allocating."""
+        self.next_id = max(self.next_id, max_id(self) + 1)
+
     def flag(self, key: str) -> Flag | None:
         return next((f for f in self.flags if f.key == key), None)
 
@@ -139,14 +147,25 @@ def decode_model(data: bytes) -> SiteModel:
     return _decoder.decode(data)
 
 
-def max_id(model: SiteModel) -> int:
-    """The largest id used anywhere in the model (to keep ``next_id`` above imported ids)."""
-    ids = [0]
-    ids += [c.id for c in model.custom_data] + [g.id for g in model.goals] + [s.id for s in model.segments]
+def model_ids(model: SiteModel) -> list[tuple[str, int | None, str]]:
+    """Every id of the model as (kind, id, where); a split entry without id gives None."""
+    out: list[tuple[str, int | None, str]] = [("flag", f.id, f"flag {f.key!r}") for f in model.flags]
+    out += [("segment", s.id, f"segment {s.id}") for s in model.segments]
+    out += [("goal", g.id, f"goal {g.name!r}") for g in model.goals]
+    out += [("custom data", c.id, f"custom data index {c.index}") for c in model.custom_data]
     for flag in model.flags:
-        ids.append(flag.id)
-        for env in flag.environments.values():
+        for env_key, env in flag.environments.items():
             for rule in env.rules:
-                ids += [rule.id, rule.experiment_id]
-                ids += [e.variation_id or 0 for e in rule.variations]
-    return max(ids)
+                where = f"rule {rule.id} of flag {flag.key!r} ({env_key})"
+                out += [("rule", rule.id, where), ("experiment", rule.experiment_id, where)]
+                out += [
+                    ("variation", e.variation_id, f"{where}, split entry {e.variation_key!r}")
+                    for e in rule.variations
+                ]
+    return out
+
+
+def max_id(model: SiteModel) -> int:
+    """The largest valid id (1 to ``MAX_ID``) used anywhere in the model, 0 when there is none
+    (out-of-range ids are refused by validation and must not push ``next_id`` out of range)."""
+    return max((i for _, i, _ in model_ids(model) if i is not None and 0 < i <= MAX_ID), default=0)

@@ -113,3 +113,37 @@ def test_documents_the_sdk_would_reject_are_refused(mutate: Any, message: str) -
     mutate(doc)
     with pytest.raises(DatafileError, match=message):
         import_datafile(SiteModel(), doc, "production")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["featureFlags"][0].pop("id"), r"featureFlags\[0\]\.id must be an integer"),
+        (lambda d: d["featureFlags"][0].__setitem__("id", "x"), r"featureFlags\[0\]\.id must be an integer"),
+        (lambda d: d["featureFlags"][0]["rules"][0].pop("experimentId"), "experimentId must be an integer"),
+        (
+            lambda d: d["featureFlags"][0]["rules"][0]["variationByExposition"][0].pop("variationId"),
+            "variationId must be an integer",
+        ),
+        (lambda d: d["featureFlags"][1]["rules"][0].__setitem__("experimentId", 5001), "experiment id 5001"),
+        (lambda d: d["featureFlags"][1].__setitem__("id", 2**63), "must be an integer from 1"),
+        (lambda d: d["featureFlags"][0].__setitem__("featureKey", ""), "flag key"),
+        (lambda d: d["featureFlags"].append(7), r"featureFlags\[2\] must be an object"),
+        (lambda d: d.__setitem__("featureFlags", {"a": 1}), "featureFlags must be a list"),
+        (lambda d: d.__setitem__("configuration", 5), "configuration must be an object"),
+        (lambda d: d["customData"].append("x"), r"customData\[2\] must be an object"),
+        (lambda d: d["customData"][0].__setitem__("index", 1), "defined already"),
+    ],
+)
+def test_imports_get_the_admin_api_validation(mutate: Any, message: str) -> None:
+    doc = json.loads(json.dumps(MINIMAL_DATAFILE))
+    mutate(doc)
+    with pytest.raises(DatafileError, match=message):
+        import_datafile(SiteModel(), doc, "production")
+
+
+def test_imports_allocate_custom_data_ids_above_every_imported_id() -> None:
+    doc = json.loads(json.dumps(MINIMAL_DATAFILE))
+    doc["featureFlags"][0]["rules"][0]["experimentId"] = 50000
+    model = import_datafile(SiteModel(), doc, "production")
+    assert [c.id for c in model.custom_data] == [50001, 50002] and model.next_id == 50003

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from kameleoon_server._validate import (
     custom_data_errors,
+    environments_errors,
     flag_errors,
+    id_errors,
     model_errors,
     rule_errors,
     segment_errors,
     settings_errors,
+    site_errors,
     usage,
     variable_errors,
 )
 from kameleoon_server.model import (
+    MAX_ID,
     CustomDataDefinition,
     Flag,
     FlagEnvironment,
+    Goal,
     Rule,
     Segment,
     SiteModel,
@@ -118,3 +123,96 @@ def test_custom_data_settings_and_model_checks() -> None:
     assert settings_errors(SiteSettings(data_api_domain="https://data.example.com")) != []
     model.segments = [Segment(id=1, conditions_data={"firstLevel": "nope"})]
     assert model_errors(model) != []
+
+
+def conditions(*items: dict[str, object]) -> dict[str, object]:
+    return {
+        "firstLevelOrOperators": [],
+        "firstLevel": [{"orOperators": [False] * (len(items) - 1), "conditions": list(items)}],
+    }
+
+
+def test_ids_must_be_in_range_unique_per_kind_and_below_next_id() -> None:
+    model, flag = model_with_flag()
+    rule = Rule(id=2, experiment_id=3, variations=split(("off", 0.5), ("on", 0.5)))
+    rule.variations[0].variation_id = 10
+    rule.variations[1].variation_id = 11
+    flag.environments["production"] = FlagEnvironment(rules=[rule])
+    assert id_errors(model) == []
+    model.goals = [Goal(id=2, name="same id as the rule: another kind")]
+    assert id_errors(model) == []
+    other = Rule(
+        id=4, experiment_id=3, variations=[SplitEntry(variation_key="on", exposition=1, variation_id=10)]
+    )
+    flag.environments["staging"] = FlagEnvironment(rules=[other])
+    errors = " | ".join(id_errors(model))
+    assert "experiment id 3 is used more than once" in errors and "variation id 10" in errors
+    model.goals = [Goal(id=MAX_ID + 1, name="g"), Goal(id=0, name="h")]
+    errors = " | ".join(id_errors(model))
+    assert f"goal id {MAX_ID + 1} must be" in errors and "goal id 0 must be" in errors
+    model.goals, model.next_id = [Goal(id=900, name="g")], 900
+    assert "not below next_id" in " | ".join(id_errors(model))
+    model.move_next_id_past_ids()
+    assert model.next_id == 901 and not any("next_id" in e for e in id_errors(model))
+
+
+def test_a_split_names_each_variation_once() -> None:
+    model, flag = model_with_flag()
+    rule = Rule(id=2, experiment_id=3, variations=split(("on", 0.5), ("on", 0.5)))
+    assert "variation 'on' is listed twice in the split" in rule_errors(model, flag, rule)
+
+
+def test_segments_refer_to_existing_goals_and_custom_data_and_keep_them_in_use() -> None:
+    model = SiteModel(goals=[Goal(id=7, name="g")], custom_data=[CustomDataDefinition(id=8, index=3)])
+    good = Segment(
+        id=1,
+        conditions_data=conditions(
+            {"targetingType": "CONVERSIONS", "goalId": 7},
+            {"targetingType": "CONVERSIONS", "goalId": None},
+            {
+                "targetingType": "CUSTOM_DATUM",
+                "customDataIndex": "3",
+                "valueMatchType": "EXACT",
+                "value": "x",
+            },
+        ),
+    )
+    model.segments = [good]
+    assert segment_errors(model, good) == []
+    assert usage(model, "goal", 7) == ["segment 1"] and usage(model, "custom_data", 3) == ["segment 1"]
+    assert usage(model, "goal", 8) == [] and usage(model, "custom_data", 4) == []
+    bad = Segment(
+        id=2,
+        conditions_data=conditions(
+            {"targetingType": "CONVERSIONS", "goalId": 9},
+            {
+                "targetingType": "CUSTOM_DATUM",
+                "customDataIndex": "4",
+                "valueMatchType": "EXACT",
+                "value": "x",
+            },
+            {
+                "targetingType": "CUSTOM_DATUM",
+                "customDataIndex": "²",
+                "valueMatchType": "EXACT",
+                "value": "x",
+            },
+        ),
+    )
+    errors = " | ".join(segment_errors(model, bad))
+    assert "goal 9 does not exist" in errors and "index 4 is not defined" in errors
+    assert "must hold an integer" in errors
+
+
+def test_site_environments_need_valid_keys_and_production() -> None:
+    assert environments_errors(["production", "qa-1"]) == []
+    assert len(environments_errors(["production", "a/b", "", "\u0000"])) == 3
+    assert any("production" in e for e in environments_errors(["staging"]))
+
+
+def test_site_errors_check_every_flag_and_custom_data() -> None:
+    model, flag = model_with_flag()
+    model.custom_data = [CustomDataDefinition(id=20, index=-1)]
+    flag.default_variation_key = "nope"
+    errors = " | ".join(site_errors(model))
+    assert "flag 'f': default_variation_key" in errors and "index must be" in errors

@@ -9,11 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kameleoon_server._integers import MAX_ID, parse_int
 from kameleoon_server.results.query import Breakdown, MetricValue
 
 __all__ = ["PARAMS", "Param", "parse_fields", "parse_time"]
 
 _ON: Final = {"on", "true", "1", "yes"}
+_MIN_MS: Final = -62135596800000  # 0001-01-01, the range of datetime
+_MAX_MS: Final = 253402300799999  # 9999-12-31
 _OFF: Final = {"off", "false", "0", "no"}
 
 
@@ -91,8 +94,11 @@ def _switch(text: str) -> bool:
 
 def parse_time(text: str) -> int:
     """Epoch milliseconds from epoch ms, ``YYYY-MM-DD`` or an ISO date-time (UTC by default)."""
-    if text.lstrip("-").isdigit():
-        return int(text)
+    if parse_int(text) is not None:
+        ms = parse_int(text, _MIN_MS, _MAX_MS)
+        if ms is None:
+            raise ValueError(f"epoch milliseconds out of range (years 1 to 9999): {text!r}")
+        return ms
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -103,15 +109,18 @@ def parse_time(text: str) -> int:
 
 
 def _goals(values: Sequence[str]) -> tuple[int, ...]:
-    try:
-        return tuple(int(g) for v in values for g in v.split(",") if g.strip())
-    except ValueError:
-        raise ValueError("goal must be integer ids") from None
+    goals = tuple(parse_int(g, 1, MAX_ID) for v in values for g in v.split(",") if g.strip())
+    if None in goals:
+        raise ValueError(f"goal must be integer ids from 1 to {MAX_ID}")
+    return tuple(g for g in goals if g is not None)
 
 
 def _breakdown(text: str) -> dict[str, Any]:
-    if text.lstrip("-").isdigit():
-        return {"breakdown": Breakdown.CUSTOM_DATA, "custom_data_index": int(text)}
+    if parse_int(text) is not None:
+        index = parse_int(text, 0, MAX_ID)
+        if index is None:
+            raise ValueError(f"a custom-data index must be an integer from 0 to {MAX_ID}")
+        return {"breakdown": Breakdown.CUSTOM_DATA, "custom_data_index": index}
     if text == Breakdown.CUSTOM_DATA.value:
         raise ValueError("give the custom-data index itself, e.g. breakdown=2")
     return {"breakdown": Breakdown(text)}

@@ -500,7 +500,8 @@ def decode_dimension(breakdown: Breakdown, raw: str | None) -> str | None:
         return None
     text = unquote(raw)
     if breakdown is Breakdown.BROWSER:
-        return BROWSERS[int(text)] if text.isdigit() and int(text) < len(BROWSERS) else text
+        known = text.isascii() and text.isdigit() and int(text) < len(BROWSERS)  # not "²"
+        return BROWSERS[int(text)] if known else text
     if breakdown is Breakdown.CUSTOM_DATA:
         try:
             values = json.loads(text)

@@ -3,16 +3,21 @@ document), admin-token auth, body decoding with clear 4xx errors, and optimistic
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import hmac
+import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kameleoon_server._integers import MAX_ID, parse_int
 from kameleoon_server._validate import model_errors
 from kameleoon_server.model import SiteModel, decode_model, encode_model
 from kameleoon_server.routes._common import BodyTooLarge, error, json_response, read_body
@@ -20,6 +25,7 @@ from kameleoon_server.state import ServerState, now_ms, server
 from kameleoon_server.storage import AlreadyExists, Conflict, NotFound, SiteRecord
 
 T = TypeVar("T")
+EDIT_ATTEMPTS: Final = 10
 
 
 class ApiError(Exception):
@@ -47,13 +53,24 @@ class Call:
         return value
 
     def int_param(self, name: str) -> int:
-        try:
-            return int(self.param(name))
-        except ValueError:
-            raise ApiError(404, f"{name} must be an integer") from None
+        """A path id or index; nothing outside 0..MAX_ID exists, hence 404."""
+        value = parse_int(self.param(name), 0, MAX_ID)
+        if value is None:
+            raise ApiError(404, f"{name} must be an integer from 0 to {MAX_ID}")
+        return value
 
     def query(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default)
+
+    def int_query(self, name: str, default: int, lowest: int, highest: int) -> int:
+        """An integer query parameter (``default`` when absent or empty); 422 when it is not one."""
+        text = self.query(name)
+        if not text:
+            return default
+        value = parse_int(text, lowest, highest)
+        if value is None:
+            raise ApiError(422, f"query parameter {name} must be an integer from {lowest} to {highest}")
+        return value
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -116,6 +133,10 @@ async def _decode(request: Request, body_type: Any, limit: int) -> Any:
         raise ApiError(422, f"invalid body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "body is not valid UTF-8") from None
+    except RecursionError:
+        raise ApiError(400, "body is nested too deeply") from None
 
 
 def _wrap(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -164,25 +185,72 @@ async def load(call: Call) -> tuple[SiteRecord, SiteModel]:
     return record, decode_model(record.model)
 
 
+async def _backoff(attempt: int) -> None:
+    """A randomized pause before retrying a lost race: 1-2 ms, doubling up to 100-200 ms, so that
+    writers that collided do not collide again."""
+    ceiling = min(0.002 * 2**attempt, 0.2)
+    await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+
+def _adopt(model: SiteModel) -> None:
+    """Gives ids to custom data imported without one (the vendor's configurations have none;
+    earlier versions stored them with id 0)."""
+    model.move_next_id_past_ids()
+    for definition in model.custom_data:
+        definition.id = definition.id or model.allocate_id()
+
+
+_EDIT_LOCKS: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _edit_lock(code: str) -> asyncio.Lock:
+    """One lock per site and event loop: the edits a process makes to a site take turns, so only
+    edits from other processes or instances can race (and are retried)."""
+    key = (id(asyncio.get_running_loop()), code)
+    lock = _EDIT_LOCKS.get(key)
+    if lock is None:
+        lock = _EDIT_LOCKS[key] = asyncio.Lock()
+    return lock
+
+
 async def edit(call: Call, change: Callable[[SiteModel], T]) -> T:
     """Applies ``change`` to the site's model and saves it; retried if another edit won the race.
 
-    The save bumps the configuration timestamp and notifies SSE subscribers (through storage).
+    ``change`` must read ``call.body`` itself (it is restored before each attempt). The model is
+    validated as a whole before it is saved (``model_errors``), and ``next_id`` moves past any id
+    the change brought. The save bumps the configuration timestamp and notifies SSE subscribers
+    (through storage).
     """
-    for _ in range(5):
-        record, model = await load(call)
-        result = change(model)
-        invalid(model_errors(model))
-        try:
-            await call.state.storage.update_site(record.code, record.version, encode_model(model), now_ms())
-        except Conflict:
-            continue
-        return result
+    async with _edit_lock(call.param("site")):
+        pristine = copy.deepcopy(call.body)
+        for attempt in range(EDIT_ATTEMPTS):
+            if attempt:
+                await _backoff(attempt - 1)
+                call.body = copy.deepcopy(pristine)  # ``change`` may have filled in ids: start afresh
+            saved, result = await _attempt(call, change)
+            if saved:
+                return result
     raise ApiError(409, "the site is being changed concurrently; retry")
+
+
+async def _attempt(call: Call, change: Callable[[SiteModel], T]) -> tuple[bool, T]:
+    """One load-change-validate-save round; False when another edit saved the site meanwhile."""
+    record, model = await load(call)
+    _adopt(model)
+    result = change(model)
+    model.move_next_id_past_ids()
+    invalid(model_errors(model))
+    try:
+        await call.state.storage.update_site(record.code, record.version, encode_model(model), now_ms())
+    except Conflict:
+        return False, result
+    return True, result
 
 
 def merge(current: Any, patch: dict[str, Any], kind: type[T], fixed: tuple[str, ...] = ()) -> T:
     """``current`` updated with the fields of ``patch`` (validated as ``kind``)."""
+    if not isinstance(patch, dict):
+        raise ApiError(422, f"invalid body: expected an object of {kind.__name__} fields")
     for name in fixed:
         if name in patch and patch[name] != getattr(current, name):
             raise ApiError(422, f"{name} cannot be changed")

@@ -21,6 +21,7 @@ from kameleoon_server.routes._admin_kit import (
 )
 
 FLAG = "/api/sites/{site}/flags/{flag}"
+MAX_POSITION = 10**9  # a rule position beyond the list puts the rule last (list.insert)
 RULES = FLAG + "/environments/{env}/rules"
 
 
@@ -79,16 +80,16 @@ async def list_flags(call: Call) -> Any:
     tag="flags",
 )
 async def post_flag(call: Call) -> Any:
-    flag: Flag = call.body
-
     def change(model: SiteModel) -> Any:
+        flag: Flag = call.body
         if not flag.variations:
             flag.variations = [Variation(key="off", name="Off"), Variation(key="on", name="On")]
+        model.flags.append(flag)
+        model.move_next_id_past_ids()  # ids given in the body are never allocated again
         flag.id = flag.id or model.allocate_id()
         for env in flag.environments.values():
             for rule in env.rules:
                 allocate_rule_ids(model, rule)
-        model.flags.append(flag)
         return _checked(model, flag)
 
     return await edit(call, change)
@@ -110,11 +111,12 @@ async def patch_flag(call: Call) -> Any:
     def change(model: SiteModel) -> Any:
         flag = _flag(call, model)
         updated = merge(flag, call.body, Flag, fixed=("id", "key"))
+        model.flags[model.flags.index(flag)] = updated
+        model.move_next_id_past_ids()
         for env_key, env in updated.environments.items():
             old = flag.environments.get(env_key, FlagEnvironment())
             for rule in env.rules:
                 allocate_rule_ids(model, rule, next((r for r in old.rules if r.id == rule.id), None))
-        model.flags[model.flags.index(flag)] = updated
         return _checked(model, updated)
 
     return await edit(call, change)
@@ -245,16 +247,17 @@ async def list_rules(call: Call) -> Any:
     "POST", RULES, "Add a rule (query position: index, default last)", body=Rule, status=201, tag="rules"
 )
 async def post_rule(call: Call) -> Any:
-    rule: Rule = call.body
+    position = call.int_query("position", MAX_POSITION, -MAX_POSITION, MAX_POSITION)
 
     def change(model: SiteModel) -> Any:
+        rule: Rule = call.body
         flag = _flag(call, model)
         env = _environment(call, model, flag)
-        allocate_rule_ids(model, rule)
-        if any(r.id == rule.id for r in env.rules):
+        if rule.id and any(r.id == rule.id for r in env.rules):
             raise ApiError(409, f"rule {rule.id} exists already")
-        position = call.query("position")
-        env.rules.insert(int(position) if position.lstrip("-").isdigit() else len(env.rules), rule)
+        env.rules.insert(position, rule)
+        model.move_next_id_past_ids()
+        allocate_rule_ids(model, rule)
         invalid(rule_errors(model, flag, rule))
         return to_json(rule)
 
@@ -281,8 +284,9 @@ async def patch_rule(call: Call) -> Any:
         env = _environment(call, model, flag)
         rule = _rule(call, env)
         updated = merge(rule, call.body, Rule, fixed=("id",))
-        allocate_rule_ids(model, updated, rule)  # new split entries reuse their variation's old id
         env.rules[env.rules.index(rule)] = updated
+        model.move_next_id_past_ids()
+        allocate_rule_ids(model, updated, rule)  # new split entries reuse their variation's old id
         invalid(rule_errors(model, flag, updated))
         return to_json(updated)
 

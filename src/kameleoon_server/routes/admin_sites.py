@@ -12,9 +12,17 @@ from starlette.responses import Response
 
 from kameleoon_server._datafile import build_datafile
 from kameleoon_server._import import DatafileError, import_datafile
-from kameleoon_server._validate import settings_errors
+from kameleoon_server._integers import MAX_ID
+from kameleoon_server._validate import environment_key_errors, environments_errors, settings_errors
 from kameleoon_server._wire import EVENT_TYPE_NAMES
-from kameleoon_server.model import Environment, SiteModel, SiteSettings, decode_model, encode_model
+from kameleoon_server.model import (
+    DEFAULT_ENVIRONMENT,
+    Environment,
+    SiteModel,
+    SiteSettings,
+    decode_model,
+    encode_model,
+)
 from kameleoon_server.routes._admin_kit import (
     ApiError,
     Call,
@@ -84,8 +92,7 @@ async def create_site(state: ServerState, spec: SiteCreate) -> dict[str, Any]:
     invalid(settings_errors(spec.settings))
     model = SiteModel(name=spec.name or code, settings=spec.settings)
     if spec.environments is not None:
-        if not spec.environments:
-            raise ApiError(422, "a site needs at least one environment")
+        invalid(environments_errors(spec.environments))
         model.environments = [Environment(key=k, name=k.title()) for k in dict.fromkeys(spec.environments)]
     record = await state.storage.create_site(code, encode_model(model), now_ms())
     credentials = await create_credential(state, record.id, code)
@@ -119,9 +126,13 @@ async def patch_site(call: Call) -> Any:
     unknown = set(call.body) - {"name", "settings"}
     if unknown:
         raise ApiError(422, f"unknown fields {sorted(unknown)} (allowed: name, settings)")
+    if not isinstance(call.body.get("name", ""), str):
+        raise ApiError(422, "name must be a string")
+    if not isinstance(call.body.get("settings", {}), dict):
+        raise ApiError(422, "settings must be an object")
 
     def change(model: SiteModel) -> None:
-        model.name = str(call.body.get("name", model.name))
+        model.name = call.body.get("name", model.name)
         if "settings" in call.body:
             model.settings = merge(model.settings, call.body["settings"], SiteSettings)
             invalid(settings_errors(model.settings))
@@ -185,8 +196,7 @@ async def list_environments(call: Call) -> Any:
 )
 async def post_environment(call: Call) -> Any:
     spec: EnvironmentCreate = call.body
-    if not SITE_CODE_RE.match(spec.key):
-        raise ApiError(422, "environment key: 1-64 letters, digits, '_' or '-'")
+    invalid(environment_key_errors(spec.key))
 
     def change(model: SiteModel) -> Any:
         if spec.key in model.environment_keys():
@@ -209,6 +219,8 @@ async def delete_environment(call: Call) -> Any:
 
     def change(model: SiteModel) -> None:
         env = find(model.environments, lambda e: e.key == key, f"environment {key!r}")
+        if key == DEFAULT_ENVIRONMENT:
+            raise ApiError(409, f"{key!r} cannot be deleted: it is served to SDKs that name no environment")
         if len(model.environments) == 1:
             raise ApiError(409, "a site needs at least one environment")
         model.environments.remove(env)
@@ -226,7 +238,7 @@ async def delete_environment(call: Call) -> Any:
 )
 async def get_configuration(call: Call) -> Any:
     record, model = await load(call)
-    environment = call.query("environment", "production")
+    environment = call.query("environment", DEFAULT_ENVIRONMENT)
     if environment not in model.environment_keys():
         raise ApiError(404, f"unknown environment {environment!r}")
     return build_datafile(model, environment, record.updated_ms, v3=call.query("v3") == "true")
@@ -240,7 +252,7 @@ async def get_configuration(call: Call) -> Any:
     tag="configuration",
 )
 async def put_configuration(call: Call) -> Any:
-    environment = call.query("environment", "production")
+    environment = call.query("environment", DEFAULT_ENVIRONMENT)
     keep_domain = call.query("keep_data_api_domain") == "true"
 
     def change(model: SiteModel) -> SiteModel:
@@ -261,7 +273,7 @@ async def put_configuration(call: Call) -> Any:
 )
 async def list_remote_data(call: Call) -> Any:
     record, _ = await load(call)
-    limit = min(int(call.query("limit", "100") or 100), 1000)
+    limit = min(call.int_query("limit", 100, 1, MAX_ID), 1000)
     return await call.state.storage.list_remote_data(record.id, call.query("prefix"), limit)
 
 

@@ -65,12 +65,12 @@ async def post_segment(call: Call) -> Any:
     spec: SegmentInput = call.body
 
     def change(model: SiteModel) -> Any:
-        segment = Segment(
-            id=spec.id or model.allocate_id(), name=spec.name, conditions_data=conditions_data(spec)
-        )
-        if model.segment(segment.id) is not None:
+        segment = Segment(id=spec.id, name=spec.name, conditions_data=conditions_data(spec))
+        if segment.id and model.segment(segment.id) is not None:
             raise ApiError(409, f"segment {segment.id} exists already")
         model.segments.append(segment)
+        model.move_next_id_past_ids()  # an explicit id is never allocated again
+        segment.id = segment.id or model.allocate_id()
         invalid(segment_errors(model, segment))
         return to_json(segment)
 
@@ -139,15 +139,15 @@ async def list_goals(call: Call) -> Any:
     tag="goals",
 )
 async def post_goal(call: Call) -> Any:
-    goal: Goal = call.body
-
     def change(model: SiteModel) -> Any:
-        goal.id = goal.id or model.allocate_id()
-        if any(g.id == goal.id for g in model.goals):
+        goal: Goal = call.body
+        if goal.id and any(g.id == goal.id for g in model.goals):
             raise ApiError(409, f"goal {goal.id} exists already")
         if not goal.name.strip():
             raise ApiError(422, "a goal needs a name")
         model.goals.append(goal)
+        model.move_next_id_past_ids()
+        goal.id = goal.id or model.allocate_id()
         return to_json(goal)
 
     return await edit(call, change)
@@ -159,17 +159,24 @@ async def patch_goal(call: Call) -> Any:
         goal_id = call.int_param("goal")
         goal = find(model.goals, lambda g: g.id == goal_id, f"goal {goal_id}")
         updated = merge(goal, call.body, Goal, fixed=("id",))
+        if not updated.name.strip():
+            raise ApiError(422, "a goal needs a name")
         model.goals[model.goals.index(goal)] = updated
         return to_json(updated)
 
     return await edit(call, change)
 
 
-@endpoint("DELETE", "/api/sites/{site}/goals/{goal}", "Delete a goal", status=204, tag="goals")
+@endpoint(
+    "DELETE", "/api/sites/{site}/goals/{goal}", "Delete a goal unused by conditions", status=204, tag="goals"
+)
 async def delete_goal(call: Call) -> Any:
     def change(model: SiteModel) -> None:
         goal_id = call.int_param("goal")
-        model.goals.remove(find(model.goals, lambda g: g.id == goal_id, f"goal {goal_id}"))
+        goal = find(model.goals, lambda g: g.id == goal_id, f"goal {goal_id}")
+        if users := usage(model, "goal", goal.id):
+            raise ApiError(409, "the goal is used by targeting conditions", users)
+        model.goals.remove(goal)
 
     await edit(call, change)
 
@@ -188,11 +195,11 @@ async def list_custom_data(call: Call) -> Any:
     tag="custom data",
 )
 async def post_custom_data(call: Call) -> Any:
-    definition: CustomDataDefinition = call.body
-
     def change(model: SiteModel) -> Any:
-        definition.id = definition.id or model.allocate_id()
+        definition: CustomDataDefinition = call.body
         model.custom_data.append(definition)
+        model.move_next_id_past_ids()
+        definition.id = definition.id or model.allocate_id()
         invalid(custom_data_errors(model, definition))
         return to_json(definition)
 
@@ -225,12 +232,15 @@ async def patch_custom_data(call: Call) -> Any:
 @endpoint(
     "DELETE",
     "/api/sites/{site}/custom-data/{index}",
-    "Delete a custom data definition",
+    "Delete a custom data definition unused by conditions",
     status=204,
     tag="custom data",
 )
 async def delete_custom_data(call: Call) -> Any:
     def change(model: SiteModel) -> None:
-        model.custom_data.remove(_custom(call, model))
+        definition = _custom(call, model)
+        if users := usage(model, "custom_data", definition.index):
+            raise ApiError(409, "the custom data index is used by targeting conditions", users)
+        model.custom_data.remove(definition)
 
     await edit(call, change)
