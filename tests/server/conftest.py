@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import itertools
 import os
+import signal
 import socket
 import sqlite3
 import threading
@@ -108,9 +109,16 @@ def postgres() -> Iterator[pg_cluster.Cluster]:
             pytest.fail(reason)
         pytest.skip(reason)
     cluster = pg_cluster.Cluster()
+    # A terminated test run (a CI time limit, a kill) still stops the cluster: SIGTERM becomes a
+    # KeyboardInterrupt, after which pytest tears session fixtures down. (pg_ctl detaches the
+    # server: nothing else would stop it.)
+    previous = signal.signal(signal.SIGTERM, pg_cluster._interrupt)
     cluster.start()
-    yield cluster
-    cluster.stop()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
