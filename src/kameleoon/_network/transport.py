@@ -150,9 +150,13 @@ class Urllib3Transport:
             return pool
         import urllib3  # deferred: importing urllib3 costs more than the rest of the SDK
 
+        from kameleoon._network import deadlines
+
         with self._lock:
             if self._pool is None:
-                self._pool = urllib3.PoolManager(num_pools=8, maxsize=self._max_connections, retries=False)
+                pool = urllib3.PoolManager(num_pools=8, maxsize=self._max_connections, retries=False)
+                pool.pool_classes_by_scheme = {"http": deadlines.HTTPPool, "https": deadlines.HTTPSPool}
+                self._pool = pool
             return self._pool
 
     def _reset_after_fork(self) -> None:
@@ -166,7 +170,7 @@ class Urllib3Transport:
         import urllib3
 
         deadline = time.monotonic() + request.timeout
-        raw = self._open(request, urllib3.Timeout(total=request.timeout), request.body)
+        raw = self._open(request, urllib3.Timeout(total=request.timeout), request.body, deadline)
         try:
             body = _read_body(raw, deadline)
         except _errors() as e:
@@ -180,24 +184,31 @@ class Urllib3Transport:
         import urllib3
 
         timeout = urllib3.Timeout(connect=request.timeout, read=request.timeout)
-        raw = self._open(request, timeout, None)  # the response head within the request timeout
+        deadline = time.monotonic() + request.timeout
+        raw = self._open(request, timeout, None, deadline)  # the response head within the timeout
         _set_read_timeout(raw, idle_timeout)  # then each chunk within the idle timeout
         return _Urllib3Stream(raw)
 
-    def _open(self, request: Request, timeout: urllib3.Timeout, body: bytes | None) -> Any:
+    def _open(self, request: Request, timeout: urllib3.Timeout, body: bytes | None, deadline: float) -> Any:
+        """Sends the request and reads the response head, which must arrive by ``deadline``."""
+        from kameleoon._network.deadlines import within
+
+        manager = self._manager()
         try:
-            return self._manager().urlopen(
-                request.method,
-                request.url,
-                body=body,
-                headers=dict(request.headers),
-                timeout=timeout,
-                preload_content=False,
-                redirect=False,
-                retries=False,
-            )
+            with within(deadline):
+                return manager.urlopen(
+                    request.method,
+                    request.url,
+                    body=body,
+                    headers=dict(request.headers),
+                    timeout=timeout,
+                    preload_content=False,
+                    redirect=False,
+                    retries=False,
+                )
         except _errors() as e:
-            raise TransportError(f"{request.method} {request.url}: {e}") from e
+            why = "timed out waiting for the response" if time.monotonic() >= deadline else str(e)
+            raise TransportError(f"{request.method} {request.url}: {why}") from e
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ route's standing fault (``always``), else is answered normally. A fault is one o
 * ``Fault.hang()`` - no answer until the server stops;
 * ``Fault.drip(seconds, close)`` - the normal answer, one byte of body every ``seconds``
   (``close``: announced with ``Connection: close``);
+* ``Fault.drip_head(seconds)`` - the status line and headers one byte every ``seconds``;
 * ``Fault.reset()`` - the connection is reset (RST) without an answer;
 * ``Fault.truncate()`` - half of the body, then the connection closes;
 * ``Fault.garbage()`` - ``200 application/json`` with a body that is not JSON.
@@ -60,6 +61,10 @@ class Fault:
     @staticmethod
     def drip(seconds: float, close: bool = False) -> Fault:
         return Fault("drip", seconds=seconds, code=int(close))
+
+    @staticmethod
+    def drip_head(seconds: float) -> Fault:
+        return Fault("drip_head", seconds=seconds)
 
     @staticmethod
     def reset() -> Fault:
@@ -363,6 +368,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, content_type = fault.code, b"", None
         if kind == "garbage":
             status, payload, content_type = 200, b'{"featureFlags": [{"id": 1,', "application/json"
+        if kind == "drip_head" and fault is not None:
+            self._drip_head(status, payload, content_type, fault.seconds)
+            return
         self.send_response(status)
         if kind == "drip" and fault is not None and fault.code:
             self.send_header("Connection", "close")
@@ -385,6 +393,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload[position : position + 1])
             self.wfile.flush()
         self.close_connection = True
+
+    def _drip_head(self, status: int, payload: bytes, content_type: str | None, seconds: float) -> None:
+        kind = f"Content-Type: {content_type}\r\n" if content_type else ""
+        head = f"HTTP/1.1 {status} OK\r\n{kind}Content-Length: {len(payload)}\r\n\r\n".encode()
+        self._drip(head, seconds)
+        if not self.fake._down.is_set():
+            with contextlib.suppress(OSError):
+                self.wfile.write(payload)
 
     def _client_gone(self) -> bool:
         readable, _, _ = select.select([self.connection], [], [], 0)

@@ -95,7 +95,7 @@ def test_sessions_of_loops_closed_without_shutdown_do_not_pile_up(server: FaultS
     assert not [w for w in caught if "Unclosed client session" in str(w.message)]
 
 
-@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.2)])
+@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.2), Fault.drip_head(0.05)])
 def test_total_timeout(server: FaultServer, fault: Fault) -> None:
     server.inject("config", fault)
     started = time.monotonic()

@@ -49,12 +49,14 @@ def test_connections_are_reused(server: FaultServer, transport: Urllib3Transport
     assert len(server._connections) <= 1  # one keep-alive connection served the five requests
 
 
-@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.2), Fault.drip(0.2, close=True)])
+@pytest.mark.parametrize(
+    "fault", [Fault.hang(), Fault.drip(0.2), Fault.drip(0.2, close=True), Fault.drip_head(0.05)]
+)
 def test_total_timeout_covers_waiting_and_reading(
     server: FaultServer, transport: Urllib3Transport, fault: Fault
 ) -> None:
-    """A silent server and a server dripping its body (kept alive or not) both end within the
-    total timeout."""
+    """A silent server, and a server dripping its body (kept alive or not) or its response
+    head (each byte well within the per-read timeout), all end within the total timeout."""
     server.inject("config", fault)
     started = time.monotonic()
     with pytest.raises(TransportError):
@@ -158,6 +160,28 @@ def test_stream_idle_timeout_raises(server: FaultServer, transport: Urllib3Trans
         stream.read()
     assert time.monotonic() - started < 0.3 + MARGIN
     stream.close()
+
+
+def test_stream_head_must_arrive_within_the_request_timeout(
+    server: FaultServer, transport: Urllib3Transport
+) -> None:
+    server.inject("sse", Fault.drip_head(0.05))
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        transport.open_stream(get(server, "/sse?siteCode=s", timeout=0.4), None)
+    assert time.monotonic() - started < 0.4 + MARGIN
+
+
+def test_a_connection_outliving_its_first_deadline_stays_usable(
+    server: FaultServer, transport: Urllib3Transport
+) -> None:
+    """The head deadline is lifted once the head arrives: the kept-alive connection is not
+    shut down later by the deadline of the exchange it once served."""
+    transport.send(get(server, timeout=0.2))
+    time.sleep(0.4)
+    for _ in range(3):
+        assert transport.send(get(server)).status == 200
+    assert len(server._connections) <= 1
 
 
 def test_stream_open_failure_raises(server: FaultServer, transport: Urllib3Transport) -> None:

@@ -1,0 +1,138 @@
+"""A deadline on the wait for a response head, which per-read socket timeouts cannot give.
+
+urllib3 bounds each ``recv`` by the read timeout, so a server that sends its status line and
+headers one byte at a time keeps an exchange alive for as long as it likes. Here the pool's
+connections know the deadline of the exchange they serve (set by the calling thread with
+:func:`within`), and one watchdog thread shuts the socket down when the head has not arrived
+by then, which wakes the blocked reader with an error.
+
+Imported only by the urllib3 transport, once urllib3 is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.response import HTTPResponse
+
+__all__ = ["HTTPPool", "HTTPSPool", "within"]
+
+_log = logging.getLogger("kameleoon")
+_exchange = threading.local()
+
+
+@contextlib.contextmanager
+def within(at: float) -> Iterator[None]:
+    """Within the block, a response head this thread waits for must arrive by ``at``
+    (a :func:`time.monotonic` instant)."""
+    _exchange.deadline = at
+    try:
+        yield
+    finally:
+        _exchange.deadline = None
+
+
+class _Watchdog:
+    """One daemon thread, started on first use, that shuts down overdue sockets."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[list[Any]] = []  # [deadline, sequence, socket or None when disarmed]
+        self._sequence = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, sock: socket.socket, at: float) -> list[Any]:
+        entry = [at, next(self._sequence), sock]
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._cond.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kameleoon-deadlines", daemon=True)
+                self._thread.start()
+        return entry
+
+    def disarm(self, entry: list[Any]) -> None:
+        with self._cond:  # once this returns, the socket is never shut down by the watchdog
+            entry[2] = None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._expire_next()
+            except Exception:  # never die silently: log and keep watching
+                _log.exception("the request deadline watchdog failed; it carries on")
+
+    def _expire_next(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                entry = heapq.heappop(self._heap)
+                _shut(entry[2])
+                entry[2] = None
+                return
+
+    def reset_after_fork(self) -> None:
+        self.__init__()  # type: ignore[misc]  # the parent's thread and lock do not exist here
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the plain socket's method: TLS state is left alone
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_watchdog = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_watchdog.reset_after_fork)
+
+
+class _Bounded:
+    """Mixin for a urllib3 connection: the response head is awaited until the deadline."""
+
+    sock: socket.socket | None
+
+    def getresponse(self) -> HTTPResponse:
+        at: float | None = getattr(_exchange, "deadline", None)
+        sock = self.sock
+        if at is None or sock is None:
+            return super().getresponse()  # type: ignore[misc, no-any-return]
+        entry = _watchdog.arm(sock, at)
+        try:
+            return super().getresponse()  # type: ignore[misc, no-any-return]
+        finally:
+            _watchdog.disarm(entry)
+
+
+class _BoundedHTTPConnection(_Bounded, HTTPConnection):  # type: ignore[misc]  # urllib3 narrows http.client
+    pass
+
+
+class _BoundedHTTPSConnection(_Bounded, HTTPSConnection):  # type: ignore[misc]
+    pass
+
+
+class HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _BoundedHTTPConnection
+
+
+class HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _BoundedHTTPSConnection
