@@ -29,6 +29,7 @@ from kameleoon_server._wire import (
     ET_PAGE,
     ET_STATIC_DATA,
     decode_line,
+    known_revenue,
 )
 from kameleoon_server.storage import StoredEvent
 
@@ -96,6 +97,14 @@ def _number(raw: str | None) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
+def _revenue(raw: str | None) -> float:
+    """The revenue of a stored conversion line; 0.0 when it was stored as unknown (NaN, infinite
+    or beyond ``MAX_REVENUE``: JSON cannot carry the first ones, results leave all of them out)."""
+    number = _number(raw)
+    known = None if number is None else known_revenue(number)
+    return 0.0 if known is None else known
+
+
 @dataclass(slots=True)
 class _Static:
     """Device, browser and OS as last seen (carried across visits)."""
@@ -151,7 +160,7 @@ def _event_data(etype: int, p: dict[str, str]) -> tuple[str, dict[str, Any]] | N
     if etype == ET_EXPERIMENT:
         return "experimentEvents", {"id": int(p["id"]), "variationId": int(p["variationId"])}
     if etype == ET_CONVERSION:
-        revenue = _number(p.get("revenue")) or 0.0
+        revenue = _revenue(p.get("revenue"))
         return "conversionEvents", {
             "goalId": int(p["goalId"]),
             "revenue": revenue,

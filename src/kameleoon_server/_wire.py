@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,19 @@ EVENT_TYPE_NAMES: Final[dict[int, str]] = {code: name for name, code in EVENT_TY
 
 MAX_IDENTITY_LENGTH: Final = 255
 MAX_NONCE_LENGTH: Final = 64
+MAX_REVENUE: Final = 1e15
+"""Largest magnitude of a conversion's revenue that is stored; beyond it (as for NaN and the
+infinities) the revenue is unknown (NULL) and the conversion still counts.
+
+* No real order comes near it: about ten times the yearly output of the world in US dollars,
+  still more than a billion dollars in a currency of a million units to the dollar.
+* Every whole amount up to it is exact in a double (it is below 2**53).
+* A fast-path revenue (at most 15 integer digits) never exceeds it, once rounded.
+* The results' sums stay finite: a visitor's revenue is at most k * 1e15 for k conversions; the
+  sum of the squares over n visitors, n * (k * 1e15)**2, stays below the largest double
+  (1.8e308) unless n * k**2 exceeds 1e278, and the square of the sum, (n * k * 1e15)**2, unless
+  n * k exceeds 1e139. (The square of a single revenue overflows from 1.34e154 on.)
+"""
 
 # One stored event, in the column order of the ``events`` table (see storage.base.EventRow).
 Row = tuple[
@@ -200,6 +212,12 @@ _STATIC_KEYS: Final = frozenset(
 )
 
 
+def known_revenue(revenue: float) -> float | None:
+    """``revenue``, or None (unknown) when it is NaN, infinite (an SDK may send them) or beyond
+    :data:`MAX_REVENUE` in magnitude."""
+    return revenue if abs(revenue) <= MAX_REVENUE else None  # False for NaN
+
+
 _Fields = tuple[int | None, int | None, int | None, float | None, int | None, int | None]
 _NO_FIELDS: Final[_Fields] = (None, None, None, None, None, None)
 
@@ -209,9 +227,8 @@ def _type_fields(etype: int, params: dict[str, str]) -> _Fields:
     if etype == ET_EXPERIMENT:
         return (_int(params, "id"), _int(params, "variationId"), None, None, None, None)
     if etype == ET_CONVERSION:
-        revenue = _float(params, "revenue", 0.0)  # NaN or infinite (an SDK may send them): unknown
-        known = revenue if math.isfinite(revenue) else None
-        return (None, None, _int(params, "goalId"), known, int(_bool(params, "negative")), None)
+        revenue = known_revenue(_float(params, "revenue", 0.0))
+        return (None, None, _int(params, "goalId"), revenue, int(_bool(params, "negative")), None)
     if etype == ET_CUSTOM_DATA:
         index = _int(params, "index")
         _values_count_map(params)
@@ -252,7 +269,8 @@ def _links(params: dict[str, str], site_id: int, identity: str, now_ms: int) -> 
 
 # Fast paths: the exact layouts the SDKs write for the most frequent lines (§5.3). Anything else
 # (or anything these do not match exactly, e.g. a percent-encoded visitor code) takes the general
-# path below, which accepts every valid line.
+# path below, which accepts every valid line. A fast-path revenue has at most 15 integer digits,
+# so it is within MAX_REVENUE (1e15 at most, once rounded) and needs no check.
 _NONCE = r"nonce=([0-9A-Za-z_\-]{1,64})"
 _WHO = r"&(visitorCode|mappingValue)=([^&%]{1,255})(?:&userAgent=([^&]*))?"
 _FAST_EXPERIMENT: Final = re.compile(

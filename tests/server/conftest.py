@@ -173,6 +173,22 @@ def query(storage: Storage, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return pg.execute(sql.replace("?", "%s"), params).fetchall()
 
 
+def write(storage: Storage, sql: str, *params: Any) -> None:
+    """Runs one writing statement (``?`` placeholders) straight on the database of ``storage``."""
+    if isinstance(storage, SQLiteStorage):
+        conn = sqlite3.connect(storage.path)
+        try:
+            with conn:
+                conn.execute(sql, params)
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(storage.url) as pg:  # type: ignore[attr-defined]
+        pg.execute(sql.replace("?", "%s"), params)
+
+
 class LiveServer:
     def __init__(self, base_url: str, storage: Storage, settings: ServerSettings) -> None:
         self.base_url = base_url

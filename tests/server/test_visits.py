@@ -106,6 +106,17 @@ def test_a_revenue_json_cannot_carry_is_served_as_zero(raw: str, served: float) 
     assert data["revenue"] == served and math.isfinite(data["revenue"])
 
 
+@pytest.mark.parametrize(
+    ("raw", "served"), [("1e200", 0.0), ("-2e15", 0.0), ("1e15", 1e15), ("-1e15", -1e15)]
+)
+def test_a_revenue_beyond_the_bound_is_served_as_zero(raw: str, served: float) -> None:
+    """Lines stored before the bound existed still carry such a revenue; it is unknown, as in the
+    results, not a number that would swamp an SDK's sums."""
+    line = f"nonce=C&eventType=conversion&goalId=32&revenue={raw}&negative=false&visitorCode=v1"
+    visit = build_visitor_response([ev(line, 3, NOW - 30)], ALL, NOW, GAP)["currentVisit"]
+    assert visit["conversionEvents"][0]["data"]["revenue"] == served
+
+
 def test_every_event_kind_maps_to_its_array() -> None:
     events = [
         ev("nonce=P&eventType=page&href=https%3A%2F%2Fex.com%2Fa&title=A&visitorCode=v1", 5, NOW - 50),

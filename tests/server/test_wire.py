@@ -107,9 +107,9 @@ def test_mapping_identifier_custom_data_links_the_user_id_to_the_visitor() -> No
 
 
 def test_percent_encoded_identity_and_nonce_are_decoded_and_plus_stays_a_plus() -> None:
-    row = parse("nonce=N1&eventType=conversion&goalId=1&revenue=1e+20&visitorCode=rv%20x/y").rows[0]
+    row = parse("nonce=N1&eventType=conversion&goalId=1&revenue=1e+2&visitorCode=rv%20x/y").rows[0]
     assert row[1] == "rv x/y"
-    assert row[9] == 1e20
+    assert row[9] == 100.0
 
 
 def test_too_many_lines_is_an_error_and_long_visitor_codes_are_rejected() -> None:
@@ -243,11 +243,26 @@ def test_robot_user_agents(user_agent: str, robot: bool) -> None:
     assert w.is_bot_user_agent(user_agent) is robot
 
 
-@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e999"])
-def test_a_revenue_that_is_not_a_finite_number_is_stored_as_unknown(raw: str) -> None:
-    """The conversion counts; its revenue, which no total or mean could use, is unknown (NULL)."""
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e999", "1e200", "-1.5e154", "1000000000000000.2"])
+def test_a_revenue_that_is_not_a_finite_number_or_beyond_the_bound_is_stored_as_unknown(raw: str) -> None:
+    """The conversion counts; its revenue, which no total or mean could use (a square beyond
+    1.34e154 overflows a double), is unknown (NULL)."""
     parsed = parse(f"nonce=C1&eventType=conversion&goalId=5&revenue={raw}&negative=false&visitorCode=v")
     assert len(parsed.rows) == 1 and parsed.rows[0][9] is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [("1e15", 1e15), ("-1e15", -1e15), ("999999999999999.999999999999999", 1e15), ("12.5", 12.5)],
+)
+def test_a_revenue_up_to_the_bound_is_stored_on_every_path(raw: str, stored: float) -> None:
+    """The largest fast-path revenue rounds to the bound itself, which is kept."""
+    line = f"nonce=C1&eventType=conversion&goalId=5&revenue={raw}&negative=false&visitorCode=v"
+    assert w.MAX_REVENUE == 1e15
+    assert parse(line).rows[0][9] == stored
+    parsed = w.parse_for_storage(line.encode(), 7, 1000, 1000)
+    rows = parsed.rows() if isinstance(parsed, w.FastBody) else parsed.rows
+    assert rows[0][9] == stored
 
 
 def test_bodies_with_robots_or_other_layouts_are_parsed_fully_for_storage() -> None:

@@ -35,6 +35,7 @@ from kameleoon_server.results.schema import (
     VariationOut,
 )
 from kameleoon_server.stats import (
+    DEFAULT_MAX_DIMENSIONS,
     DEFAULT_SRM_THRESHOLD,
     BayesianResult,
     BayesianSettings,
@@ -59,7 +60,11 @@ from kameleoon_server.storage import Storage
 __all__ = ["ResultsRequest", "compute_results"]
 
 HOUR_MS = 3600 * 1000
-MAX_SLICES = 21  # the 20 largest breakdown values + "(other)"
+MAX_WINDOW_DAYS = 36_525
+"""Longest attribution window or CUPED lookback (100 years): the times stay 64-bit integers."""
+MAX_SLICES = DEFAULT_MAX_DIMENSIONS
+"""Most slices of a breakdown, "(other)" included (stats.md: the 20th bucket becomes "(other)"):
+with 20 values or more, the 19 largest and "(other)" pooling the rest; fewer: every value."""
 NO_VALUE = "(none)"
 CORRECTIONS = {"none": Correction.NONE, "holm": Correction.HOLM, "bh": Correction.BENJAMINI_HOCHBERG}
 UNITS = {
@@ -100,8 +105,11 @@ class ResultsRequest:
             raise ValueError("sequential testing and corrections apply to the frequentist method only")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError("alpha must be between 0 and 1")
-        if self.attribution_hours <= 0 or self.cuped_lookback_days <= 0:
-            raise ValueError("the attribution window and the CUPED lookback must be positive")
+        longest = MAX_WINDOW_DAYS * 24.0
+        if not (0 < self.attribution_hours <= longest and 0 < self.cuped_lookback_days * 24 <= longest):
+            raise ValueError(
+                "the attribution window and the CUPED lookback must be positive and 100 years at most"
+            )
 
     def replace(self, **changes: Any) -> ResultsRequest:
         return dataclasses.replace(self, **changes)

@@ -50,7 +50,8 @@ PARAMS: Final = (
     Param(
         "breakdown",
         {"type": "string", "default": "none"},
-        "browser, device, os, or a custom-data index (e.g. 2): results per value (top 20 + (other)).",
+        "browser, device, os, or a custom-data index (e.g. 2): results per value, at most 20 slices"
+        " (with 20 values or more: the 19 largest + (other)).",
     ),
     Param(
         "from",
@@ -62,22 +63,34 @@ PARAMS: Final = (
     ),
     Param(
         "attribution_hours",
-        {"type": "number", "default": 168},
-        "Conversions count up to this many hours after the first exposure (default 7 days).",
+        {"type": "number", "default": 168, "exclusiveMinimum": 0, "maximum": 876_600},
+        "Conversions count up to this many hours after the first exposure (default 7 days, 100 years max).",
     ),
     Param(
         "cuped",
         {"enum": ["on", "off"], "default": "off"},
         "CUPED variance reduction with pre-exposure values.",
     ),
-    Param("cuped_lookback_days", {"type": "number", "default": 14}, "CUPED pre-exposure period, in days."),
+    Param(
+        "cuped_lookback_days",
+        {"type": "number", "default": 14, "exclusiveMinimum": 0, "maximum": 36_525},
+        "CUPED pre-exposure period, in days (at most 100 years).",
+    ),
     Param(
         "cap_percentile",
         {"type": "number"},
         "Cap revenue/count visitor values at this quantile (0-1), e.g. 0.99.",
     ),
-    Param("cap_revenue", {"type": "number"}, "Cap each visitor's revenue at this amount (currency)."),
-    Param("cap_count", {"type": "number"}, "Cap each visitor's number of conversions."),
+    Param(
+        "cap_revenue",
+        {"type": "number", "minimum": -1e15, "maximum": 1e15},
+        "Cap each visitor's revenue at this amount (currency).",
+    ),
+    Param(
+        "cap_count",
+        {"type": "number", "minimum": -1e15, "maximum": 1e15},
+        "Cap each visitor's number of conversions.",
+    ),
     Param(
         "control", {"type": "string"}, "Variation key or id to compare against; default: the flag's default."
     ),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
+from kameleoon_server._wire import MAX_REVENUE
+
 __all__ = [
     "DAY_MS",
     "Breakdown",
@@ -66,9 +68,12 @@ class MetricSpec:
     goal_id: int
     value: MetricValue = MetricValue.CONVERSION
     cap: float | None = None
-    """Absolute upper cap of the visitor value (revenue: currency; count: conversions)."""
+    """Absolute upper cap of the visitor value (revenue: currency; count: conversions); at most
+    ``MAX_REVENUE`` in magnitude, so that capped values, like stored revenues, have squares and
+    sums that stay finite."""
     cap_percentile: float | None = None
-    """Cap at this quantile (0 < q < 1) of the non-zero visitor values of all variations."""
+    """Cap at this quantile (0 < q < 1) of the positive (> 0) values of the analysed visitors
+    (not bots, not several-variation visitors) of all variations."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", MetricValue(self.value))
@@ -76,6 +81,8 @@ class MetricSpec:
             raise ValueError("a conversion (0/1) metric cannot be capped")
         if self.cap is not None and self.cap_percentile is not None:
             raise ValueError("give an absolute cap or a percentile cap, not both")
+        if self.cap is not None and not abs(self.cap) <= MAX_REVENUE:  # also refuses NaN
+            raise ValueError(f"a cap must be a number from {-MAX_REVENUE:g} to {MAX_REVENUE:g}")
         if self.cap_percentile is not None and not 0.0 < self.cap_percentile < 1.0:
             raise ValueError("cap_percentile must be between 0 and 1 (exclusive)")
 
@@ -146,4 +153,4 @@ class SumsRow:
 class SumsAnswer:
     rows: tuple[SumsRow, ...]
     caps: dict[str, float | None]
-    """Percentile caps found, per metric key (None: no non-zero value to take it from)."""
+    """Percentile caps found, per metric key (None: no positive value to take it from)."""

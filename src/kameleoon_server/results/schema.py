@@ -65,7 +65,10 @@ class SettingsOut(_Out):
     cuped_lookback_days: Annotated[float, _d("Pre-exposure period used by CUPED. Unit: days.")]
     cap_percentile: Annotated[
         float | None,
-        _d("Revenue/count visitor values capped at this quantile of non-zero values. Unit: fraction (0-1)."),
+        _d(
+            "Revenue/count visitor values capped at this quantile of the positive (> 0) values."
+            " Unit: fraction (0-1)."
+        ),
     ]
     cap_revenue: Annotated[float | None, _d("Absolute cap of a visitor's revenue. Unit: currency.")]
     cap_count: Annotated[float | None, _d("Absolute cap of a visitor's conversions. Unit: conversions.")]

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
 
+from kameleoon_server._wire import MAX_REVENUE
 from kameleoon_server.results.dialect import Dialect
 from kameleoon_server.results.query import (
     Breakdown,
@@ -184,7 +185,7 @@ class _Builder:
             f" AND e.bot = 0 AND e.time_ms >= {self.p('conv_from', start)}"
             f" AND e.time_ms < {self.d.param('to_ms')}{self.in_range(self.unit())}"
         )
-        revenue = "CASE WHEN e.negative = 1 THEN -e.revenue ELSE e.revenue END"
+        revenue = self.revenue()
         if not self.links:
             # Each conversion joined with its identity's exposures (an index seek each),
             # grouped back to one row per conversion. CROSS JOIN: SQLite keeps the conversions
@@ -211,6 +212,16 @@ class _Builder:
             " x.var_min AS var_min, x.var_max AS var_max, x.bot AS bot"
             " FROM conv_person c JOIN exposed x ON x.unit = c.unit)",
         ]
+
+    def revenue(self) -> str:
+        """The signed revenue of conversion row ``e``; NULL (unknown) beyond ``MAX_REVENUE``, as
+        ingest stores it: a row stored otherwise (before the bound, by hand) can neither overflow
+        a square (an error in PostgreSQL, infinity in SQLite) nor weigh on the results."""
+        bound = self.p("max_revenue", MAX_REVENUE)
+        return (
+            f"CASE WHEN ABS(e.revenue) <= {bound}"
+            " THEN (CASE WHEN e.negative = 1 THEN -e.revenue ELSE e.revenue END) END"
+        )
 
     # -- breakdown dimension ----------------------------------------------------------------
     def dim_source(self) -> tuple[int, str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from kameleoon_server.results.params import PARAMS, parse_fields, parse_time
 from kameleoon_server.results.query import Breakdown, MetricValue
 
-from ..conftest import LiveServer
+from ..conftest import MINIMAL_DATAFILE, LiveServer, Site, write
 
 PATH = "/api/sites/{}/experiments/5001/results"
 
@@ -32,6 +33,13 @@ def test_results_need_the_admin_token(live: LiveServer) -> None:
         {"alpha": "2"},
         {"cap_percentile": "1.5"},
         {"metrics": "conversion", "cap_revenue": "-"},
+        # beyond ±1e15 a capped value's square could overflow (a 500 on PostgreSQL)
+        {"goal": "42", "metrics": "revenue", "cap_revenue": "-1e200"},
+        {"goal": "42", "metrics": "count", "cap_count": "nan"},
+        # a window or lookback of 1e300 hours or days does not fit a 64-bit time (a 500 on SQLite)
+        {"goal": "42", "attribution_hours": "1e300"},
+        {"goal": "42", "attribution_hours": "inf"},
+        {"goal": "42", "cuped": "on", "cuped_lookback_days": "1e300"},
         {"goal": "x"},
         {"colour": "red"},
         {},  # the site has no goals and none was given
@@ -113,3 +121,72 @@ def test_parameters_are_parsed_into_request_fields() -> None:
 )
 def test_times_are_epoch_ms_dates_or_iso_datetimes(text: str, ms: int) -> None:
     assert parse_time(text) == ms
+
+
+def _huge_revenue_site(live: LiveServer, revenue: str) -> tuple[Site, str]:
+    """Visitors h1 (7001, converts with ``revenue``), h2 (7001, 10), h3 and h4 (7002, 20 and 30)."""
+    site = live.create_site(MINIMAL_DATAFILE)
+    token = live.token(site)
+    exposures = [(1, 7001), (2, 7001), (3, 7002), (4, 7002)]
+    lines = [
+        f"nonce=E{i}&eventType=experiment&id=5001&variationId={v}&visitorCode=h{i}" for i, v in exposures
+    ]
+    for i, amount in ((1, revenue), (2, "10"), (3, "20"), (4, "30")):
+        lines.append(
+            f"nonce=C{i}&eventType=conversion&goalId=42&revenue={amount}&negative=false&visitorCode=h{i}"
+        )
+    response = live.post_events(site, "\n".join(lines), token)
+    assert response.status_code == 204, response.text
+    return site, token
+
+
+def _revenue_totals(live: LiveServer, site: Site) -> dict[int, tuple[float, str | None]]:
+    """(revenue total, comparison error) per variation id; the results must be a 200."""
+    query = {"goal": "42", "metrics": "conversion,revenue"}
+    response = live.admin("GET", PATH.format(site.code), params=query)
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    conversion, revenue = doc["metrics"]
+    assert [v["total"] for v in conversion["variations"]] == [2, 2]  # every conversion counts
+    return {
+        v["variation_id"]: (v["total"], (v["comparison"] or {}).get("error")) for v in revenue["variations"]
+    }
+
+
+@pytest.mark.parametrize("revenue", ["1e200", "-1.5e154", "1.0000001e15"])
+def test_a_revenue_beyond_the_bound_is_unknown_in_results_and_visitor_data(
+    live: LiveServer, revenue: str
+) -> None:
+    """Its square (or its sum's) would overflow a double: PostgreSQL failed the results with a 500
+    and SQLite reported ``non_finite_input``. Stored as unknown, the conversion still counts."""
+    site, token = _huge_revenue_site(live, revenue)
+    stored = (
+        "SELECT e.revenue FROM events e JOIN sites s ON s.id = e.site_id WHERE s.code = ? AND e.nonce = 'C1'"
+    )
+    assert live.db_rows(stored, site.code) == [(None,)]
+    assert _revenue_totals(live, site) == {7001: (10.0, None), 7002: (50.0, None)}
+    response = live.http.get(
+        f"/visit/visitor?siteCode={site.code}&visitorCode=h1&currentVisit=true&conversion=true",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    [event] = response.json()["currentVisit"]["conversionEvents"]
+    assert event["data"] == {"goalId": 42, "revenue": 0.0, "negative": False}
+
+
+@pytest.mark.parametrize("revenue", ["1e15", "999999999999999.99"])  # general and fast path
+def test_a_revenue_at_the_bound_is_kept(live: LiveServer, revenue: str) -> None:
+    site, _ = _huge_revenue_site(live, revenue)
+    totals = _revenue_totals(live, site)
+    assert totals[7001][0] == 1e15 + 10 and totals[7001][1] is None
+
+
+@pytest.mark.parametrize("stored", [1e300, -1e300, math.inf])
+def test_a_stored_revenue_beyond_the_bound_cannot_fail_the_results(live: LiveServer, stored: float) -> None:
+    """Rows written before the bound existed (or by another tool) are read as unknown revenue."""
+    site, _ = _huge_revenue_site(live, "5")
+    update = (
+        "UPDATE events SET revenue = ? WHERE nonce = 'C1' AND site_id = (SELECT id FROM sites WHERE code = ?)"
+    )
+    write(live.storage, update, stored, site.code)
+    assert _revenue_totals(live, site) == {7001: (10.0, None), 7002: (50.0, None)}

@@ -178,3 +178,12 @@ def test_the_async_runner_gives_the_same_answer(tmp_path: Path) -> None:
         return conn.execute(statement, params).fetchall()
 
     assert asyncio.run(sql.experiment_sums_async(execute, query, SQLITE)) == expected
+
+
+@pytest.mark.parametrize("cap", [-1e200, 1.5e15, float("nan"), float("inf")])
+def test_a_cap_beyond_the_revenue_bound_is_refused(cap: float) -> None:
+    """Capped values must stay within ±1e15, as stored revenues do, or their squares could
+    overflow (PostgreSQL fails the statement)."""
+    with pytest.raises(ValueError, match="a cap must be a number from -1e\\+15 to 1e\\+15"):
+        MetricSpec(42, "revenue", cap=cap)
+    assert MetricSpec(42, "count", cap=-1e15).cap == -1e15
