@@ -46,7 +46,8 @@ from kameleoon.types import RemoteVisitorDataFilter, Variable, Variation
 __all__ = ["KameleoonClient"]
 
 _TRACKING_CODE_WINDOW = 5.0  # seconds: assignments newer than this go to the engine tracking code
-_CLOSE_TIMEOUT = 5.0
+_CLOSE_TIMEOUT = 5.0  # seconds forget() takes at most (docs/network.md)
+_EXIT_TIMEOUT = 2.0  # seconds interpreter exit spends closing every client, together
 _FORK_LOCK_WAIT = 2.0  # seconds a fork waits for a thread to finish updating a visitor record
 
 
@@ -114,13 +115,31 @@ class KameleoonClient:
         if not self._closed:
             self._start()
 
-    def _close(self, timeout: float = _CLOSE_TIMEOUT) -> None:
-        """Stops background work after sending what can be sent within ``timeout`` seconds."""
+    def _close(self, timeout: float | None = None) -> None:
+        """Stops background work after sending what can be sent: returns within ``timeout``
+        seconds (default: 5), which bound the whole close (every thread of the client)."""
+        _close_all([self], _CLOSE_TIMEOUT if timeout is None else timeout)
+
+    def _begin_close(self, deadline: float) -> bool:
+        """Tells every thread to stop (the tracker sends what it can by ``deadline``); returns
+        at once, ``False`` when the client was already closed."""
         if self._closed:
-            return
+            return False
         self._closed = True
-        self._updater.stop()
-        self._tracker.stop(timeout)
+        self._tracker.refuse_later_calls()
+        self._updater.request_stop()
+        self._tracker.request_stop(deadline)
+        return True
+
+    def _finish_close(self, deadline: float) -> None:
+        """Waits until ``deadline`` at most for the threads to end, then releases connections."""
+        tracker_stopped = self._tracker.join(deadline)
+        if not (self._updater.join(deadline) and tracker_stopped):
+            self._log.warning(
+                "a background request of the client of site %s was still in flight when the close "
+                "timeout expired: its thread ends with that request's own timeout, sending nothing more",
+                self._site_code,
+            )
         self._transport.close()
 
     def _current(self) -> Configuration:
@@ -163,6 +182,8 @@ class KameleoonClient:
     def add_data(self, visitor_code: str, *args: Any) -> None:
         """Stores data on the visitor (sent with its next tracking request)."""
         code = _cookies.validate_visitor_code(visitor_code)
+        if self._closed:
+            self._tracker.refuse_after_close()  # stored for decisions, but never sent
         store = self._store
         visitor = store.get_or_create(code)
         context = DataContext(store, code, visitor, self._cfg, self._log)
@@ -582,9 +603,17 @@ def _after_fork() -> None:
         client._after_fork_in_child()
 
 
+def _close_all(clients: list[KameleoonClient], timeout: float) -> None:
+    """Closes ``clients`` in parallel within one deadline: every thread is told to stop first
+    (each tracker flushes on its own thread), then each is waited for until the deadline."""
+    deadline = time.monotonic() + timeout
+    closing = [client for client in clients if client._begin_close(deadline)]
+    for client in closing:
+        client._finish_close(deadline)
+
+
 def _at_exit() -> None:
-    for client in list(_clients):
-        client._close(timeout=2.0)
+    _close_all(list(_clients), _EXIT_TIMEOUT)
 
 
 if hasattr(os, "register_at_fork"):

@@ -51,8 +51,9 @@ class KameleoonClientFactory:
 
     @staticmethod
     def forget(site_code: str) -> None:
-        """Drops the cached client of ``site_code``: its pending tracking is sent (within the
-        default timeout) and its background threads stop."""
+        """Drops the cached client of ``site_code``: its pending tracking is sent and its
+        background threads stop, all within 5 seconds (what could not be sent by then is
+        counted and logged). Later calls on the dropped client are not tracked (logged once)."""
         given: object = site_code  # checked at run time: the annotation is not enforced
         if not isinstance(given, str):
             return  # no client can have this site code

@@ -2,13 +2,16 @@
 
 Requests are built and responses interpreted here once; the sync methods send on the
 caller's thread through the client's transport, the async twins through aiohttp when the
-``[async]`` extra is installed (otherwise the sync call runs in a worker thread).
+``[async]`` extra is installed (otherwise the sync call runs on one of the SDK's worker threads,
+:mod:`kameleoon._network.workers`, with what remains of the call's timeout: time spent waiting
+for a worker counts).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kameleoon import _cookies
 from kameleoon._engine.model import UNKNOWN_RULE
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from kameleoon._client import KameleoonClient
 
 __all__ = ["RemoteData"]
+
+T = TypeVar("T")
 
 
 class RemoteData:
@@ -85,16 +90,12 @@ class RemoteData:
         return response
 
     async def _send_async(self, request: Request) -> Response | None:
-        import asyncio
-
         from kameleoon._network import async_transport
 
         client = self._client
         deadline = time.monotonic() + request.timeout
         try:
-            token = client._tokens.cached()
-            if token is None:  # a token request is blocking I/O: keep it off the event loop
-                token = await asyncio.to_thread(client._tokens.get, request.timeout)
+            token = await self._token_async(deadline)
             response = await async_transport.send(request.with_token(token).with_timeout(_left(deadline)))
             if response.status == 401 and token is not None:
                 client._tokens.invalidate(token)
@@ -104,17 +105,41 @@ class RemoteData:
             return None
         return response
 
+    async def _token_async(self, deadline: float) -> str | None:
+        """The cached token, else one requested on a worker thread (blocking I/O: off the
+        event loop) within the call's deadline."""
+        from kameleoon._network import workers  # imports asyncio: only when async calls are made
+
+        tokens = self._client._tokens
+        token = tokens.cached()
+        if token is None:
+            token = await workers.call_within(deadline, tokens.get)
+        return token
+
+    async def _in_thread(self, name: str, timeout: float | None, call: Callable[[float], T], failed: T) -> T:
+        """Without aiohttp: ``call(seconds_left)`` (the sync twin) on a worker thread, its
+        deadline counted from now; ``failed`` (what the twin returns on a timeout) when the
+        deadline passes first."""
+        from kameleoon._network import workers
+
+        deadline = time.monotonic() + self._timeout(timeout)
+        try:
+            return await workers.call_within(deadline, call)
+        except workers.Expired as e:
+            self._client._log.error("%s failed: %s", name, e)
+            return failed
+
     # -- public operations ------------------------------------------------------------------
     def get_remote_data(self, key: str, timeout: float | None) -> Any:
         return self._json(self._send(self._map_request(key, timeout)))
 
     async def get_remote_data_async(self, key: str, timeout: float | None) -> Any:
-        import asyncio
-
         from kameleoon._network import async_transport
 
         if not async_transport.available():
-            return await asyncio.to_thread(self.get_remote_data, key, timeout)
+            return await self._in_thread(
+                "get_remote_data", timeout, lambda left: self.get_remote_data(key, left), None
+            )
         return self._json(await self._send_async(self._map_request(key, timeout)))
 
     def get_remote_visitor_data(
@@ -126,14 +151,15 @@ class RemoteData:
     async def get_remote_visitor_data_async(
         self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
     ) -> list[Any]:
-        import asyncio
-
         from kameleoon._network import async_transport
 
         if not async_transport.available():
-            return await asyncio.to_thread(
-                self.get_remote_visitor_data, code, add_data, timeout, data_filter, unique
-            )
+            self._identifier_step(code, unique)  # local, at once: not lost if the call times out
+
+            def call(left: float) -> list[Any]:
+                return self.get_remote_visitor_data(code, add_data, left, data_filter, None)
+
+            return await self._in_thread("get_remote_visitor_data", timeout, call, [])
         request = self._prepare_visitor(code, data_filter, unique, timeout)
         return self._visitor_result(code, await self._send_async(request), add_data)
 
@@ -147,15 +173,16 @@ class RemoteData:
     async def get_visitor_warehouse_audience_async(
         self, code: str, index: int, warehouse_key: str | None, timeout: float | None
     ) -> CustomData | None:
-        import asyncio
-
         from kameleoon._network import async_transport
 
+        valid = _cookies.validate_visitor_code(code)  # raises at once, whatever the path
         if not async_transport.available():
-            return await asyncio.to_thread(
-                self.get_visitor_warehouse_audience, code, index, warehouse_key, timeout
+            return await self._in_thread(
+                "get_visitor_warehouse_audience",
+                timeout,
+                lambda left: self.get_visitor_warehouse_audience(valid, index, warehouse_key, left),
+                None,
             )
-        valid = _cookies.validate_visitor_code(code)
         response = await self._send_async(self._map_request(warehouse_key or valid, timeout))
         return self._audience(valid, index, response)
 
@@ -173,11 +200,14 @@ class RemoteData:
         self, code: str, data_filter: Any, unique: bool | None, timeout: float | None
     ) -> Request:
         client = self._client
-        if unique is not None and isinstance(code, str):  # the code is not validated here
-            client._unique_identifier_step(code, unique)
+        self._identifier_step(code, unique)
         is_unique = isinstance(code, str) and client._store.is_unique_identifier(code)
         f = data_filter if isinstance(data_filter, RemoteVisitorDataFilter) else RemoteVisitorDataFilter()
         return self._visitor_request(str(code), f, is_unique, timeout)
+
+    def _identifier_step(self, code: str, unique: bool | None) -> None:
+        if unique is not None and isinstance(code, str):  # the code is not validated here
+            self._client._unique_identifier_step(code, unique)
 
     def _visitor_result(self, code: str, response: Response | None, add_data: bool) -> list[Any]:
         document = self._json(response)

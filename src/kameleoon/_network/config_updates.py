@@ -8,8 +8,9 @@ and jitter, forever; while it is down the job keeps polling. Each time a stream 
 configuration is downloaded once: a change made since the last download (while the stream was
 down, or between that download and the stream's start) was announced to nobody. A stream silent for
 ``stream_idle_timeout`` seconds counts as lost. Any failure keeps the last good
-configuration. ``stop()`` interrupts a blocked stream read at once. A crash of the job is
-logged and the job restarts.
+configuration. ``stop()`` (or ``request_stop()``, then ``join(deadline)``) interrupts a blocked
+stream read at once; a download in flight ends by its own timeout and is not applied. A crash of
+the job is logged and the job restarts.
 """
 
 from __future__ import annotations
@@ -103,14 +104,26 @@ class ConfigUpdater:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stops the job (a blocked stream read is interrupted) and waits up to ``timeout``."""
+        self.request_stop()
+        self.join(time.monotonic() + timeout)
+
+    def request_stop(self) -> None:
+        """Tells the job to stop and interrupts a blocked stream read; returns at once. A
+        download in flight ends by its own timeout, and what it brings is not applied."""
         self._stop.set()
         self._wake.set()
         stream = self._stream
         if stream is not None:
             stream.interrupt()
+
+    def join(self, deadline: float) -> bool:
+        """Waits until ``deadline`` (a :func:`time.monotonic` instant) at most for the job's
+        thread to end; ``False`` if it still runs."""
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(max(0.0, deadline - time.monotonic()))
+        return not thread.is_alive()
 
     def refresh_now(self) -> None:
         """Asks the job to download the configuration at once (when it is polling)."""
@@ -172,6 +185,8 @@ class ConfigUpdater:
             if self._stop.is_set():
                 return False
             status, body, document = self._download(request, attempt)
+            if self._stop.is_set():  # stopped during the download: nothing is applied any more
+                return False
             if 200 <= status < 300:
                 return self._accept(body, document, ts)
             if status == 403:

@@ -90,6 +90,7 @@ class TrackerStats:
     lines_rejected: int = 0  # single lines the server refused with a 400, 413 or 422: dropped
     lines_dropped: int = 0  # lines dropped by a full buffer, or left unsent at shutdown
     codes_dropped: int = 0  # visitors not scheduled because the schedule was full
+    calls_after_close: int = 0  # calls made after the client was stopped: their tracking is not sent
 
 
 class Poster:
@@ -169,6 +170,9 @@ class Delivery:
         self._buffer: deque[list[str]] = deque()
         self.buffered_lines = 0
         self.down_until: float | None = None  # None: the collector is considered up
+        # Set (from another thread) when the tracker is told to stop: from then on no request
+        # outlives it, so the final flush starts in time.
+        self.stop_deadline: float | None = None
 
     def submit(self, lines: list[str]) -> None:
         """Sends ``lines`` now (or keeps them while the collector is down)."""
@@ -205,7 +209,8 @@ class Delivery:
         work = deque(chunks)
         while work:
             chunk = work.popleft()
-            timeout = self._timeout if deadline is None else min(self._timeout, deadline - self._clock())
+            limit = self.stop_deadline if deadline is None else deadline
+            timeout = self._timeout if limit is None else min(self._timeout, limit - self._clock())
             if self.down_until is not None or timeout <= 0:
                 self._keep(chunk)
                 continue

@@ -6,8 +6,11 @@ turns their unsent items into lines (protocol spec §5.4) and hands them to
 :class:`~kameleoon._network.delivery.Delivery`, which posts them in size-capped requests,
 keeps failed bodies for retry with backoff (same nonces) and counts what a bound forces it to
 drop. The data of visitors evicted or expired from the store becomes lines before it is lost
-(:meth:`Tracker.adopt`). ``stop()`` sends what it can within its timeout. A crash of the
-thread is logged and the thread starts over.
+(:meth:`Tracker.adopt`). ``request_stop(deadline)`` makes the thread send what it can by the
+deadline (no request of the thread outlives it from then on) and ``join(deadline)`` waits for
+it, so that several trackers can stop within one deadline. Once the client is closed
+(``refuse_later_calls()``), calls are refused: counted in ``calls_after_close`` and logged
+once. A crash of the thread is logged and the thread starts over.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ _BACKLOG = 40_000
 # (pending bit, nonce, tracking parameters) of one visitor, shared by its linked codes in a batch
 _Encoded = list[tuple[int, str, str]]
 _CHUNK = 64  # visitors built per hold of the data lock
+_STOP_MARGIN = 0.1  # seconds (at most a tenth of the time left) the final flush leaves to end the thread
 
 
 class Tracker:
@@ -82,12 +86,15 @@ class Tracker:
         self._orphans: deque[str] = deque()
         self._nonce = lines.NoncePool()  # used with the store's data lock held
         self._thread: threading.Thread | None = None
+        self._closed = False  # the client was closed: calls are refused (kept across a fork)
+        self._closed_warned = False
         self._reset_threading()
 
     def _reset_threading(self) -> None:
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=MAX_QUEUED)
         self._stopping = threading.Event()
         self._stop_deadline = 0.0
+        self._delivery.stop_deadline = None
         self._thread = None
 
     # -- called from any thread -----------------------------------------------------------
@@ -102,6 +109,9 @@ class Tracker:
         scheduled = self._scheduled
         if code in scheduled:
             return
+        if self._closed:
+            self.refuse_after_close()
+            return
         if len(scheduled) >= MAX_SCHEDULED:
             stats = self.stats
             stats.codes_dropped += 1
@@ -111,6 +121,9 @@ class Tracker:
 
     def schedule_all(self, codes: list[str]) -> None:
         """:meth:`schedule` of each code, in order (one dict update while the bound is far)."""
+        if self._closed:
+            self.refuse_after_close()
+            return
         scheduled = self._scheduled
         if len(scheduled) + len(codes) <= MAX_SCHEDULED:
             scheduled.update(zip(codes, repeat(None)))  # atomic: str keys run no Python code
@@ -122,6 +135,9 @@ class Tracker:
         """Sends the visitor's data at once in a request of its own, without waiting for the
         next tick; its schedule is left as it is. The lines are built here, so they hold the
         data present at the call; the owner thread sends them."""
+        if self._closed:
+            self.refuse_after_close()
+            return
         batch = self._build([code])
         if not batch:
             return
@@ -130,6 +146,22 @@ class Tracker:
         except queue.Full:
             self._keep_orphans(batch)  # sent with the next tick instead
             self._drops.warn("too many instant flushes queued: some wait for the next tick")
+
+    def refuse_later_calls(self) -> None:
+        """The client is closed for good: from now on, calls that would be tracked are refused
+        (:meth:`refuse_after_close`) instead of being kept for a thread that will never run."""
+        self._closed = True
+
+    def refuse_after_close(self) -> None:
+        """Counts a call whose tracking cannot be sent any more (the client was closed); the
+        first one is logged."""
+        self.stats.calls_after_close += 1
+        if not self._closed_warned:
+            self._closed_warned = True
+            self._log.warning(
+                "this client was stopped (KameleoonClientFactory.forget() or interpreter exit): "
+                "the tracking of later calls is not sent (counted in calls_after_close)"
+            )
 
     def adopt(self, code: str, visitor: Visitor) -> None:
         """Keeps the unsent data of a visitor leaving the store (called by the store)."""
@@ -165,16 +197,30 @@ class Tracker:
 
     def stop(self, timeout: float) -> None:
         """Sends what can be sent within ``timeout`` seconds, then stops the thread."""
-        thread = self._thread
-        if thread is None:
+        deadline = time.monotonic() + timeout
+        self.request_stop(deadline)
+        self.join(deadline)
+
+    def request_stop(self, deadline: float) -> None:
+        """Tells the thread to send what it can by ``deadline`` (a :func:`time.monotonic`
+        instant) and stop; returns at once."""
+        if self._thread is None:
             return
-        self._stop_deadline = time.monotonic() + timeout
+        margin = min(_STOP_MARGIN, max(0.0, deadline - time.monotonic()) / 10)
+        self._stop_deadline = deadline - margin
+        self._delivery.stop_deadline = self._stop_deadline  # bounds a tick in progress too
         self._stopping.set()
         with contextlib.suppress(queue.Full):  # when full, the thread sees the stop between two
             self._inbox.put_nowait(("wake", None))
-        if thread is not threading.current_thread():
-            thread.join(timeout + 1.0)
-        self._thread = None
+
+    def join(self, deadline: float) -> bool:
+        """Waits until ``deadline`` at most for the thread to end; ``False`` if it still runs
+        (a request that was in flight when the stop came keeps it until its own timeout)."""
+        thread, self._thread = self._thread, None
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(max(0.0, deadline - time.monotonic()))
+        return not thread.is_alive()
 
     def reset_after_fork(self) -> None:
         """In a forked child: fresh locks and queue (the parent's thread does not exist here).

@@ -191,3 +191,26 @@ def test_clear_forgets_the_buffer_and_the_down_state() -> None:
     assert sender.buffered_lines == 0 and sender.down_until is None
     sender.submit(["b"])
     assert collector.accepted == ["b"]
+
+
+def test_a_stop_deadline_bounds_the_requests_of_a_tick_in_progress() -> None:
+    """Once the tracker is told to stop, no request outlives the stop deadline, and a batch
+    left without time is kept for the final flush (which counts it if it cannot go either)."""
+    clock = Clock()
+    timeouts: list[float] = []
+
+    def slow_collector(lines: list[str], timeout: float) -> Outcome:
+        timeouts.append(timeout)
+        clock.now += 0.3
+        return SENT
+
+    stats = TrackerStats()
+    sender = Delivery(slow_collector, stats, 1.0, Backoff(1.0, 8.0), 1000, logging.getLogger("t"), clock)
+    sender.submit(["a"])
+    sender.stop_deadline = clock.now + 0.5
+    for line in ("b", "c", "d"):
+        sender.submit([line])
+    assert timeouts == pytest.approx([1.0, 0.5, 0.2])
+    assert sender.buffered_lines == 1  # "d": no time left
+    sender.flush(deadline=sender.stop_deadline)
+    assert stats.lines_dropped == 1 and len(timeouts) == 3

@@ -1,0 +1,103 @@
+"""Worker threads for the ``*_async`` methods without aiohttp: the deadline starts at the call.
+
+Without the ``[async]`` extra, an ``*_async`` method runs its synchronous twin on a worker
+thread. :func:`call_within` takes the call's deadline, computed when the coroutine was called:
+a job that waited in the queue past its deadline does not run at all, one that starts gets
+only the time that remains, and the coroutine stops waiting at the deadline (plus
+:data:`GRACE`, for the twin's own bookkeeping) whatever the worker does. Time spent queued
+therefore counts against the call's timeout, as it does with aiohttp.
+
+The pool belongs to the SDK rather than to the event loop (its default executor): the loop's
+executor is shared with the application, whose jobs would delay ours and ours theirs, and
+``asyncio.run()`` waits for it on shutdown. The pool's threads are daemon threads started on
+demand, at most :data:`MAX_WORKERS`, so interpreter exit never waits for a call in flight (its
+caller is gone by then). A forked child starts a fresh pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from kameleoon._network.transport import TransportError
+
+__all__ = ["GRACE", "MAX_WORKERS", "Expired", "call_within"]
+
+T = TypeVar("T")
+
+# The default executor's largest size (min(32, cpu + 4)): never less parallelism than before.
+MAX_WORKERS = 32
+GRACE = 0.2  # seconds the coroutine waits past the deadline for a twin that is finishing
+
+_Job = tuple["Future[Any]", Callable[[float], Any], float]
+
+
+class Expired(TransportError):
+    """The call's timeout expired while it waited for a worker, or before its worker finished."""
+
+
+class _Pool:
+    """Daemon threads, started one per submitted job until there are ``size`` of them."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+
+    def submit(self, call: Callable[[float], T], deadline: float) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((future, call, deadline))
+        with self._lock:
+            if self._threads < self._size:
+                self._threads += 1
+                name = f"kameleoon-async-{self._threads}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, call, deadline = self._jobs.get()
+            if future.set_running_or_notify_cancel():  # False: the caller stopped waiting
+                _run(future, call, deadline)
+            del future, call  # no reference to the last job's result while idle
+
+
+def _run(future: Future[Any], call: Callable[[float], Any], deadline: float) -> None:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        future.set_exception(Expired("the call's timeout expired while it waited for a worker thread"))
+        return
+    try:
+        future.set_result(call(left))
+    except BaseException as e:  # handed to the awaiting coroutine, as the executor would
+        future.set_exception(e)
+
+
+_pool = _Pool(MAX_WORKERS)
+
+
+async def call_within(deadline: float, call: Callable[[float], T]) -> T:
+    """``call(seconds_left)`` on a worker thread; raises :class:`Expired` when ``deadline`` (a
+    :func:`time.monotonic` instant) passes before a worker took the job, or passes by more than
+    :data:`GRACE` before the job ended (the job then runs on, its result unused)."""
+    future = asyncio.wrap_future(_pool.submit(call, deadline))
+    try:
+        return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()) + GRACE)
+    except asyncio.TimeoutError:
+        raise Expired("the call's timeout expired before its worker thread finished") from None
+
+
+def _after_fork_in_child() -> None:
+    global _pool
+    _pool = _Pool(MAX_WORKERS)  # the parent's threads do not exist here; its queue is theirs
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
