@@ -48,6 +48,7 @@ __all__ = ["KameleoonClient"]
 _TRACKING_CODE_WINDOW = 5.0  # seconds: assignments newer than this go to the engine tracking code
 _CLOSE_TIMEOUT = 5.0  # seconds forget() takes at most (docs/network.md)
 _EXIT_TIMEOUT = 2.0  # seconds interpreter exit spends closing every client, together
+_ABORT_GRACE = 0.25  # seconds a thread whose request was aborted at close is given to end
 _FORK_LOCK_WAIT = 2.0  # seconds a fork waits for a thread to finish updating a visitor record
 
 
@@ -132,15 +133,18 @@ class KameleoonClient:
         return True
 
     def _finish_close(self, deadline: float) -> None:
-        """Waits until ``deadline`` at most for the threads to end, then releases connections."""
-        tracker_stopped = self._tracker.join(deadline)
-        if not (self._updater.join(deadline) and tracker_stopped):
-            self._log.warning(
-                "a background request of the client of site %s was still in flight when the close "
-                "timeout expired: its thread ends with that request's own timeout, sending nothing more",
-                self._site_code,
-            )
+        """Waits until ``deadline`` at most for the threads to end, then releases connections,
+        which ends a request still in flight (its thread then stops, sending nothing more)."""
+        stopped = self._tracker.join(deadline) & self._updater.join(deadline)
         self._transport.close()
+        if not stopped:
+            grace = time.monotonic() + _ABORT_GRACE
+            if not (self._tracker.join(grace) & self._updater.join(grace)):
+                self._log.warning(
+                    "a background request of the client of site %s could not be ended at close: "
+                    "its thread stops when the request's own timeout expires, sending nothing more",
+                    self._site_code,
+                )
 
     def _current(self) -> Configuration:
         return self._cfg

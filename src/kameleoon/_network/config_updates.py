@@ -9,7 +9,7 @@ configuration is downloaded once: a change made since the last download (while t
 down, or between that download and the stream's start) was announced to nobody. A stream silent for
 ``stream_idle_timeout`` seconds counts as lost. Any failure keeps the last good
 configuration. ``stop()`` (or ``request_stop()``, then ``join(deadline)``) interrupts a blocked
-stream read at once; a download in flight ends by its own timeout and is not applied. A crash of
+stream read at once; a download in flight is not applied (closing the transport ends it). A crash of
 the job is logged and the job restarts.
 """
 
@@ -109,7 +109,7 @@ class ConfigUpdater:
 
     def request_stop(self) -> None:
         """Tells the job to stop and interrupts a blocked stream read; returns at once. A
-        download in flight ends by its own timeout, and what it brings is not applied."""
+        download in flight is not applied (closing the transport ends it)."""
         self._stop.set()
         self._wake.set()
         stream = self._stream

@@ -4,7 +4,8 @@ urllib3 bounds each ``recv`` by the read timeout, so a server that sends its sta
 headers one byte at a time keeps an exchange alive for as long as it likes. Here the pool's
 connections know the deadline of the exchange they serve (set by the calling thread with
 :func:`within`), and one watchdog thread shuts the socket down when the head has not arrived
-by then, which wakes the blocked reader with an error.
+by then, which wakes the blocked reader with an error. A transport that closes ends its
+exchanges still in flight the same way (:func:`abort`).
 
 Imported only by the urllib3 transport, once urllib3 is needed.
 """
@@ -26,21 +27,40 @@ from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.response import HTTPResponse
 
-__all__ = ["HTTPPool", "HTTPSPool", "within"]
+__all__ = ["HTTPPool", "HTTPSPool", "abort", "guard", "within"]
 
 _log = logging.getLogger("kameleoon")
 _exchange = threading.local()
 
 
 @contextlib.contextmanager
-def within(at: float) -> Iterator[None]:
+def within(at: float, owner: object) -> Iterator[None]:
     """Within the block, a response head this thread waits for must arrive by ``at``
-    (a :func:`time.monotonic` instant)."""
+    (a :func:`time.monotonic` instant), or until ``owner`` is aborted."""
     _exchange.deadline = at
+    _exchange.owner = owner
     try:
         yield
     finally:
-        _exchange.deadline = None
+        _exchange.deadline = _exchange.owner = None
+
+
+@contextlib.contextmanager
+def guard(sock: socket.socket | None, at: float, owner: object) -> Iterator[None]:
+    """Within the block, ``sock`` is shut down at ``at`` or when ``owner`` is aborted."""
+    if sock is None:
+        yield
+        return
+    entry = _watchdog.arm(sock, at, owner)
+    try:
+        yield
+    finally:
+        _watchdog.disarm(entry)
+
+
+def abort(owner: object) -> None:
+    """Ends now every exchange of ``owner`` still waiting for or reading its response."""
+    _watchdog.abort(owner)
 
 
 class _Watchdog:
@@ -48,12 +68,12 @@ class _Watchdog:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._heap: list[list[Any]] = []  # [deadline, sequence, socket or None when disarmed]
+        self._heap: list[list[Any]] = []  # [deadline, sequence, socket (None: disarmed), owner]
         self._sequence = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def arm(self, sock: socket.socket, at: float) -> list[Any]:
-        entry = [at, next(self._sequence), sock]
+    def arm(self, sock: socket.socket, at: float, owner: object) -> list[Any]:
+        entry = [at, next(self._sequence), sock, owner]
         with self._cond:
             heapq.heappush(self._heap, entry)
             if self._heap[0] is entry:
@@ -65,7 +85,14 @@ class _Watchdog:
 
     def disarm(self, entry: list[Any]) -> None:
         with self._cond:  # once this returns, the socket is never shut down by the watchdog
-            entry[2] = None
+            entry[2] = entry[3] = None
+
+    def abort(self, owner: object) -> None:
+        with self._cond:
+            for entry in self._heap:
+                if entry[3] is owner and entry[2] is not None:
+                    _shut(entry[2])
+                    entry[2] = entry[3] = None
 
     def _run(self) -> None:
         while True:
@@ -88,7 +115,7 @@ class _Watchdog:
                     continue
                 entry = heapq.heappop(self._heap)
                 _shut(entry[2])
-                entry[2] = None
+                entry[2] = entry[3] = None
                 return
 
     def reset_after_fork(self) -> None:
@@ -112,14 +139,10 @@ class _Bounded:
 
     def getresponse(self) -> HTTPResponse:
         at: float | None = getattr(_exchange, "deadline", None)
-        sock = self.sock
-        if at is None or sock is None:
+        if at is None:
             return super().getresponse()  # type: ignore[misc, no-any-return]
-        entry = _watchdog.arm(sock, at)
-        try:
+        with guard(self.sock, at, _exchange.owner):
             return super().getresponse()  # type: ignore[misc, no-any-return]
-        finally:
-            _watchdog.disarm(entry)
 
 
 class _BoundedHTTPConnection(_Bounded, HTTPConnection):  # type: ignore[misc]  # urllib3 narrows http.client

@@ -215,12 +215,16 @@ class Tracker:
 
     def join(self, deadline: float) -> bool:
         """Waits until ``deadline`` at most for the thread to end; ``False`` if it still runs
-        (a request that was in flight when the stop came keeps it until its own timeout)."""
-        thread, self._thread = self._thread, None
+        (a request in flight keeps it until the transport is closed or the request times out)."""
+        thread = self._thread
         if thread is None or thread is threading.current_thread():
             return True
         thread.join(max(0.0, deadline - time.monotonic()))
-        return not thread.is_alive()
+        if thread.is_alive():
+            return False
+        if self._thread is thread:
+            self._thread = None
+        return True
 
     def reset_after_fork(self) -> None:
         """In a forked child: fresh locks and queue (the parent's thread does not exist here).

@@ -132,7 +132,9 @@ class Transport(Protocol):
         head, ``idle_timeout`` the silence between two chunks (``None``: no bound)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Releases the connections; exchanges still in flight may end with an error."""
+        ...
 
 
 class Urllib3Transport:
@@ -169,10 +171,13 @@ class Urllib3Transport:
     def send(self, request: Request) -> Response:
         import urllib3
 
+        from kameleoon._network.deadlines import guard
+
         deadline = time.monotonic() + request.timeout
         raw = self._open(request, urllib3.Timeout(total=request.timeout), request.body, deadline)
         try:
-            body = _read_body(raw, deadline)
+            with guard(_socket_of(raw), deadline, self):
+                body = _read_body(raw, deadline)
         except _errors() as e:
             raw.close()
             raise TransportError(f"{request.method} {request.url}: {e}") from e
@@ -195,7 +200,7 @@ class Urllib3Transport:
 
         manager = self._manager()
         try:
-            with within(deadline):
+            with within(deadline, self):
                 return manager.urlopen(
                     request.method,
                     request.url,
@@ -211,10 +216,15 @@ class Urllib3Transport:
             raise TransportError(f"{request.method} {request.url}: {why}") from e
 
     def close(self) -> None:
+        """Releases the connections and ends the exchanges still in flight (they raise)."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.clear()
+            if self._pool is None:
+                return
+            self._pool.clear()
             self._pool = None
+        from kameleoon._network.deadlines import abort
+
+        abort(self)
 
 
 def _errors() -> tuple[type[Exception], ...]:

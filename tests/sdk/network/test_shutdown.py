@@ -22,7 +22,6 @@ import kameleoon
 from kameleoon import _client as client_module
 from kameleoon.data import CustomData
 
-from .conftest import eventually
 from .fault_server import Fault, FaultServer
 
 Client = Any
@@ -48,8 +47,8 @@ def test_forget_returns_within_its_bound_when_every_thread_waits_for_the_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Both threads are blocked in requests that would last 10 s: forget() still returns within
-    its bound (one deadline for both threads, not one wait after the other), says why threads
-    are left, and what could not be sent is counted."""
+    its bound (one deadline for both threads, not one wait after the other), ends the requests
+    in flight so no thread is left, and what could not be sent is counted."""
     monkeypatch.setattr(client_module, "_CLOSE_TIMEOUT", BOUND)
     client = make_client(default_timeout_millisecond=10_000, tracking_interval_millisecond=100)
     server.always("tracking", Fault.hang())
@@ -64,9 +63,8 @@ def test_forget_returns_within_its_bound_when_every_thread_waits_for_the_server(
     started = time.monotonic()
     kameleoon.KameleoonClientFactory.forget(client._site_code)
     assert time.monotonic() - started < COARSE
-    assert "was still in flight when the close timeout expired" in caplog.text
-    server.stop()  # the server goes away: the requests in flight fail, and the threads end
-    assert eventually(lambda: not any(thread.is_alive() for thread in threads), 10)
+    assert not any(thread is not None and thread.is_alive() for thread in threads)
+    assert "could not be ended at close" not in caplog.text
     assert client._tracker.stats.lines_dropped == 2  # both conversions, counted (and logged)
     assert client._tracker.stats.lines_sent == 0
 

@@ -184,6 +184,32 @@ def test_a_connection_outliving_its_first_deadline_stays_usable(
     assert len(server._connections) <= 1
 
 
+@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.5), Fault.drip_head(0.5)])
+def test_close_ends_the_exchanges_in_flight(
+    server: FaultServer, transport: Urllib3Transport, fault: Fault
+) -> None:
+    """Closing the transport ends a request waiting for its head or reading its body, long
+    before its own 30 s timeout (a client being forgotten leaves no request behind)."""
+    server.inject("config", fault)
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            transport.send(get(server, timeout=30.0))
+        except TransportError as e:
+            failures.append(e)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    while not server.requests:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the request is in flight
+    transport.close()
+    sender.join(5.0)  # well before the request's own timeout
+    assert not sender.is_alive() and len(failures) == 1
+    assert transport.send(get(server)).status == 200  # a closed transport reconnects when used
+
+
 def test_stream_open_failure_raises(server: FaultServer, transport: Urllib3Transport) -> None:
     server.stop()
     with pytest.raises(TransportError):
