@@ -47,7 +47,9 @@ def within(at: float, owner: object) -> Iterator[None]:
 
 @contextlib.contextmanager
 def guard(sock: socket.socket | None, at: float, owner: object) -> Iterator[None]:
-    """Within the block, ``sock`` is shut down at ``at`` or when ``owner`` is aborted."""
+    """Within the block, ``sock`` is shut down at ``at`` or when ``owner`` is aborted; the
+    block then raises :class:`TimeoutError` even if the reader took the shutdown for the end
+    of a response without a length (a truncated body is never taken for a whole one)."""
     if sock is None:
         yield
         return
@@ -55,7 +57,9 @@ def guard(sock: socket.socket | None, at: float, owner: object) -> Iterator[None
     try:
         yield
     finally:
-        _watchdog.disarm(entry)
+        cut = _watchdog.disarm(entry)
+    if cut:
+        raise TimeoutError("the exchange was cut off (its deadline passed, or its transport closed)")
 
 
 def abort(owner: object) -> None:
@@ -68,12 +72,13 @@ class _Watchdog:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._heap: list[list[Any]] = []  # [deadline, sequence, socket (None: disarmed), owner]
+        # [deadline, sequence, socket (None: disarmed), owner, whether the socket was shut down]
+        self._heap: list[list[Any]] = []
         self._sequence = itertools.count()
         self._thread: threading.Thread | None = None
 
     def arm(self, sock: socket.socket, at: float, owner: object) -> list[Any]:
-        entry = [at, next(self._sequence), sock, owner]
+        entry = [at, next(self._sequence), sock, owner, False]
         with self._cond:
             heapq.heappush(self._heap, entry)
             if self._heap[0] is entry:
@@ -83,16 +88,17 @@ class _Watchdog:
                 self._thread.start()
         return entry
 
-    def disarm(self, entry: list[Any]) -> None:
-        with self._cond:  # once this returns, the socket is never shut down by the watchdog
+    def disarm(self, entry: list[Any]) -> bool:
+        """True when the socket was shut down; once this returns, it never is."""
+        with self._cond:
             entry[2] = entry[3] = None
+            return bool(entry[4])
 
     def abort(self, owner: object) -> None:
         with self._cond:
             for entry in self._heap:
                 if entry[3] is owner and entry[2] is not None:
-                    _shut(entry[2])
-                    entry[2] = entry[3] = None
+                    _cut(entry)
 
     def _run(self) -> None:
         while True:
@@ -113,18 +119,19 @@ class _Watchdog:
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
-                entry = heapq.heappop(self._heap)
-                _shut(entry[2])
-                entry[2] = entry[3] = None
+                _cut(heapq.heappop(self._heap))
                 return
 
     def reset_after_fork(self) -> None:
         self.__init__()  # type: ignore[misc]  # the parent's thread and lock do not exist here
 
 
-def _shut(sock: socket.socket) -> None:
+def _cut(entry: list[Any]) -> None:
+    """Shuts the entry's socket down (called with the watchdog's lock held) and disarms it."""
     with contextlib.suppress(OSError):  # the plain socket's method: TLS state is left alone
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        socket.socket.shutdown(entry[2], socket.SHUT_RDWR)
+    entry[2] = entry[3] = None
+    entry[4] = True
 
 
 _watchdog = _Watchdog()

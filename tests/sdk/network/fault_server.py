@@ -10,6 +10,8 @@ route's standing fault (``always``), else is answered normally. A fault is one o
 * ``Fault.hang()`` - no answer until the server stops;
 * ``Fault.drip(seconds, close)`` - the normal answer, one byte of body every ``seconds``
   (``close``: announced with ``Connection: close``);
+* ``Fault.drip_unsized(seconds)`` - like ``drip`` with ``Connection: close`` and no
+  ``Content-Length`` (the end of the body is the end of the connection);
 * ``Fault.drip_head(seconds)`` - the status line and headers one byte every ``seconds``;
 * ``Fault.reset()`` - the connection is reset (RST) without an answer;
 * ``Fault.truncate()`` - half of the body, then the connection closes;
@@ -61,6 +63,10 @@ class Fault:
     @staticmethod
     def drip(seconds: float, close: bool = False) -> Fault:
         return Fault("drip", seconds=seconds, code=int(close))
+
+    @staticmethod
+    def drip_unsized(seconds: float) -> Fault:
+        return Fault("drip", seconds=seconds, code=2)
 
     @staticmethod
     def drip_head(seconds: float) -> Fault:
@@ -376,7 +382,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         if content_type:
             self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
+        if not (kind == "drip" and fault is not None and fault.code == 2):
+            self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if kind == "truncate":
             self.wfile.write(payload[: len(payload) // 2])

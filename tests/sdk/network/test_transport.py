@@ -184,12 +184,15 @@ def test_a_connection_outliving_its_first_deadline_stays_usable(
     assert len(server._connections) <= 1
 
 
-@pytest.mark.parametrize("fault", [Fault.hang(), Fault.drip(0.5), Fault.drip_head(0.5)])
+@pytest.mark.parametrize(
+    "fault", [Fault.hang(), Fault.drip(0.5), Fault.drip_unsized(0.5), Fault.drip_head(0.5)]
+)
 def test_close_ends_the_exchanges_in_flight(
     server: FaultServer, transport: Urllib3Transport, fault: Fault
 ) -> None:
     """Closing the transport ends a request waiting for its head or reading its body, long
-    before its own 30 s timeout (a client being forgotten leaves no request behind)."""
+    before its own 30 s timeout (a client being forgotten leaves no request behind). It fails:
+    a body without a length, cut short, is not taken for a whole one."""
     server.inject("config", fault)
     failures: list[BaseException] = []
 
