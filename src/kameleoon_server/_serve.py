@@ -19,6 +19,8 @@ from typing import Any
 
 import uvicorn
 
+from kameleoon_server._http import RequestDeadlineProtocol
+from kameleoon_server._http import configure as configure_request_timeout
 from kameleoon_server._paths import admin_token, default_data_dir
 from kameleoon_server.app import ServerApp, create_app
 from kameleoon_server.demo import ensure_demo_site, snippet
@@ -74,6 +76,7 @@ def _uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
         # closes first and never reuses a connection the server is closing.
         "timeout_keep_alive": 65,
         "backlog": 2048,
+        "http": RequestDeadlineProtocol,  # slow or silent clients are cut off (_http.py)
     }
 
 
@@ -81,7 +84,9 @@ def worker_app() -> ServerApp:
     """The application of one ``--workers`` process (uvicorn's factory, run in each worker)."""
     config = json.loads(os.environ[WORKER_ENV])
     storage = open_storage(config["db"], synchronous=config["sync"])
-    return create_app(storage, ServerSettings(**config["settings"]))
+    settings = ServerSettings(**config["settings"])
+    configure_request_timeout(settings.request_timeout_seconds)
+    return create_app(storage, settings)
 
 
 async def _run_startup(storage: Storage, settings: ServerSettings, startup: Startup) -> None:
@@ -173,7 +178,9 @@ def serve(args: argparse.Namespace) -> int:
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_lines=args.max_lines,
         sse_max_connections=args.sse_max_connections,
+        request_timeout_seconds=args.request_timeout,
     )
+    configure_request_timeout(settings.request_timeout_seconds)
     ports: list[int] = args.port or [8000]
     unique = [port for n, port in enumerate(ports) if port == 0 or port not in ports[:n]]  # 0: a free one
     sockets = [_bind(args.host, port) for port in unique]

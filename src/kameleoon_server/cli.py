@@ -116,6 +116,17 @@ def _at_least(minimum: int, why: str = "") -> Callable[[str], int]:
     return parse
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, not {text}")
+    return value
+
+
 # SDKs treat a token lasting 60 s or less as already expired: 3.4.0 fetches a new one for every
 # call, and a lifetime of 0 or less is refused outright (protocol §4.2, §4.3).
 _TOKEN_TTL = _at_least(61, " seconds (SDKs treat shorter-lived tokens as already expired)")
@@ -152,6 +163,12 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--max-body-mb", type=float, default=16.0, help="tracking request body limit (MiB)")
     p.add_argument("--max-lines", type=_at_least(1), default=200_000, help="tracking lines per request limit")
     p.add_argument("--sse-max-connections", type=_at_least(0), default=1000)
+    p.add_argument(
+        "--request-timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds a client has to send a whole request, head and body (default 30; 0 = no limit)",
+    )
     p.add_argument("--workers", type=_at_least(1), default=1, help="server processes (PostgreSQL only)")
     p.add_argument("--log-level", default="info")
     m = sub.add_parser("migrate", help="apply pending schema migrations to the database")

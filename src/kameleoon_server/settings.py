@@ -14,5 +14,6 @@ class ServerSettings:
     max_admin_body_bytes: int = 8 * 1024 * 1024
     sse_max_connections: int = 1000
     sse_keepalive_seconds: float = 15.0
+    request_timeout_seconds: float = 30.0  # to receive a request, head and body (_http.py); 0: none
     visit_gap_ms: int = 30 * 60 * 1000  # a new visit starts after 30 minutes without events
     visitor_event_limit: int = 20_000  # most recent events read to answer /visit/visitor

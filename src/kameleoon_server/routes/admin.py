@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute
 
+from kameleoon_server._http import timed_out
 from kameleoon_server.counters import prometheus
 from kameleoon_server.openapi import openapi_document
 from kameleoon_server.routes import admin_flags, admin_sites, admin_targeting, results
@@ -21,6 +22,7 @@ __all__ = ["admin_flags", "admin_sites", "admin_targeting", "results", "routes"]
 def counters(state: ServerState) -> dict[str, int]:
     values = state.counters.snapshot() | state.storage.counters()
     values["sse_connections"] = state.hub.connections
+    values["requests_timed_out"] = timed_out()
     values["uptime_seconds"] = int(time.time() - state.started)
     return values
 
