@@ -1,4 +1,5 @@
-"""A deadline on the wait for a response head, which per-read socket timeouts cannot give.
+"""A deadline on the wait for a response head, which per-read socket timeouts cannot give,
+and on resolving the host name, which no socket timeout covers.
 
 urllib3 bounds each ``recv`` by the read timeout, so a server that sends its status line and
 headers one byte at a time keeps an exchange alive for as long as it likes. Here the pool's
@@ -25,7 +26,11 @@ from typing import Any
 
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.response import HTTPResponse
+from urllib3.util.connection import allowed_gai_family
+
+from kameleoon._network.resolver import Unresolved, resolve
 
 __all__ = ["HTTPPool", "HTTPSPool", "abort", "guard", "within"]
 
@@ -140,9 +145,34 @@ if hasattr(os, "register_at_fork"):
 
 
 class _Bounded:
-    """Mixin for a urllib3 connection: the response head is awaited until the deadline."""
+    """Mixin for a urllib3 connection: the host name is resolved (:mod:`.resolver`), and the
+    response head awaited, until the exchange's deadline."""
 
     sock: socket.socket | None
+    _dns_host: str
+    port: int
+    timeout: float | None
+
+    def _new_conn(self) -> socket.socket:
+        at: float | None = getattr(_exchange, "deadline", None)
+        if at is None:
+            return super()._new_conn()  # type: ignore[misc, no-any-return]
+        host, timeout = self._dns_host, self.timeout
+        failure: Exception | None = None
+        for address in _addresses(self, host, at):
+            left = at - time.monotonic()
+            if left <= 0:
+                break
+            # One address at a time, as urllib3 would, each attempt within what is left.
+            self._dns_host = address
+            self.timeout = left if timeout is None else min(timeout, left)
+            try:
+                return super()._new_conn()  # type: ignore[misc, no-any-return]
+            except (ConnectTimeoutError, NewConnectionError) as e:
+                failure = e
+            finally:
+                self._dns_host, self.timeout = host, timeout
+        raise failure or ConnectTimeoutError(self, f"Connection to {host} timed out")
 
     def getresponse(self) -> HTTPResponse:
         at: float | None = getattr(_exchange, "deadline", None)
@@ -150,6 +180,18 @@ class _Bounded:
             return super().getresponse()  # type: ignore[misc, no-any-return]
         with guard(self.sock, at, _exchange.owner):
             return super().getresponse()  # type: ignore[misc, no-any-return]
+
+
+def _addresses(conn: Any, host: str, at: float) -> list[str]:
+    """The addresses of ``host`` (in the resolver's order), resolved by ``at``; raises what
+    urllib3 raises when a name does not resolve or the connection times out."""
+    try:
+        found = resolve(host, conn.port, allowed_gai_family(), at)
+    except Unresolved as e:
+        raise ConnectTimeoutError(conn, f"Connection to {host} timed out: {e}") from e
+    except socket.gaierror as e:
+        raise NameResolutionError(host, conn, e) from e
+    return [str(info[4][0]) for info in found]
 
 
 class _BoundedHTTPConnection(_Bounded, HTTPConnection):  # type: ignore[misc]  # urllib3 narrows http.client
