@@ -12,6 +12,7 @@ import pytest
 
 import kameleoon
 from kameleoon._network import async_transport
+from kameleoon._network.transport import Urllib3Transport
 
 from .fault_server import FaultServer
 
@@ -29,6 +30,14 @@ def server() -> Iterator[FaultServer]:
     fake = FaultServer().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def transport() -> Iterator[Urllib3Transport]:
+    """A sync transport of its own, closed after the test."""
+    transport = Urllib3Transport()
+    yield transport
+    transport.close()
 
 
 @pytest.fixture

@@ -23,13 +23,6 @@ MARGIN = 1.0  # seconds of slack on a loaded machine; the bounds below are upper
 
 
 @pytest.fixture
-def transport() -> Iterator[Urllib3Transport]:
-    transport = Urllib3Transport()
-    yield transport
-    transport.close()
-
-
-@pytest.fixture
 def hung_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, list[str]]]:
     """A system resolver that does not answer until the event is set; the names asked for."""
     release = threading.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,13 +12,6 @@ from kameleoon._network.transport import Request, Response, TransportError, Urll
 from .fault_server import Fault, FaultServer
 
 MARGIN = 1.0  # seconds of slack on a loaded machine; the bounds below are upper bounds only
-
-
-@pytest.fixture
-def transport() -> Iterator[Urllib3Transport]:
-    transport = Urllib3Transport()
-    yield transport
-    transport.close()
 
 
 def get(server: FaultServer, path: str = "/site", timeout: float = 2.0) -> Request:
