@@ -13,7 +13,7 @@ from kameleoon_server.storage._sqlite_parallel import disable_memory_statistics
 lib = ctypes.CDLL(_sqlite3.__file__)
 lib.sqlite3_memory_used.restype = ctypes.c_int64
 alive = sqlite3.connect(":memory:") if {alive} else None
-print(disable_memory_statistics(), disable_memory_statistics())
+print(disable_memory_statistics(multithread={multithread}), disable_memory_statistics())
 conn = sqlite3.connect(":memory:")
 conn.execute("CREATE TABLE t (x)")
 conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
@@ -22,10 +22,11 @@ print(lib.sqlite3_memory_used() == 0, conn.execute("SELECT sum(x) FROM t").fetch
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+@pytest.mark.parametrize("multithread", [False, True], ids=["serialized", "multithread"])
 @pytest.mark.parametrize("alive", [False, True], ids=["fresh-process", "connection-open"])
-def test_statistics_go_off_only_when_no_connection_exists(alive: bool) -> None:
+def test_statistics_go_off_only_when_no_connection_exists(alive: bool, multithread: bool) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(alive=alive)],
+        [sys.executable, "-c", SCRIPT.format(alive=alive, multithread=multithread)],
         capture_output=True,
         text=True,
         check=True,

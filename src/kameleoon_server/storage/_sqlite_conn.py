@@ -10,10 +10,17 @@ Synchronous = Literal["normal", "full"]
 
 
 def connect(
-    path: Path, synchronous: Synchronous, *, writer: bool, read_only: bool = True
+    path: Path,
+    synchronous: Synchronous,
+    *,
+    writer: bool,
+    read_only: bool = True,
+    cached_statements: int = 128,
 ) -> sqlite3.Connection:
     """A connection in WAL mode; a writer never checkpoints itself (see ``_sqlite_checkpoint``)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30, cached_statements=cached_statements
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     conn.execute("PRAGMA busy_timeout=30000")
