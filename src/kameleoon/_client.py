@@ -22,6 +22,7 @@ from kameleoon._engine.model import (
 from kameleoon._engine.parse import ConfigError, parse_configuration_text
 from kameleoon._engine.passes import decide_all
 from kameleoon._engine.variables import InvalidJsonVariable, VariableDef
+from kameleoon._network import tracker as _tracking
 from kameleoon._network.config_updates import ConfigUpdater
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
@@ -45,6 +46,7 @@ from kameleoon.types import RemoteVisitorDataFilter, Variable, Variation
 
 __all__ = ["KameleoonClient"]
 
+_MAX_CODE_LENGTH = _cookies.MAX_VISITOR_CODE_LENGTH
 _TRACKING_CODE_WINDOW = 5.0  # seconds: assignments newer than this go to the engine tracking code
 _CLOSE_TIMEOUT = 5.0  # seconds forget() takes at most (docs/network.md)
 _EXIT_TIMEOUT = 2.0  # seconds interpreter exit spends closing every client, together
@@ -308,8 +310,7 @@ class KameleoonClient:
         self, visitor_code: str, feature_key: str, is_unique_identifier: bool | None = None
     ) -> str:
         """The key of the visitor's variation of the flag. Tracks the exposure."""
-        _, key = self._decide(visitor_code, feature_key, is_unique_identifier)
-        return key  # type: ignore[no-any-return]
+        return self._decide(visitor_code, feature_key, is_unique_identifier)[1]  # type: ignore[no-any-return]
 
     def get_feature_variable(
         self, visitor_code: str, feature_key: str, variable_key: str, is_unique_identifier: bool | None = None
@@ -317,8 +318,10 @@ class KameleoonClient:
         """The value of ``variable_key`` in the visitor's variation of the flag. Tracks the
         exposure; raises :class:`FeatureVariableNotFound` when the variable does not exist."""
         flag, key = self._decide(visitor_code, feature_key, is_unique_identifier)
-        variation = _get(flag.variations_by_key, key)
-        variable = _get(variation.by_key, variable_key) if variation is not None else None
+        try:  # subscripts, not calls of _get: the hot path (a miss raises below anyway)
+            variable: VariableDef | None = flag.variations_by_key[key].by_key[variable_key]
+        except (KeyError, TypeError):  # no such variation or variable, or an unhashable key
+            variable = None
         if variable is None:
             raise FeatureVariableNotFound(variable_key)
         shared = variable.shared
@@ -404,16 +407,16 @@ class KameleoonClient:
     ) -> tuple[Flag, Any]:
         # The hot path of every decision: the checks are inlined, the slow paths raise.
         code: str = visitor_code
-        if code.__class__ is not str or not code or len(code) > _cookies.MAX_VISITOR_CODE_LENGTH:
+        if code.__class__ is not str or not code or len(code) > _MAX_CODE_LENGTH:
             code = _cookies.validate_visitor_code(visitor_code)
         if is_unique_identifier is not None:
             self._unique_identifier_step(code, is_unique_identifier)
         try:
-            flag = self._cfg.flags.get(feature_key)
-        except TypeError:  # an unhashable key
+            flag = self._cfg.flags[feature_key]  # a subscript costs less than a call of get
+        except (KeyError, TypeError):  # an unknown or unhashable key
             flag = None
         if flag is None or not flag.environment_enabled:
-            flag = self._flag(feature_key)
+            flag = self._flag(feature_key)  # raises (outside the except clause: no chaining)
         store = self._store
         visitor = store._visitors.get(code)
         if visitor is not None:
@@ -421,50 +424,70 @@ class KameleoonClient:
             if visitor.last is not now and now - visitor.last >= TOUCH_GRANULARITY:
                 store._touch(code, visitor)
         entry, rule = flag.decide(visitor, code)
-        if rule is not None:
+        if entry is None:  # no variation drawn: nothing to record
+            if rule is None:  # no rule decided: the default variation (resolve_key, inlined)
+                key = flag.default_variation_key
+            else:
+                if visitor is None:
+                    store.get_or_create(code)
+                key = resolve_key(flag, entry, rule)
+        else:
+            # An entry comes with its rule. The assignment is recorded (replacing the previous
+            # one of the experiment) as unsent, lock-free: the dict writes are atomic and the
+            # unsent mark goes through the store's exposure queue (two threads assigning a new
+            # experiment to one visitor at once may share a position; both are then sent
+            # together).
             if visitor is None:
                 visitor = store.get_or_create(code)
-            experiment_id = rule.experiment_id
-            if entry is not None and experiment_id is not None and entry.variation_id is not None:
-                # The assignment, recorded (replacing the previous one of the experiment) as
-                # unsent, lock-free: the dict writes are atomic and the unsent mark goes
-                # through the store's exposure queue (two threads assigning a new experiment
-                # to one visitor at once may share a position; both are then sent together).
-                variation_id, generation = entry.variation_id, store.generation
-                assigned = visitor.assigned
+            assigned = visitor.assigned
+            experiment_id = rule.experiment_id  # type: ignore[union-attr]
+            try:
+                previous = assigned.get(experiment_id) if assigned is not None else None
+            except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
+                previous = experiment_id = None
+            if (
+                previous is not None
+                and previous[5] is entry
+                and previous[4] == store.generation
+                and visitor.extra is None
+            ):
+                # A repeat decision (the assignment remembers this very entry, of this rule,
+                # so its variation and rule type too), still waiting to be sent: queued in the
+                # store's current generation (no tracking request built since) by a decision
+                # that also scheduled the visitor; only its time is renewed. Linked codes share
+                # a record but not a schedule: a record with ``extra`` takes the full path.
+                assigned[experiment_id] = (  # type: ignore[index]
+                    previous[0], previous[1], time.time(), previous[3], previous[4], entry
+                )  # fmt: skip
+                return flag, entry.variation_key
+            key = entry.variation_key
+            variation_id = entry.variation_id
+            if experiment_id is not None and variation_id is not None:
                 if assigned is None:
                     assigned = visitor.assigned = {}
+                # The entry drawn is kept when the visitor code itself was hashed (no mapping
+                # identifier): the flag's generated function returns the same decision again
+                # without hashing (_engine/passes.py). An entry is a small object of one rule
+                # of one configuration: old configurations are freed.
+                extra = visitor.extra
+                remembered = entry if extra is None or extra.mapping is None else None
+                position = len(assigned) if previous is None else previous[3]
                 try:
-                    previous = assigned.get(experiment_id)
-                except TypeError:  # an unhashable experiment id (malformed configuration)
+                    assigned[experiment_id] = (
+                        variation_id, rule.type, time.time(), position, store.generation, remembered  # type: ignore[union-attr]
+                    )  # fmt: skip
+                except TypeError:  # an unhashable experiment id, met on a visitor's first assignment
                     pass
                 else:
-                    extra = visitor.extra
-                    # The entry drawn is kept when the visitor code itself was hashed (no
-                    # mapping identifier): the flag's generated function returns the same
-                    # decision again without hashing (_engine/passes.py). An entry is a small
-                    # object of one rule of one configuration: old configurations are freed.
-                    remembered = entry if extra is None or extra.mapping is None else None
-                    if previous is None:
-                        position = len(assigned)
-                    elif previous[4] == generation and previous[0] == variation_id and extra is None:
-                        # Still waiting to be sent: queued in the store's current generation (no
-                        # tracking request built since) by a decision that also scheduled the
-                        # visitor; only its time is renewed. Linked codes share a record but not
-                        # a schedule: a record with ``extra`` always takes the full path.
-                        assigned[experiment_id] = (
-                            variation_id, rule.type, time.time(), previous[3], generation, remembered
-                        )  # fmt: skip
-                        return flag, entry.variation_key
-                    else:
-                        position = previous[3]
-                    assigned[experiment_id] = (
-                        variation_id, rule.type, time.time(), position, generation, remembered
-                    )  # fmt: skip
                     self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure
-        if code not in self._tracker._scheduled:
-            self._tracker.schedule(code)
-        return flag, entry.variation_key if entry is not None else resolve_key(flag, entry, rule)
+        tracker = self._tracker
+        scheduled = tracker._scheduled
+        if code not in scheduled:
+            if tracker._closed or len(scheduled) >= _tracking.MAX_SCHEDULED:
+                tracker.schedule(code)  # refused, or counted as dropped
+            else:
+                scheduled[code] = None  # Tracker.schedule, inlined
+        return flag, key
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:

@@ -154,3 +154,80 @@ def test_remembered_decisions_do_not_keep_old_configurations_alive() -> None:
     assert check() is None
     assert client.get_feature_variation_key("a", "f") in ("v0", "v1")
     client._close(timeout=0.1)
+
+
+# -- exposure draws remembered as missed (Visitor.missed) -------------------------------------------------
+def counting_hashes(parsed: object, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bytes hashed by a flag's generated function, from now on."""
+    hashed: list[bytes] = []
+    namespace = parsed.decide.__globals__  # type: ignore[attr-defined]
+    real = namespace["_sha"]
+    monkeypatch.setitem(namespace, "_sha", lambda data: hashed.append(data) or real(data))
+    return hashed
+
+
+@pytest.mark.parametrize("kind", ["EXPERIMENTATION", "TARGETED_DELIVERY"])
+def test_a_missed_draw_is_decided_again_without_hashing(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor whose exposure draw misses a rule misses it again without hashing (a targeted
+    delivery stops there; an experiment goes on to the next rule, drawn as usual)."""
+    doc = document(
+        flag(
+            "f",
+            [
+                rule(10, kind, exposition=0.5, experiment_id=7, entries=halves("v", 100)),
+                rule(11, exposition=1.0, experiment_id=8, entries=halves("w", 200)),
+            ],
+        )
+    )
+    parsed = parse_configuration(doc).flags["f"]
+    hashed = counting_hashes(parsed, monkeypatch)
+    missed = 0
+    for n in range(40):
+        code = f"visitor-{n}"
+        visitor = record(CustomData(0, "x"), code=code)
+        expected = evaluate(parsed, visitor, code)
+        del hashed[:]
+        assert parsed.decide(visitor, code) == expected
+        first = len(hashed)
+        if expected[1] is not None and expected[1].id == 10:  # entered: nothing missed
+            assert visitor.missed == ()
+            continue
+        missed += 1
+        assert len(visitor.missed) == 1
+        del hashed[:]
+        assert parsed.decide(visitor, code) == expected
+        assert len(hashed) == first - 1  # all but the draw of the missed rule
+    assert missed > 5
+
+
+def test_a_missed_draw_is_drawn_again_with_a_mapping_identifier_or_another_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a visitor's own code missed says nothing of the mapped code, nor of the same rule in
+    another configuration (here: everybody enters)."""
+    before = document(flag("f", [rule(10, exposition=0.5, experiment_id=7, entries=halves("v", 100))]))
+    after = document(flag("f", [rule(10, exposition=1.0, experiment_id=7, entries=halves("v", 100))]))
+    parsed, other = parse_configuration(before).flags["f"], parse_configuration(after).flags["f"]
+    mapped_differently = False
+    for n in range(40):
+        code = f"visitor-{n}"
+        visitor = record(CustomData(0, "x"), code=code)
+        if parsed.decide(visitor, code) != (None, None):
+            continue
+        assert other.decide(visitor, code) == evaluate(other, visitor, code) != (None, None)
+        visitor.extras().mapping = f"user-{n}"
+        hashed = counting_hashes(parsed, monkeypatch)
+        expected = evaluate(parsed, visitor, code)
+        assert parsed.decide(visitor, code) == expected
+        assert hashed  # drawn with the mapped code
+        mapped_differently |= expected != (None, None)
+    assert mapped_differently
+
+
+def test_a_visitor_remembers_a_bounded_number_of_missed_draws() -> None:
+    rules = [rule(10 + r, exposition=0.0, experiment_id=r, entries=halves("v", 100 * r)) for r in range(20)]
+    parsed = parse_configuration(document(flag("f", rules))).flags["f"]
+    visitor = record(CustomData(0, "x"), code="a")
+    for _ in range(2):
+        assert parsed.decide(visitor, "a") == evaluate(parsed, visitor, "a") == (None, None)
+        assert len(visitor.missed) == passes.MAX_MISSED

@@ -538,6 +538,8 @@ def test_the_generated_functions_decide_as_the_rule_loop(
         for parsed in config.flags.values():  # each flag's own generated function
             assert parsed.decide is not None
             assert parsed.decide(visitor, code) == evaluate(parsed, visitor, code)
+            # again, with the draws the first call missed remembered on the record
+            assert parsed.decide(visitor, code) == evaluate(parsed, visitor, code)
 
 
 # -- remembered decisions: a client deciding again decides as the rule loop ------------------------

@@ -3,7 +3,9 @@
 
 * :func:`compile_flag`: one flag, ``(visitor, code) -> (entry, rule)``, its segments inline (no
   call per rule or per segment); the hashed bytes are computed when a rule first needs them, and
-  not at all when the visitor's assignments remember this rule's decision for them.
+  not at all when the visitor's assignments remember this rule's decision for them. It tests
+  once whether there is a visitor record, and runs one of two bodies written for that case
+  (conditions on the record without their ``v is not None`` guard, or false).
 * :func:`compile_pass`: every enabled flag for one visitor (``get_active_features``), each
   condition's outcome kept in a local variable, so a condition shared by many segments is
   evaluated at most once per call.
@@ -13,6 +15,7 @@ A segment too large to be one expression is called through its own compiled chec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,6 +40,13 @@ _HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
     "x = x.mapping if x is not None else None",
     "h = (c if x is None else x).encode('utf-8', 'surrogatepass')",
 ]
+_HASHED_RECORD = [  # the same, for a record ``v`` (not None); ``o``: its own code is hashed
+    "x = v.extra",
+    "o = x is None or x.mapping is None",
+    "h = (c if o else x.mapping).encode('utf-8', 'surrogatepass')",
+]
+_HASHED_NO_RECORD = ["h = c.encode('utf-8', 'surrogatepass')"]  # the same, for ``v`` None
+_USES_E = re.compile(r"\be\b")  # a rendered condition reading the experiment id ``e``
 
 
 def _remembered(
@@ -48,19 +58,41 @@ def _remembered(
     the hashed code, so they need not be computed again. A mapping identifier, once set, changes
     the hashed code: a visitor with one always draws again. ``outcomes``: the rule's decisions,
     by the names they have in ``namespace``; only those that get recorded (with a variation id,
-    under an experiment id that can be a key) can be remembered."""
+    under an experiment id that can be a key) can be remembered. Written for a record ``v``
+    (not None); the assignment is looked up first (a visitor seldom has an ``extra`` part)."""
     recorded = [(named, e) for named, (e, _) in outcomes if e is not None and e.variation_id is not None]
     if rule.experiment_id is None or not recorded or not hashable(rule.experiment_id):
         return []
     namespace[f"{name}_e"] = rule.experiment_id
     lines = [
-        "if v is not None and ((x := v.extra) is None or x.mapping is None) and "
-        f"(a := v.assigned) is not None and (p := a.get({name}_e)) is not None and (m := p[5]) is not None:"
+        f"if (a := v.assigned) is not None and (p := a.get({name}_e)) is not None and "
+        "((x := v.extra) is None or x.mapping is None):",
+        "    m = p[5]",
     ]
     for named, entry in recorded:
         namespace[f"{named}_v"] = entry
         lines += [f"    if m is {named}_v:", f"        return {named}"]
     return lines
+
+
+MAX_MISSED = 8  # rules whose draw a record remembers missing (the oldest are forgotten)
+
+
+def _note_miss(visitor: Visitor, marker: object) -> None:
+    """Remembers on the record that the exposure draw of the rule of ``marker`` (an object of
+    that rule in its generated function) misses for the record's own code: deciding the rule
+    again for it, it misses again without hashing. Lock-free: a note lost to a concurrent one
+    only costs a hash later."""
+    missed = visitor.missed
+    visitor.missed = (*missed[1 - MAX_MISSED :], marker) if len(missed) >= MAX_MISSED else (*missed, marker)
+
+
+def _missed(name: str, namespace: dict[str, Any]) -> str:
+    """The test that the record ``v`` remembers missing the rule's exposure draw (see
+    :func:`_note_miss`), for its own code (a mapping identifier, once set, is hashed instead):
+    written negated, as the condition for drawing."""
+    namespace[f"{name}_m"] = object()  # this rule's marker: rules of other configurations differ
+    return f"{name}_m not in v.missed or ((x := v.extra) is not None and x.mapping is not None)"
 
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
@@ -73,13 +105,22 @@ def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> lis
 
 
 def compile_flag(rules: Sequence[Rule]) -> DecideFlag:
-    """The function deciding a flag of ``rules`` for one visitor."""
-    namespace: dict[str, Any] = {"_sha": sha256, "_NONE": _NONE}
+    """The function deciding a flag of ``rules`` for one visitor: one test of ``v``, then the
+    rule loop written for a record, or (in a function of its own) for no record."""
+    namespace: dict[str, Any] = {"_sha": sha256, "_NONE": _NONE, "_note_miss": _note_miss}
+    _compile("decide_flag_no_record", "v, c", _flag_body(rules, namespace, record=False), namespace)
+    body = ["    if v is None:", "        return decide_flag_no_record(v, c)"]
+    body += _flag_body(rules, namespace, record=True)
+    return _compile("decide_flag", "v, c", body, namespace)  # type: ignore[no-any-return]
+
+
+def _flag_body(rules: Sequence[Rule], namespace: dict[str, Any], record: bool) -> list[str]:
+    """The rule loop of :func:`compile_flag`, for a record ``v`` (``record``) or for None."""
     body = ["    h = None"]
     for m, rule in enumerate(rules):
-        body += _rule_lines(f"r{m}", rule, namespace, "    ", one=True)
+        body += _rule_lines(f"r{m}", rule, namespace, "    ", one=True, record=record)
     body.append("    return _NONE")
-    return _compile("decide_flag", "v, c", body, namespace)  # type: ignore[no-any-return]
+    return body
 
 
 def compile_pass(flags: Sequence[Flag], fact_count: int) -> DecideAll | None:
@@ -103,10 +144,13 @@ def _compile(name: str, arguments: str, body: list[str], namespace: dict[str, An
     return namespace[name]
 
 
-def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, one: bool) -> list[str]:
+def _rule_lines(
+    name: str, rule: Rule, namespace: dict[str, Any], indent: str, one: bool, record: bool | None = None
+) -> list[str]:
     """One rule, as ``evaluate`` runs it. ``one``: in a flag's own function (``return`` the
     decision; the hashed bytes computed on first use); else in the all-flags pass (append the
-    decision and ``break`` out of the flag's ``while True:``; conditions memoized in locals)."""
+    decision and ``break`` out of the flag's ``while True:``; conditions memoized in locals).
+    ``record``: whether ``v`` is known to be a record (``True``) or None (``False``)."""
 
     def decide(value: str, at: str) -> list[str]:
         if one:
@@ -121,11 +165,13 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
         tree = segment.tree
         condition = None
         if tree is not None:
-            condition = render_inline(tree, namespace, memo_in_locals=not one)
+            condition = render_inline(tree, namespace, memo_in_locals=not one, record=record)
         if condition is None:  # no tree kept, or too large to inline: its own compiled check
             namespace[f"{name}_check"] = segment.check
             condition = f"{name}_check(v, c, e)"
-        lines += [f"{indent}e = {name}_e", f"{indent}if {condition}:"]
+        if _USES_E.search(condition):  # most conditions do not read the experiment id
+            lines.append(f"{indent}e = {name}_e")
+        lines.append(f"{indent}if {condition}:")
         indent += "    "
     if rule.exposure_limit is not None:
         outcomes: list[tuple[str, Decision]]  # the rule's possible decisions, by name
@@ -135,12 +181,21 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
             drawn = [(f"{name}_d{k}", e) for k, e in enumerate(rule.entries) if e.limit is not None]
             outcomes = [(named, (entry, rule)) for named, entry in drawn]
         namespace.update(outcomes)
+        if one and record is not False:  # no record, no assignment
+            remembered = _remembered(name, rule, outcomes, namespace)
+            if remembered and record is None:
+                remembered[0] = f"if v is not None and {remembered[0][3:]}"
+            lines += [f"{indent}{text}" for text in remembered]
+        draw = indent
+        if one and record:  # a miss remembered: no draw
+            lines.append(f"{indent}if {_missed(name, namespace)}:")
+            draw += "    "
         if one:
-            lines += [f"{indent}{text}" for text in _remembered(name, rule, outcomes, namespace)]
-            lines += [f"{indent}if h is None:", *(f"{indent}    {text}" for text in _HASHED)]
+            hashed = _HASHED if record is None else _HASHED_RECORD if record else _HASHED_NO_RECORD
+            lines += [f"{draw}if h is None:", *(f"{draw}    {text}" for text in hashed)]
         namespace[f"{name}_s"], namespace[f"{name}_l"] = rule.rule_suffix, rule.exposure_limit
-        lines.append(f"{indent}if _sha(h + {name}_s).digest() <= {name}_l:")
-        inner = indent + "    "
+        lines.append(f"{draw}if _sha(h + {name}_s).digest() <= {name}_l:")
+        inner = draw + "    "
         if rule.type is TARGETED_DELIVERY:
             lines += decide(f"{name}_d", inner)
         else:
@@ -150,6 +205,8 @@ def _rule_lines(name: str, rule: Rule, namespace: dict[str, Any], indent: str, o
                 namespace[f"{named}_l"] = entry.limit
                 lines.append(f"{inner}if d <= {named}_l:")
                 lines += decide(named, inner + "    ")
+        if one and record:
+            lines += [f"{draw}elif o:", f"{draw}    _note_miss(v, {name}_m)"]
     if rule.type is TARGETED_DELIVERY:  # not entered (segment passed, draw missed): stop here
         lines += decide("_NONE", indent)
     elif rule.exposure_limit is None:

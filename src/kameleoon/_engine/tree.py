@@ -42,15 +42,21 @@ MISSING = object()  # an exhausted first-level operator list
 class Inline:
     """A condition written as one Python expression over ``v`` (the visitor record or None),
     ``c`` (the visitor code) and ``e`` (the experiment id); ``$name`` stands for the constant
-    ``constants[name]`` (or, written ``$name :=``, a local name of the expression). ``cost``
+    ``constants[name]`` (or, written ``$name :=``, a local name of the expression, assigned
+    before it is read on every path: conditions share their local names). ``cost``
     ranks how much evaluating it costs (0: a constant; 1: one field of the record; more: each
-    further object it reads, or a search)."""
+    further object it reads, or a search).
 
-    __slots__ = ("constants", "cost", "expression")
+    ``on_record``: the expression reads the record and is written for a ``v`` that is not
+    None; without a record the condition is false. The guard ``v is not None`` is added where
+    the record may be missing, and left out of functions that test ``v`` once up front."""
 
-    def __init__(self, expression: str, cost: int = 3, **constants: Any) -> None:
+    __slots__ = ("constants", "cost", "expression", "on_record")
+
+    def __init__(self, expression: str, cost: int = 3, *, on_record: bool = False, **constants: Any) -> None:
         self.expression = expression
         self.cost = cost
+        self.on_record = on_record
         self.constants = constants
 
 
@@ -190,21 +196,29 @@ def _on_first_use(build: Callable[[], Callable[..., bool]]) -> Callable[..., boo
     return call
 
 
-def render_inline(tree: Tree, namespace: dict[str, Any], memo_in_locals: bool) -> str | None:
+def render_inline(
+    tree: Tree, namespace: dict[str, Any], memo_in_locals: bool, record: bool | None = None
+) -> str | None:
     """``tree`` as one expression over ``v``, ``c`` and ``e`` (as :func:`compile_tree` writes
     it), its constants added to ``namespace`` (names unique in it); ``None`` when it is too
     large for one. ``memo_in_locals``: each condition's outcome is kept in a local variable
-    ``f<fact number>`` (``None`` = not evaluated yet) of the function it is compiled into."""
-    return _expression(tree, namespace, inline=True, memo="locals" if memo_in_locals else False)
+    ``f<fact number>`` (``None`` = not evaluated yet) of the function it is compiled into.
+    ``record``: what the function knows of ``v`` (``True``: a record, ``False``: None,
+    ``None``: either): conditions on the record (:attr:`Inline.on_record`) are written
+    without their ``v is not None`` guard, or as ``False``."""
+    memo = "locals" if memo_in_locals else False
+    return _expression(tree, namespace, inline=True, memo=memo, record=record)
 
 
-def _expression(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | str) -> str | None:
+def _expression(
+    tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | str, record: bool | None = None
+) -> str | None:
     """:func:`_render`'s expression, or ``None`` when the tree is too large for one (more than
     :data:`_MAX_INLINE_LEAVES` leaves, or names added to ``namespace``): it is then walked."""
     if _leaf_count(tree) > _MAX_INLINE_LEAVES:
         return None
     before = len(namespace)
-    expression = _render(tree, namespace, inline, memo)
+    expression = _render(tree, namespace, inline, memo, record)
     return expression if len(namespace) - before <= _MAX_INLINE_LEAVES else None
 
 
@@ -213,13 +227,15 @@ def _remember(facts: list[Any], slot: int, outcome: bool) -> bool:
     return outcome
 
 
-def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | str) -> str:
+def _render(
+    tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | str, record: bool | None
+) -> str:
     if tree is None:
         return "True"
     if isinstance(tree, Leaf):
         prefix = f"k{len(namespace)}"
         if inline and tree.inline is not None:
-            text = _expand(tree.inline, prefix, namespace)
+            text = _expand(tree.inline, prefix, namespace, record)
         else:
             namespace[prefix] = tree.check
             text = f"{prefix}(v, c, e)"
@@ -234,7 +250,8 @@ def _render(tree: Tree, namespace: dict[str, Any], inline: bool, memo: bool | st
     first, second = tree.left, tree.right
     if _cost(second) < _cost(first):  # conditions are pure and total: the cheaper side first
         first, second = second, first
-    left, right = _render(first, namespace, inline, memo), _render(second, namespace, inline, memo)
+    left = _render(first, namespace, inline, memo, record)
+    right = _render(second, namespace, inline, memo, record)
     return f"({left}{joiner}{right})"
 
 
@@ -250,11 +267,24 @@ def _cost(tree: Tree) -> int:
     return _cost(tree.left) + _cost(tree.right)
 
 
-def _expand(inline: Inline, prefix: str, namespace: dict[str, Any]) -> str:
+def _expand(inline: Inline, prefix: str, namespace: dict[str, Any], record: bool | None) -> str:
     namespace[prefix] = None  # reserves the prefix
+    if inline.on_record and record is False:
+        return "False"  # no record: a condition on it is false (its constants are not needed)
     for name, value in inline.constants.items():
         namespace[f"{prefix}_{name}"] = value
-    return "(" + _DOLLAR.sub(lambda m: f"{prefix}_{m.group(1)}", inline.expression) + ")"
+    constants = inline.constants
+
+    def rename(match: re.Match[str]) -> str:
+        # A constant gets a name of its own; a local is shared by every condition (each assigns
+        # it before reading it): the function compiled has fewer locals to set up and clear.
+        named = match.group(1)
+        return f"{prefix}_{named}" if named in constants else f"w_{named}"
+
+    expression = _DOLLAR.sub(rename, inline.expression)
+    if inline.on_record and record is None:
+        return f"(v is not None and ({expression}))"
+    return f"({expression})"
 
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")

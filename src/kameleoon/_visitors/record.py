@@ -13,6 +13,8 @@ Field layout (the targeting conditions of :mod:`kameleoon._engine` read it direc
   first-insertion order.
 * ``conversions``: tuple of ``Conversion`` in insertion order.
 * ``assigned``: experiment id -> :data:`Assignment`, in first-assignment order, or ``None``.
+* ``missed``: markers of the rules whose exposure draw misses for the visitor's own code (see
+  :func:`kameleoon._engine.passes._note_miss`): deciding them again needs no hashing.
 * ``pending``: bit mask of the items not sent yet (see :mod:`kameleoon._visitors.pending`).
 * ``extra``: the rarely used rest (:class:`Extra`), or ``None``.
 * ``last``: last activity, in the store's clock (seconds), to the store's touch granularity.
@@ -65,6 +67,7 @@ class Visitor:
         "geo",
         "keys",
         "last",
+        "missed",
         "os",
         "pages",
         "pending",
@@ -86,6 +89,7 @@ class Visitor:
         self.pages: list[Any] | None = None
         self.conversions: tuple[Any, ...] = ()
         self.assigned: dict[Any, Assignment] | None = None
+        self.missed: tuple[object, ...] = ()
         self.pending = 0
         self.extra: Extra | None = None
 

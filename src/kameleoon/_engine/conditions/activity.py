@@ -36,11 +36,11 @@ def page_url(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     operator, expected = cond.get("matchType"), cond.get("url")
     if operator == "CONTAINS" and isinstance(expected, str):
         contains = _page_url_contains(expected)
-        # inline for a visitor with exactly one page (the usual case), the loop otherwise
+        # inline for a visitor with exactly one page (the usual case), the loop otherwise (it
+        # does not read the experiment id: passing None spares the function a local ``e``)
         one_page = "len($p) == 3 and ($u := $p[0].url).__class__ is str"
-        pages = "v is not None and ($p := v.pages) is not None"
-        inline = f"{pages} and ($K in $u if {one_page} else $F(v, c, e))"
-        return contains, Inline(inline, cost=4, K=expected, F=contains)
+        inline = f"($p := v.pages) is not None and ($K in $u if {one_page} else $F(v, c, None))"
+        return contains, Inline(inline, cost=4, on_record=True, K=expected, F=contains)
     matches = string_matcher(operator, expected)
 
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
@@ -121,7 +121,7 @@ def conversions(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
         return any(conversion.goal_id == goal_id for conversion in visitor.conversions)
 
     if goal_id == -1:
-        return check, Inline("v is not None and v.conversions != ()", cost=1)
+        return check, Inline("v.conversions != ()", cost=1, on_record=True)
     return check
 
 

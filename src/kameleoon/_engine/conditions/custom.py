@@ -110,9 +110,9 @@ def custom_datum(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
         return not undefined and test(stored if stored.__class__ is tuple else (stored,))
 
     if undefined:
-        return check, Inline("v is not None and $I not in v.keys", cost=2, I=index)
+        return check, Inline("$I not in v.keys", cost=2, on_record=True, I=index)
     if operator == "EXACT":
         found = "($s := v.values[v.keys.index($I)]).__class__ is tuple"
-        expression = f"v is not None and $I in v.keys and ($K in $s if {found} else $s == $K)"
-        return check, Inline(expression, cost=3, I=index, K=cond.get("value"))
+        expression = f"$I in v.keys and ($K in $s if {found} else $s == $K)"
+        return check, Inline(expression, cost=3, on_record=True, I=index, K=cond.get("value"))
     return check

@@ -108,7 +108,7 @@ def device_type(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         return visitor is not None and visitor.device == wanted
 
-    return check, Inline("v is not None and v.device == $W", cost=1, W=wanted)
+    return check, Inline("v.device == $W", cost=1, on_record=True, W=wanted)
 
 
 def operating_system(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
@@ -119,7 +119,7 @@ def operating_system(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     def check(visitor: Visitor | None, code: str, experiment_id: Any) -> bool:
         return visitor is not None and visitor.os == wanted
 
-    return check, Inline("v is not None and v.os == $W", cost=1, W=wanted)
+    return check, Inline("v.os == $W", cost=1, on_record=True, W=wanted)
 
 
 _OPERATOR_SYMBOLS = {"EQUAL": "==", "GREATER": ">", "LOWER": "<"}
@@ -153,10 +153,10 @@ def browser(cond: Mapping[str, Any], lookups: Lookups) -> Compiled:
     if wanted is None or (version is not None and (threshold is None or symbol is None)):
         return never
     if version is None:
-        return check, Inline("v is not None and v.browser == $W", cost=1, W=wanted)
+        return check, Inline("v.browser == $W", cost=1, on_record=True, W=wanted)
     numeric = "($b := (v.browser_version or -1)).__class__ is float or $b.__class__ is int"
-    expression = f"v is not None and v.browser == $W and ($b {symbol} $T if {numeric} else $F($b, $T))"
-    return check, Inline(expression, cost=2, W=wanted, T=threshold, F=satisfied)
+    expression = f"v.browser == $W and ($b {symbol} $T if {numeric} else $F($b, $T))"
+    return check, Inline(expression, cost=2, on_record=True, W=wanted, T=threshold, F=satisfied)
 
 
 def sdk_language(cond: Mapping[str, Any], lookups: Lookups) -> Check:
