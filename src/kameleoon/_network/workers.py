@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from kameleoon._network.transport import TransportError
 
-__all__ = ["GRACE", "MAX_WORKERS", "Expired", "call_within"]
+__all__ = ["GRACE", "MAX_WORKERS", "Expired", "Pool", "call_within"]
 
 T = TypeVar("T")
 
@@ -42,11 +42,14 @@ class Expired(TransportError):
     """The call's timeout expired while it waited for a worker, or before its worker finished."""
 
 
-class _Pool:
-    """Daemon threads, started one per submitted job until there are ``size`` of them."""
+class Pool:
+    """Daemon threads named ``name-<n>``, started one per submitted job until there are ``size``
+    of them. A job is skipped when its deadline passed while it waited, or when its future was
+    cancelled (its caller stopped waiting)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, name: str = "kameleoon-async") -> None:
         self._size = size
+        self._name = name
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
@@ -57,7 +60,7 @@ class _Pool:
         with self._lock:
             if self._threads < self._size:
                 self._threads += 1
-                name = f"kameleoon-async-{self._threads}"
+                name = f"{self._name}-{self._threads}"
                 threading.Thread(target=self._work, name=name, daemon=True).start()
         return future
 
@@ -80,7 +83,7 @@ def _run(future: Future[Any], call: Callable[[float], Any], deadline: float) -> 
         future.set_exception(e)
 
 
-_pool = _Pool(MAX_WORKERS)
+_pool = Pool(MAX_WORKERS)
 
 
 async def call_within(deadline: float, call: Callable[[float], T]) -> T:
@@ -96,7 +99,7 @@ async def call_within(deadline: float, call: Callable[[float], T]) -> T:
 
 def _after_fork_in_child() -> None:
     global _pool
-    _pool = _Pool(MAX_WORKERS)  # the parent's threads do not exist here; its queue is theirs
+    _pool = Pool(MAX_WORKERS)  # the parent's threads do not exist here; its queue is theirs
 
 
 if hasattr(os, "register_at_fork"):

@@ -44,7 +44,7 @@ def by_name(server: FaultServer, timeout: float) -> Request:
 
 
 def resolver_threads() -> int:
-    return sum(t.name == "kameleoon-resolver" for t in threading.enumerate())
+    return sum(t.name.startswith("kameleoon-resolver-") for t in threading.enumerate())
 
 
 def test_a_host_name_is_resolved_and_served(server: FaultServer, transport: Urllib3Transport) -> None:
