@@ -27,6 +27,7 @@ from kameleoon._engine.sdk import SDK_LANGUAGE, SDK_VERSION
 from kameleoon._network.backoff import Backoff
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.transport import Request, Stream, Transport, TransportError
+from kameleoon._network.workers import join_by
 from kameleoon._wire.sse import EventStreamParser, StreamTooLong
 
 __all__ = ["UPDATE_EVENT", "ConfigUpdater", "update_timestamp"]
@@ -119,11 +120,7 @@ class ConfigUpdater:
     def join(self, deadline: float) -> bool:
         """Waits until ``deadline`` (a :func:`time.monotonic` instant) at most for the job's
         thread to end; ``False`` if it still runs."""
-        thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            return True
-        thread.join(max(0.0, deadline - time.monotonic()))
-        return not thread.is_alive()
+        return join_by(self._thread, deadline)
 
     def refresh_now(self) -> None:
         """Asks the job to download the configuration at once (when it is polling)."""

@@ -32,6 +32,7 @@ from kameleoon._network.delivery import MAX_BODY_CHARS, Delivery, Poster, Tracke
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.token import TokenSource
 from kameleoon._network.transport import Transport
+from kameleoon._network.workers import join_by
 from kameleoon._visitors.outbox import consent_given, identity_of, prepare_unique_identifier, unsent_items
 from kameleoon._visitors.record import Visitor
 from kameleoon._visitors.store import VisitorStore
@@ -217,12 +218,9 @@ class Tracker:
         """Waits until ``deadline`` at most for the thread to end; ``False`` if it still runs
         (a request in flight keeps it until the transport is closed or the request times out)."""
         thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            return True
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
+        if not join_by(thread, deadline):
             return False
-        if self._thread is thread:
+        if thread is not threading.current_thread() and self._thread is thread:
             self._thread = None
         return True
 

@@ -16,7 +16,6 @@ caller is gone by then). A forked child starts a fresh pool.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import threading
@@ -27,7 +26,7 @@ from typing import Any, TypeVar
 
 from kameleoon._network.transport import TransportError
 
-__all__ = ["GRACE", "MAX_WORKERS", "Expired", "Pool", "call_within"]
+__all__ = ["GRACE", "MAX_WORKERS", "Expired", "Pool", "call_within", "join_by"]
 
 T = TypeVar("T")
 
@@ -90,11 +89,22 @@ async def call_within(deadline: float, call: Callable[[float], T]) -> T:
     """``call(seconds_left)`` on a worker thread; raises :class:`Expired` when ``deadline`` (a
     :func:`time.monotonic` instant) passes before a worker took the job, or passes by more than
     :data:`GRACE` before the job ended (the job then runs on, its result unused)."""
+    import asyncio  # deferred: the sync SDK imports this module (join_by, the resolver's pool)
+
     future = asyncio.wrap_future(_pool.submit(call, deadline))
     try:
         return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()) + GRACE)
     except asyncio.TimeoutError:
         raise Expired("the call's timeout expired before its worker thread finished") from None
+
+
+def join_by(thread: threading.Thread | None, deadline: float) -> bool:
+    """Waits until ``deadline`` (a :func:`time.monotonic` instant) at most for ``thread`` to
+    end; ``True`` when it has (or there is none, or it is the calling thread itself)."""
+    if thread is None or thread is threading.current_thread():
+        return True
+    thread.join(max(0.0, deadline - time.monotonic()))
+    return not thread.is_alive()
 
 
 def _after_fork_in_child() -> None:
