@@ -108,7 +108,7 @@ class RemoteData:
     async def _token_async(self, deadline: float) -> str | None:
         """The cached token, else one requested on a worker thread (blocking I/O: off the
         event loop) within the call's deadline."""
-        from kameleoon._network import workers  # imports asyncio: only when async calls are made
+        from kameleoon._network import workers
 
         tokens = self._client._tokens
         token = tokens.cached()
