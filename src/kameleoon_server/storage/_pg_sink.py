@@ -19,7 +19,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import errors
 
-from kameleoon_server._wire import FastBody, Link, Row
+from kameleoon_server._wire import ET_ACTIVITY, ET_CONVERSION, ET_EXPERIMENT, FastBody, Link, Row
 from kameleoon_server.storage._sqlite_writer import EVENT_COLUMNS, LINK_COLUMNS
 
 log = logging.getLogger("kameleoon_server.storage")
@@ -42,23 +42,61 @@ _LINK: Final = (
 ATTEMPTS: Final = 5  # two instances storing the same resent batch can deadlock on the unique index
 
 
-def _copy(cur: Any, sql: str, rows: Sequence[Row]) -> None:
+def _escape(text: str) -> str:
+    """A value for COPY's text format (the fast-path layout already excludes CR and LF)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t")
+
+
+def copy_text(body: FastBody) -> str:
+    """The rows of a fast-path body in COPY's text format, built from the lines' own digits: the
+    fast-path pattern admits only integers that fit a bigint and decimals that PostgreSQL reads
+    as Python's ``float`` does (both round correctly), so nothing is converted here. About a fifth
+    of the CPU time of ``write_row`` on the tuples of :meth:`FastBody.rows`."""
+    head, now = f"{body.site_id}\t", body.time_ms
+    exposure = f"\t{ET_EXPERIMENT}\t{now}\t"
+    conversion = f"\t{ET_CONVERSION}\t{now}\t\\N\t\\N\t"
+    activity = f"\t{ET_ACTIVITY}\t{now}\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t0\t"
+    out = []
+    for line, nonce, exp_id, var_id, goal, revenue, negative, _, kind, identity, _ in body.lines:
+        if "\\" in line or "\t" in line:
+            line, identity = _escape(line), _escape(identity)
+        start = f"{head}{identity}\t{int(kind == 'mappingValue')}\t{nonce}"
+        if exp_id:
+            out.append(f"{start}{exposure}{exp_id}\t{var_id}\t\\N\t\\N\t\\N\t\\N\t0\t{line}\n")
+        elif goal:
+            negative = "1" if negative == "true" else "0"
+            out.append(f"{start}{conversion}{goal}\t{revenue}\t{negative}\t\\N\t0\t{line}\n")
+        else:
+            out.append(f"{start}{activity}{line}\n")
+    return "".join(out)
+
+
+def _copy(cur: Any, sql: str, rows: Sequence[Row], fast: Sequence[FastBody]) -> None:
     with cur.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
+        for body in fast:
+            copy.write(copy_text(body))
 
 
-def write_events(conn: Any, rows: Sequence[Row], links: Sequence[Link], straight: bool = False) -> int:
-    """Writes in the connection's current transaction; returns how many rows were new.
-    ``straight``: COPY into ``events`` (raises UniqueViolation if any row exists)."""
+def write_events(
+    conn: Any,
+    rows: Sequence[Row],
+    links: Sequence[Link],
+    straight: bool = False,
+    fast: Sequence[FastBody] = (),
+) -> int:
+    """Writes ``rows`` and the rows of ``fast`` in the connection's current transaction; returns
+    how many rows were new. ``straight``: COPY into ``events`` (raises UniqueViolation if any
+    row exists)."""
     stored = 0
-    if rows:
+    if rows or fast:
         with conn.cursor() as cur:
             if straight:
-                _copy(cur, _COPY_STRAIGHT, rows)
-                stored = len(rows)
+                _copy(cur, _COPY_STRAIGHT, rows, fast)
+                stored = len(rows) + sum(len(body.lines) for body in fast)
             else:
-                _copy(cur, _COPY, rows)
+                _copy(cur, _COPY, rows, fast)
                 cur.execute(_MOVE)
                 stored = max(cur.rowcount, 0)
     if links:
@@ -83,12 +121,10 @@ class PostgresSink:
         return conn
 
     def write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody] = ()) -> int:
-        if fast:
-            rows = [*rows, *(row for body in fast for row in body.rows())]
         if self._conn.broken or self._conn.closed:
             self._reconnect()
         try:
-            return self._write(rows, links)
+            return self._write(rows, links, fast)
         except psycopg.OperationalError:
             if not (self._conn.broken or self._conn.closed):
                 raise
@@ -96,22 +132,22 @@ class PostgresSink:
         # If the lost transaction did commit, the unique key turns the rows into duplicates.
         log.warning("ingest lost its database connection; writing the batch again on a new one")
         self._reconnect()
-        return self._write(rows, links)
+        return self._write(rows, links, fast)
 
     def _reconnect(self) -> None:
         self._conn.close()
         self._conn = self._connect()
 
-    def _write(self, rows: Sequence[Row], links: Sequence[Link]) -> int:
+    def _write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody]) -> int:
         try:
             with self._conn.transaction():
-                return write_events(self._conn, rows, links, straight=True)
+                return write_events(self._conn, rows, links, straight=True, fast=fast)
         except errors.UniqueViolation:
             pass  # a resent batch (or one already stored by another instance)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self._conn.transaction():
-                    return write_events(self._conn, rows, links)
+                    return write_events(self._conn, rows, links, fast=fast)
             except (errors.DeadlockDetected, errors.SerializationFailure):
                 if attempt == ATTEMPTS:
                     raise
