@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kameleoon import _cookies
 from kameleoon._config import KameleoonClientConfig
@@ -52,6 +52,121 @@ _CLOSE_TIMEOUT = 5.0  # seconds forget() takes at most (docs/network.md)
 _EXIT_TIMEOUT = 2.0  # seconds interpreter exit spends closing every client, together
 _ABORT_GRACE = 0.25  # seconds a thread whose request was aborted at close is given to end
 _FORK_LOCK_WAIT = 2.0  # seconds a fork waits for a thread to finish updating a visitor record
+
+
+def _decision(name: str, doc: str, *, flag_too: bool) -> Callable[..., Any]:
+    """A decision method of :class:`KameleoonClient`, ``name(visitor_code, feature_key,
+    is_unique_identifier=None)``: it returns the visitor's variation key of the flag
+    (``flag_too``: the flag and the key, which ``get_feature_variable`` needs).
+
+    The body is written once, here, for both: ``get_feature_variation_key`` is this function
+    itself rather than a wrapper calling ``_decide``, which saves a Python call (about a tenth
+    of a repeat decision, ``python bench/instructions.py``).
+    """
+
+    def decide(
+        self: KameleoonClient, visitor_code: Any, feature_key: Any, is_unique_identifier: bool | None = None
+    ) -> Any:
+        # The hot path of every decision: the checks are inlined, the slow paths raise.
+        code: str = visitor_code
+        if code.__class__ is not str or not code or len(code) > _MAX_CODE_LENGTH:
+            code = _cookies.validate_visitor_code(visitor_code)
+        if is_unique_identifier is not None:
+            self._unique_identifier_step(code, is_unique_identifier)
+        try:
+            flag = self._cfg.enabled_by_key[feature_key]  # a subscript costs less than a call of get
+        except (KeyError, TypeError):  # an unknown, disabled or unhashable key
+            flag = None
+        if flag is None:
+            flag = self._flag(feature_key)  # raises (outside the except clause: no chaining)
+        store = self._store
+        visitor = store._visitors.get(code)
+        # VisitorStore.get and _touch, inlined: a move is queued at most once a second. The clock
+        # is read again for a touch, so that a decision that does not touch reads it once.
+        if visitor is not None and visitor.last is not store.now:
+            now = store.now
+            if now - visitor.last >= TOUCH_GRANULARITY:
+                visitor.last = now
+                moves = store._moves
+                moves.append(code)
+                if len(moves) > store.max_visitors:  # nobody reorders (no tracker): bounded anyway
+                    store.reorder()
+        decide = flag.decide  # a slot: read as an attribute (flag.decide(...) would not specialize)
+        entry, rule = decide(visitor, code)
+        if entry is None:  # no variation drawn: nothing to record
+            if rule is None:  # no rule decided: the default variation (resolve_key, inlined)
+                key = flag.default_variation_key
+            else:
+                if visitor is None:
+                    store.get_or_create(code)
+                key = resolve_key(flag, entry, rule)
+        else:
+            # An entry comes with its rule. The assignment is recorded (replacing the previous
+            # one of the experiment) as unsent, lock-free: the dict writes are atomic and the
+            # unsent mark goes through the store's exposure queue (two threads assigning a new
+            # experiment to one visitor at once may share a position; both are then sent
+            # together).
+            if visitor is None:
+                visitor = store.get_or_create(code)
+            assigned = visitor.assigned
+            experiment_id = rule.experiment_id  # type: ignore[union-attr]
+            try:
+                previous = assigned.get(experiment_id) if assigned is not None else None
+            except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
+                previous = experiment_id = None
+            if previous is not None:  # unpacked once: fewer steps than four subscripts
+                recorded_id, recorded_type, _, position, queued, recorded_entry = previous
+                if recorded_entry is entry and queued == store.generation and visitor.extra is None:
+                    # A repeat decision (the assignment remembers this very entry, of this rule,
+                    # so its variation and rule type too), still waiting to be sent: queued in
+                    # the store's current generation (no tracking request built since) by a
+                    # decision that also scheduled the visitor; only its time is renewed. Linked
+                    # codes share a record but not a schedule: a record with ``extra`` takes the
+                    # full path.
+                    assigned[experiment_id] = (  # type: ignore[index]
+                        recorded_id, recorded_type, time.time(), position, queued, entry
+                    )  # fmt: skip
+                    return (flag, entry.variation_key) if flag_too else entry.variation_key
+            key = entry.variation_key
+            variation_id = entry.variation_id
+            if experiment_id is not None and variation_id is not None:
+                if assigned is None:
+                    assigned = visitor.assigned = {}
+                # The entry drawn is kept when the visitor code itself was hashed (no mapping
+                # identifier): the flag's generated function returns the same decision again
+                # without hashing (_engine/passes.py). An entry is a small object of one rule
+                # of one configuration: old configurations are freed.
+                extra = visitor.extra
+                remembered = entry if extra is None or extra.mapping is None else None
+                if previous is None:  # a new experiment: the next position (else it keeps its own)
+                    position = len(assigned)
+                try:
+                    assigned[experiment_id] = (
+                        variation_id, rule.type, time.time(), position, store.generation, remembered  # type: ignore[union-attr]
+                    )  # fmt: skip
+                except TypeError:  # an unhashable experiment id, met on a visitor's first assignment
+                    pass
+                else:
+                    store._exposures.append((visitor, experiment_id))  # VisitorStore.note_exposure
+        scheduled = self._tracker._scheduled
+        if code not in scheduled:
+            if self._tracker._closed or len(scheduled) >= _tracking.MAX_SCHEDULED:
+                self._tracker.schedule(code)  # refused, or counted as dropped
+            else:
+                scheduled[code] = None  # Tracker.schedule, inlined
+        return (flag, key) if flag_too else key
+
+    decide.__name__ = name
+    decide.__qualname__ = f"KameleoonClient.{name}"
+    decide.__doc__ = doc
+    if not flag_too:  # the public method shows its documented types (help(), get_type_hints)
+        decide.__annotations__ = {
+            "visitor_code": "str",
+            "feature_key": "str",
+            "is_unique_identifier": "bool | None",
+            "return": "str",
+        }
+    return decide
 
 
 class KameleoonClient:
@@ -306,11 +421,24 @@ class KameleoonClient:
             return False
         return bool(key != OFF)
 
-    def get_feature_variation_key(
-        self, visitor_code: str, feature_key: str, is_unique_identifier: bool | None = None
-    ) -> str:
-        """The key of the visitor's variation of the flag. Tracks the exposure."""
-        return self._decide(visitor_code, feature_key, is_unique_identifier)[1]  # type: ignore[no-any-return]
+    if TYPE_CHECKING:  # both made by _decision (above the class): typed here for checkers
+
+        def get_feature_variation_key(
+            self, visitor_code: str, feature_key: str, is_unique_identifier: bool | None = None
+        ) -> str:
+            """The key of the visitor's variation of the flag. Tracks the exposure."""
+
+        def _decide(
+            self, visitor_code: Any, feature_key: Any, is_unique_identifier: bool | None = None
+        ) -> tuple[Flag, Any]: ...
+
+    else:
+        get_feature_variation_key = _decision(
+            "get_feature_variation_key",
+            "The key of the visitor's variation of the flag. Tracks the exposure.",
+            flag_too=False,
+        )
+        _decide = _decision("_decide", "The flag and the visitor's variation key.", flag_too=True)
 
     def get_feature_variable(
         self, visitor_code: str, feature_key: str, variable_key: str, is_unique_identifier: bool | None = None
@@ -401,93 +529,6 @@ class KameleoonClient:
         if not flag.environment_enabled:
             raise FeatureEnvironmentDisabled(feature_key, self._settings.environment)
         return flag
-
-    def _decide(
-        self, visitor_code: Any, feature_key: Any, is_unique_identifier: bool | None
-    ) -> tuple[Flag, Any]:
-        # The hot path of every decision: the checks are inlined, the slow paths raise.
-        code: str = visitor_code
-        if code.__class__ is not str or not code or len(code) > _MAX_CODE_LENGTH:
-            code = _cookies.validate_visitor_code(visitor_code)
-        if is_unique_identifier is not None:
-            self._unique_identifier_step(code, is_unique_identifier)
-        try:
-            flag = self._cfg.flags[feature_key]  # a subscript costs less than a call of get
-        except (KeyError, TypeError):  # an unknown or unhashable key
-            flag = None
-        if flag is None or not flag.environment_enabled:
-            flag = self._flag(feature_key)  # raises (outside the except clause: no chaining)
-        store = self._store
-        visitor = store._visitors.get(code)
-        if visitor is not None:
-            now = store.now  # VisitorStore.get, inlined: a move is queued at most once a second
-            if visitor.last is not now and now - visitor.last >= TOUCH_GRANULARITY:
-                store._touch(code, visitor)
-        entry, rule = flag.decide(visitor, code)
-        if entry is None:  # no variation drawn: nothing to record
-            if rule is None:  # no rule decided: the default variation (resolve_key, inlined)
-                key = flag.default_variation_key
-            else:
-                if visitor is None:
-                    store.get_or_create(code)
-                key = resolve_key(flag, entry, rule)
-        else:
-            # An entry comes with its rule. The assignment is recorded (replacing the previous
-            # one of the experiment) as unsent, lock-free: the dict writes are atomic and the
-            # unsent mark goes through the store's exposure queue (two threads assigning a new
-            # experiment to one visitor at once may share a position; both are then sent
-            # together).
-            if visitor is None:
-                visitor = store.get_or_create(code)
-            assigned = visitor.assigned
-            experiment_id = rule.experiment_id  # type: ignore[union-attr]
-            try:
-                previous = assigned.get(experiment_id) if assigned is not None else None
-            except TypeError:  # an unhashable experiment id (malformed configuration): not recorded
-                previous = experiment_id = None
-            if (
-                previous is not None
-                and previous[5] is entry
-                and previous[4] == store.generation
-                and visitor.extra is None
-            ):
-                # A repeat decision (the assignment remembers this very entry, of this rule,
-                # so its variation and rule type too), still waiting to be sent: queued in the
-                # store's current generation (no tracking request built since) by a decision
-                # that also scheduled the visitor; only its time is renewed. Linked codes share
-                # a record but not a schedule: a record with ``extra`` takes the full path.
-                assigned[experiment_id] = (  # type: ignore[index]
-                    previous[0], previous[1], time.time(), previous[3], previous[4], entry
-                )  # fmt: skip
-                return flag, entry.variation_key
-            key = entry.variation_key
-            variation_id = entry.variation_id
-            if experiment_id is not None and variation_id is not None:
-                if assigned is None:
-                    assigned = visitor.assigned = {}
-                # The entry drawn is kept when the visitor code itself was hashed (no mapping
-                # identifier): the flag's generated function returns the same decision again
-                # without hashing (_engine/passes.py). An entry is a small object of one rule
-                # of one configuration: old configurations are freed.
-                extra = visitor.extra
-                remembered = entry if extra is None or extra.mapping is None else None
-                position = len(assigned) if previous is None else previous[3]
-                try:
-                    assigned[experiment_id] = (
-                        variation_id, rule.type, time.time(), position, store.generation, remembered  # type: ignore[union-attr]
-                    )  # fmt: skip
-                except TypeError:  # an unhashable experiment id, met on a visitor's first assignment
-                    pass
-                else:
-                    self._exposures_append((visitor, experiment_id))  # VisitorStore.note_exposure
-        tracker = self._tracker
-        scheduled = tracker._scheduled
-        if code not in scheduled:
-            if tracker._closed or len(scheduled) >= _tracking.MAX_SCHEDULED:
-                tracker.schedule(code)  # refused, or counted as dropped
-            else:
-                scheduled[code] = None  # Tracker.schedule, inlined
-        return flag, key
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:

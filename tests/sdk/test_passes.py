@@ -5,10 +5,12 @@ That it decides exactly as the rule loop is a property test (``test_properties``
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from kameleoon._engine import passes
-from kameleoon._engine.decide import evaluate
+from kameleoon._engine.decide import evaluate, resolve_key
 from kameleoon._engine.parse import parse_configuration
 from kameleoon.data import CustomData
 from kameleoon.testing import create_client
@@ -231,3 +233,77 @@ def test_a_visitor_remembers_a_bounded_number_of_missed_draws() -> None:
     for _ in range(2):
         assert parsed.decide(visitor, "a") == evaluate(parsed, visitor, "a") == (None, None)
         assert len(visitor.missed) == passes.MAX_MISSED
+
+
+# -- the client's two decision methods (_client._decision) ------------------------------------------------
+def test_get_feature_variation_key_decides_and_records_as_decide() -> None:
+    """``get_feature_variation_key`` is the decision body itself (no call of ``_decide``): fed the
+    same calls, it returns the key ``_decide`` returns, as the rule loop decides it, and leaves
+    the same assignments, misses and schedule; first and repeat decisions, visitors with and
+    without a record or a mapping identifier, before and after a tracking build."""
+    doc = document(
+        flag("f", [rule(10, exposition=0.5, experiment_id=7, entries=halves("v", 100))]),
+        flag(
+            "g",
+            flag_id=2,
+            rules=[
+                rule(
+                    20, "TARGETED_DELIVERY", exposition=0.5, experiment_id=8, entries=[entry("on", 300, 1.0)]
+                ),
+                rule(21, exposition=0.7, experiment_id=9, entries=halves("w", 400)),
+            ],
+        ),
+        custom_data=[{"index": 0, "isMappingIdentifier": True}],
+    )
+    by_key, by_decide = create_client(doc), create_client(doc)
+    calls = []
+    for n in range(30):
+        code = f"visitor-{n}"
+        if n % 3:
+            for client in (by_key, by_decide):
+                client.add_data(code, CustomData(0, f"user-{n}") if n % 5 == 0 else CustomData(1, "x"))
+        calls += [(code, key) for key in ("f", "g", "f", "g")]
+    for _ in range(2):
+        for code, key in calls:
+            visitor = by_key._store.peek(code)
+            expected = resolve_key(by_key._cfg.flags[key], *evaluate(by_key._cfg.flags[key], visitor, code))
+            assert by_key.get_feature_variation_key(code, key) == by_decide._decide(code, key)[1] == expected
+        for client in (by_key, by_decide):
+            client._store.apply_exposures()  # a tracking build: a new generation
+    recorded = 0
+    for code, _ in calls:
+        mine, theirs = by_key._store.peek(code), by_decide._store.peek(code)
+        assert (mine is None) == (theirs is None)  # no record when no rule decided
+        if mine is None or theirs is None:
+            continue
+        assert {e: a[:2] + a[3:] for e, a in (mine.assigned or {}).items()} == {
+            e: a[:2] + a[3:] for e, a in (theirs.assigned or {}).items()
+        }  # all but the time
+        assert len(mine.missed) == len(theirs.missed)
+        recorded += bool(mine.assigned)
+    assert recorded > 10
+    assert list(by_key._tracker._scheduled) == list(by_decide._tracker._scheduled)
+    method = type(by_key).get_feature_variation_key
+    assert (method.__name__, method.__qualname__) == (
+        "get_feature_variation_key",
+        "KameleoonClient.get_feature_variation_key",
+    )
+    assert method.__doc__ == "The key of the visitor's variation of the flag. Tracks the exposure."
+    hints = typing.get_type_hints(method)
+    assert (hints["visitor_code"], hints["feature_key"], hints["return"]) == (str, str, str)
+    for client in (by_key, by_decide):
+        client._close(timeout=0.1)
+
+
+def test_the_enabled_flags_by_key_are_the_enabled_flags() -> None:
+    """Decisions look flags up in ``enabled_by_key`` (no test of ``environment_enabled``): the
+    same flags as ``enabled_flags``; a disabled or unknown key takes the slow path that raises."""
+    doc = document(
+        flag("on", [rule(1, experiment_id=1, entries=halves("v", 10))]), flag("off", enabled=False, flag_id=2)
+    )
+    config = parse_configuration(doc)
+    assert (
+        config.enabled_by_key
+        == {flag.key: flag for flag in config.enabled_flags}
+        == {"on": config.flags["on"]}
+    )

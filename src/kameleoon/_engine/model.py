@@ -116,6 +116,8 @@ class Configuration:
     has_targeted_delivery_rule: bool = False
     fact_count: int = 0  # distinct memoizable conditions (length of an evaluation pass's memo)
     enabled_flags: tuple[Flag, ...] = ()  # environment-enabled flags, in configuration order
+    # the same flags by key: a decision's lookup, which needs no test of environment_enabled
+    enabled_by_key: Mapping[Any, Flag] = field(default_factory=dict)
     # every enabled flag decided by one generated function (kameleoon._engine.passes), or None
     decide_all: Callable[..., Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)

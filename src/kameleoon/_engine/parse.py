@@ -97,6 +97,7 @@ def _parse(document: Mapping[str, Any]) -> Configuration:
         local_only=frozenset(i for i, d in custom_data.items() if d.local_only),
         fact_count=lookups.fact_count,
         enabled_flags=enabled,
+        enabled_by_key={flag.key: flag for flag in enabled},
         decide_all=compile_pass(enabled, lookups.fact_count),
         flags=flags,
         **_indexes(flags.values()),

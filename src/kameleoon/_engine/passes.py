@@ -40,13 +40,17 @@ _HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
     "x = x.mapping if x is not None else None",
     "h = (c if x is None else x).encode('utf-8', 'surrogatepass')",
 ]
-_HASHED_RECORD = [  # the same, for a record ``v`` (not None); ``o``: its own code is hashed
-    "x = v.extra",
-    "o = x is None or x.mapping is None",
-    "h = (c if o else x.mapping).encode('utf-8', 'surrogatepass')",
+_HASHED_RECORD = [  # the same, for a record ``v`` (not None): one expression
+    "h = (c if (x := v.extra) is None or x.mapping is None else x.mapping).encode('utf-8', 'surrogatepass')",
 ]
 _HASHED_NO_RECORD = ["h = c.encode('utf-8', 'surrogatepass')"]  # the same, for ``v`` None
 _USES_E = re.compile(r"\be\b")  # a rendered condition reading the experiment id ``e``
+
+
+# The record ``v`` has no mapping identifier: its own code is hashed. Read again where a miss is
+# noted, not kept from the hashing: a mapping identifier, once set, is never removed, so a record
+# seen without one then was hashed by its own code.
+_OWN_CODE = "((x := v.extra) is None or x.mapping is None)"
 
 
 def _remembered(
@@ -64,34 +68,36 @@ def _remembered(
     if rule.experiment_id is None or not recorded or not hashable(rule.experiment_id):
         return []
     namespace[f"{name}_e"] = rule.experiment_id
-    lines = [
-        f"if (a := v.assigned) is not None and (p := a.get({name}_e)) is not None and "
-        "((x := v.extra) is None or x.mapping is None):",
-        "    m = p[5]",
-    ]
+    lines = [f"if (a := v.assigned) is not None and (p := a.get({name}_e)) is not None and {_OWN_CODE}:"]
+    remembered = "p[5]"  # subscripted in each test: fewer steps than a local, up to two tests
+    if len(recorded) > 2:
+        lines.append("    m = p[5]")
+        remembered = "m"
     for named, entry in recorded:
         namespace[f"{named}_v"] = entry
-        lines += [f"    if m is {named}_v:", f"        return {named}"]
+        lines += [f"    if {remembered} is {named}_v:", f"        return {named}"]
     return lines
 
 
 MAX_MISSED = 8  # rules whose draw a record remembers missing (the oldest are forgotten)
 
 
-def _note_miss(visitor: Visitor, marker: object) -> None:
-    """Remembers on the record that the exposure draw of the rule of ``marker`` (an object of
-    that rule in its generated function) misses for the record's own code: deciding the rule
-    again for it, it misses again without hashing. Lock-free: a note lost to a concurrent one
-    only costs a hash later."""
-    missed = visitor.missed
-    visitor.missed = (*missed[1 - MAX_MISSED :], marker) if len(missed) >= MAX_MISSED else (*missed, marker)
+def _note_miss(name: str, indent: str) -> list[str]:
+    """Lines remembering on the record ``v`` that the exposure draw of the rule (its marker
+    ``{name}_m``, see :func:`_missed`) misses for the record's own code: deciding the rule
+    again for it, it misses again without hashing. At most :data:`MAX_MISSED` rules are kept, the
+    oldest forgotten. Written inline (no call): one tuple concatenation, ``{name}_mt`` being the
+    1-tuple of the marker. Lock-free: a note lost to a concurrent one only costs a hash later."""
+    noted = f"n + {name}_mt if len(n := v.missed) < {MAX_MISSED} else n[{1 - MAX_MISSED}:] + {name}_mt"
+    return [f"{indent}elif {_OWN_CODE}:", f"{indent}    v.missed = {noted}"]
 
 
 def _missed(name: str, namespace: dict[str, Any]) -> str:
     """The test that the record ``v`` remembers missing the rule's exposure draw (see
     :func:`_note_miss`), for its own code (a mapping identifier, once set, is hashed instead):
     written negated, as the condition for drawing."""
-    namespace[f"{name}_m"] = object()  # this rule's marker: rules of other configurations differ
+    marker = namespace[f"{name}_m"] = object()  # this rule's marker: rules of other configurations differ
+    namespace[f"{name}_mt"] = (marker,)
     return f"{name}_m not in v.missed or ((x := v.extra) is not None and x.mapping is not None)"
 
 
@@ -106,20 +112,24 @@ def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> lis
 
 def compile_flag(rules: Sequence[Rule]) -> DecideFlag:
     """The function deciding a flag of ``rules`` for one visitor: one test of ``v``, then the
-    rule loop written for a record, or (in a function of its own) for no record."""
-    namespace: dict[str, Any] = {"_sha": sha256, "_NONE": _NONE, "_note_miss": _note_miss}
-    _compile("decide_flag_no_record", "v, c", _flag_body(rules, namespace, record=False), namespace)
-    body = ["    if v is None:", "        return decide_flag_no_record(v, c)"]
-    body += _flag_body(rules, namespace, record=True)
+    rule loop written for no record, or for a record (one function: no second call for a
+    visitor without a record)."""
+    namespace: dict[str, Any] = {"_sha": sha256, "_NONE": _NONE}
+    body = ["    if v is None:", *_flag_body(rules, namespace, "        ", record=False)]
+    body += _flag_body(rules, namespace, "    ", record=True)
     return _compile("decide_flag", "v, c", body, namespace)  # type: ignore[no-any-return]
 
 
-def _flag_body(rules: Sequence[Rule], namespace: dict[str, Any], record: bool) -> list[str]:
-    """The rule loop of :func:`compile_flag`, for a record ``v`` (``record``) or for None."""
-    body = ["    h = None"]
+def _flag_body(rules: Sequence[Rule], namespace: dict[str, Any], indent: str, record: bool) -> list[str]:
+    """The rule loop of :func:`compile_flag`, for a record ``v`` (``record``) or for None. The
+    hashed bytes ``h`` are computed by the first rule that draws, when it needs them: that rule
+    computes them without testing ``h`` (nothing has set it), the later ones test it first."""
+    drawing = [m for m, rule in enumerate(rules) if rule.exposure_limit is not None]
+    body = [f"{indent}h = None"] if len(drawing) > 1 else []
     for m, rule in enumerate(rules):
-        body += _rule_lines(f"r{m}", rule, namespace, "    ", one=True, record=record)
-    body.append("    return _NONE")
+        first = bool(drawing) and m == drawing[0]
+        body += _rule_lines(f"r{m}", rule, namespace, indent, one=True, record=record, first_draw=first)
+    body.append(f"{indent}return _NONE")
     return body
 
 
@@ -145,12 +155,19 @@ def _compile(name: str, arguments: str, body: list[str], namespace: dict[str, An
 
 
 def _rule_lines(
-    name: str, rule: Rule, namespace: dict[str, Any], indent: str, one: bool, record: bool | None = None
+    name: str,
+    rule: Rule,
+    namespace: dict[str, Any],
+    indent: str,
+    one: bool,
+    record: bool | None = None,
+    first_draw: bool = False,
 ) -> list[str]:
     """One rule, as ``evaluate`` runs it. ``one``: in a flag's own function (``return`` the
-    decision; the hashed bytes computed on first use); else in the all-flags pass (append the
-    decision and ``break`` out of the flag's ``while True:``; conditions memoized in locals).
-    ``record``: whether ``v`` is known to be a record (``True``) or None (``False``)."""
+    decision; the hashed bytes computed on first use, without testing ``h`` in the first rule
+    that draws, ``first_draw``); else in the all-flags pass (append the decision and ``break``
+    out of the flag's ``while True:``; conditions memoized in locals). ``record``: whether ``v``
+    is known to be a record (``True``) or None (``False``)."""
 
     def decide(value: str, at: str) -> list[str]:
         if one:
@@ -192,7 +209,10 @@ def _rule_lines(
             draw += "    "
         if one:
             hashed = _HASHED if record is None else _HASHED_RECORD if record else _HASHED_NO_RECORD
-            lines += [f"{draw}if h is None:", *(f"{draw}    {text}" for text in hashed)]
+            if first_draw:  # no rule before this one set ``h``
+                lines += [f"{draw}{text}" for text in hashed]
+            else:
+                lines += [f"{draw}if h is None:", *(f"{draw}    {text}" for text in hashed)]
         namespace[f"{name}_s"], namespace[f"{name}_l"] = rule.rule_suffix, rule.exposure_limit
         lines.append(f"{draw}if _sha(h + {name}_s).digest() <= {name}_l:")
         inner = draw + "    "
@@ -206,7 +226,7 @@ def _rule_lines(
                 lines.append(f"{inner}if d <= {named}_l:")
                 lines += decide(named, inner + "    ")
         if one and record:
-            lines += [f"{draw}elif o:", f"{draw}    _note_miss(v, {name}_m)"]
+            lines += _note_miss(name, draw)
     if rule.type is TARGETED_DELIVERY:  # not entered (segment passed, draw missed): stop here
         lines += decide("_NONE", indent)
     elif rule.exposure_limit is None:
