@@ -32,7 +32,7 @@ from kameleoon._offline import OfflineTransport
 from kameleoon._remote import RemoteData
 from kameleoon._visitors.data import DataContext, add_conversion, add_items, count_drops
 from kameleoon._visitors.record import Visitor
-from kameleoon._visitors.store import TOUCH_GRANULARITY, VisitorStore
+from kameleoon._visitors.store import VisitorStore
 from kameleoon.data import Conversion, CustomData
 from kameleoon.exceptions import (
     ConfigException,
@@ -81,16 +81,9 @@ def _decision(name: str, doc: str, *, flag_too: bool) -> Callable[..., Any]:
             flag = self._flag(feature_key)  # raises (outside the except clause: no chaining)
         store = self._store
         visitor = store._visitors.get(code)
-        # VisitorStore.get and _touch, inlined: a move is queued at most once a second. The clock
-        # is read again for a touch, so that a decision that does not touch reads it once.
+        # VisitorStore.get, inlined: a move is queued at most once a second.
         if visitor is not None and visitor.last is not store.now:
-            now = store.now
-            if now - visitor.last >= TOUCH_GRANULARITY:
-                visitor.last = now
-                moves = store._moves
-                moves.append(code)
-                if len(moves) > store.max_visitors:  # nobody reorders (no tracker): bounded anyway
-                    store.reorder()
+            store._touch(code, visitor)
         decide = flag.decide  # a slot: read as an attribute (flag.decide(...) would not specialize)
         entry, rule = decide(visitor, code)
         if entry is None:  # no variation drawn: nothing to record
