@@ -63,6 +63,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (Linux /proc/stat): what
+    no per-process figure sees, such as processes started and ended during the run (autovacuum
+    workers) and the kernel's work for loopback traffic. (0.0, 0.0) elsewhere."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = sum(fields)
+    return (total - fields[3] - fields[4]) / tick, total / tick  # idle and iowait are not busy
+
+
 def process_tree(pid: int) -> list[int]:
     """A process and its descendants (Linux /proc), [pid] elsewhere."""
     found = [pid]
@@ -207,7 +220,10 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
         database = postgres_pids() if args.db else []
         server_cpu, client_cpu = [cpu_seconds(p) for p in pids], time.process_time()
         database_cpu = sum(cpu_seconds(p) for p in database)
+        machine = machine_seconds()
         ok, failed, elapsed = drive(bases, args.seconds, args.connections, events)
+        busy_after, total_after = machine_seconds()
+        machine = (busy_after - machine[0], total_after - machine[1])
         server_cpu = [cpu_seconds(p) - before for p, before in zip(pids, server_cpu, strict=True)]
         database_cpu = sum(cpu_seconds(p) for p in database) - database_cpu
         client_cpu = time.process_time() - client_cpu
@@ -230,6 +246,13 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
             print(
                 f"  cpu: PostgreSQL processes {database_cpu / elapsed:.2f} cores, "
                 f"{1e6 * database_cpu / max(stored, 1):.1f} µs per event"
+            )
+        if machine[1]:
+            cores = os.cpu_count() or 1
+            busy = cores * machine[0] / machine[1]  # cores busy on average over the run
+            print(
+                f"  cpu: whole machine {busy:.2f} of {cores} cores busy (every process and the kernel), "
+                f"{1e6 * busy * elapsed / max(stored, 1):.1f} µs per event"
             )
         stats = admin(bases[0], "GET", "/api/stats")
         assert isinstance(stats, dict)
