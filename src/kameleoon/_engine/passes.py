@@ -40,17 +40,15 @@ _HASHED = [  # decide.hashed_code, written inline (one call fewer per decision)
     "x = x.mapping if x is not None else None",
     "h = (c if x is None else x).encode('utf-8', 'surrogatepass')",
 ]
-_HASHED_RECORD = [  # the same, for a record ``v`` (not None): one expression
-    "h = (c if (x := v.extra) is None or x.mapping is None else x.mapping).encode('utf-8', 'surrogatepass')",
-]
-_HASHED_NO_RECORD = ["h = c.encode('utf-8', 'surrogatepass')"]  # the same, for ``v`` None
-_USES_E = re.compile(r"\be\b")  # a rendered condition reading the experiment id ``e``
-
-
 # The record ``v`` has no mapping identifier: its own code is hashed. Read again where a miss is
 # noted, not kept from the hashing: a mapping identifier, once set, is never removed, so a record
 # seen without one then was hashed by its own code.
 _OWN_CODE = "((x := v.extra) is None or x.mapping is None)"
+_HASHED_RECORD = [  # the same, for a record ``v`` (not None): one expression
+    f"h = (c if {_OWN_CODE} else x.mapping).encode('utf-8', 'surrogatepass')",
+]
+_HASHED_NO_RECORD = ["h = c.encode('utf-8', 'surrogatepass')"]  # the same, for ``v`` None
+_USES_E = re.compile(r"\be\b")  # a rendered condition reading the experiment id ``e``
 
 
 def _remembered(
@@ -98,7 +96,7 @@ def _missed(name: str, namespace: dict[str, Any]) -> str:
     written negated, as the condition for drawing."""
     marker = namespace[f"{name}_m"] = object()  # this rule's marker: rules of other configurations differ
     namespace[f"{name}_mt"] = (marker,)
-    return f"{name}_m not in v.missed or ((x := v.extra) is not None and x.mapping is not None)"
+    return f"{name}_m not in v.missed or not {_OWN_CODE}"
 
 
 def decide_all(config: Configuration, visitor: Visitor | None, code: str) -> list[Decision]:
