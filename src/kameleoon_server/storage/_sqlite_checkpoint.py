@@ -1,8 +1,19 @@
 """WAL checkpoints in their own thread, so the writer never pays for them.
 
-The writer runs with ``wal_autocheckpoint=0``; this thread copies the WAL back into the database
-(a PASSIVE checkpoint does not block the writer) once the WAL passes a size threshold. If the WAL
-keeps growing anyway, a RESTART checkpoint briefly holds the writer back (back-pressure).
+The writer runs with ``wal_autocheckpoint=0``. Every ``interval`` (or when poked after a commit)
+this thread copies the WAL's new frames back into the database with a PASSIVE checkpoint, which
+never blocks the writer. A PASSIVE checkpoint alone cannot keep the WAL small under steady
+writes: the writer rewinds the WAL to its start only when every frame has been copied back, and
+by the time a checkpoint ends the writer has appended more. So once the WAL holds more than
+``threshold_bytes``, a second PASSIVE pass copies what came in during the first, and a RESTART
+checkpoint copies the few frames left while it holds the writer back, letting the next
+transaction rewind the WAL. The RESTART waits at most ``RESTART_WAIT_MS`` for readers still
+using the WAL (a long results query, say) and otherwise gives up until the next round: ingest
+is never held back for the length of a query.
+
+The WAL's size is read from the checkpoints' own counts, not from the file, whose size stays at
+its largest after a rewind (the writers' ``journal_size_limit`` trims it back to
+``_sqlite_conn.WAL_SIZE_LIMIT`` when they rewind).
 """
 
 from __future__ import annotations
@@ -11,9 +22,24 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
+
+from kameleoon_server.storage._sqlite_conn import WAL_SIZE_LIMIT
 
 log = logging.getLogger("kameleoon_server.storage")
+RESTART_WAIT_MS: Final = 50
+
+
+@dataclass(frozen=True, slots=True)
+class WalState:
+    """What ``PRAGMA wal_checkpoint`` reports: whether it was blocked, the WAL's frames and how
+    many of them are now in the database."""
+
+    busy: bool
+    frames: int
+    copied: int
 
 
 class Checkpointer:
@@ -21,8 +47,8 @@ class Checkpointer:
         self,
         connect: Callable[[], sqlite3.Connection],
         wal_path: Path,
-        threshold_bytes: int = 64 * 1024 * 1024,
-        interval: float = 1.0,
+        threshold_bytes: int = WAL_SIZE_LIMIT,
+        interval: float = 0.25,
     ) -> None:
         self._connect = connect
         self._wal = wal_path
@@ -32,6 +58,7 @@ class Checkpointer:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="kameleoon-sqlite-checkpoint", daemon=True)
         self.checkpoints = 0
+        self.restarts = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -58,15 +85,33 @@ class Checkpointer:
             while not self._stopping:
                 self._wake.wait(self._interval)
                 self._wake.clear()
-                if self._wal_size() > self._threshold:
-                    self._checkpoint(conn, "RESTART" if self._wal_size() > 8 * self._threshold else "PASSIVE")
+                if self._wal_size() > 0:
+                    self.round(conn)
             self._checkpoint(conn, "TRUNCATE")
         finally:
             conn.close()
 
-    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+    def round(self, conn: sqlite3.Connection) -> WalState | None:
+        """One round: copy new frames back; rewind the WAL once it is past the threshold."""
+        state = self._checkpoint(conn, "PASSIVE")
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        if state is None or state.frames * page <= self._threshold:
+            return state
+        self._checkpoint(conn, "PASSIVE")  # what the writer appended during the first pass
+        conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-            self.checkpoints += 1
+            state = self._checkpoint(conn, "RESTART")
+        finally:
+            conn.execute("PRAGMA busy_timeout=30000")
+        if state is not None and not state.busy:
+            self.restarts += 1
+        return state
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> WalState | None:
+        try:
+            busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error as exc:  # e.g. busy: the next round retries
             log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
+            return None
+        self.checkpoints += 1
+        return WalState(bool(busy), int(frames), int(copied))

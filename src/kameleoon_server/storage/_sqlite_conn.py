@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 Synchronous = Literal["normal", "full"]
+WAL_SIZE_LIMIT = 256 * 1024 * 1024
+"""Bytes a writer leaves of the WAL file when it rewinds the WAL (see ``_sqlite_checkpoint``)."""
 
 
 def connect(
@@ -27,6 +29,7 @@ def connect(
     conn.execute("PRAGMA cache_size=-65536")
     if writer:
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     elif read_only:
         conn.execute("PRAGMA query_only=ON")
     return conn

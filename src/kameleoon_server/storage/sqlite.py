@@ -209,6 +209,7 @@ class SQLiteStorage:
             "ingest_process_starts": i.starts,
             "ingest_queue_depth": self._ingester.queue_depth() if self._ingester is not None else 0,
             "wal_checkpoints": self._checkpointer.checkpoints if self._checkpointer else 0,
+            "wal_restarts": self._checkpointer.restarts if self._checkpointer else 0,
         }
 
     # -- sites ------------------------------------------------------------------------------
