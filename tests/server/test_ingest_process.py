@@ -119,3 +119,39 @@ def test_requests_waiting_for_a_dead_process_fail(tmp_path: Path) -> None:
             await asyncio.wait_for(pending, 10)
 
     run(tmp_path / "d.db", True, body)
+
+
+class _RecordingSink:
+    """Counts the events of each commit a writer thread makes."""
+
+    def __init__(self) -> None:
+        self.commits: list[int] = []
+
+    def write(self, rows: Any, links: Any, fast: Any = ()) -> int:
+        self.commits.append(len(rows) + sum(len(body.lines) for body in fast))
+        return self.commits[-1]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("url", ["/data/kameleoon.db", "postgresql://host/db"])
+def test_a_writer_fills_each_commit_up_to_its_backends_size(url: str) -> None:
+    from kameleoon_server.storage import _ingest_process as ingest
+    from kameleoon_server.storage import _ingest_proto as proto
+
+    most = ingest.commit_events(url)
+    postgres = url.startswith("postgresql:")
+    assert most == (ingest.POSTGRES_COMMIT_EVENTS if postgres else ingest.MAX_COMMIT_EVENTS)
+    body = "\n".join(f"nonce={n:016X}&eventType=activity&visitorCode=v{n}" for n in range(20)).encode()
+    work: Any = ingest.queue.SimpleQueue()
+    requests = 3 * most // 20 + 1
+    for n in range(requests):  # all waiting before the writer starts: it takes them in commits
+        work.put(ingest.parse([proto.encode_request(n, 1, 0, 1000, body)[proto.LENGTH.size :]]))
+    work.put(None)
+    sink, replies = _RecordingSink(), []
+    ingest._write_loop(replies.append, sink, work, most)
+    assert sum(sink.commits) == 20 * requests
+    assert all(count <= most for count in sink.commits)
+    assert sink.commits[:3] == [most] * 3 and len(sink.commits) == 4
+    assert sum(len(reply[2]) for reply in replies) == requests
