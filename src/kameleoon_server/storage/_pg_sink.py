@@ -140,6 +140,8 @@ class PostgresSink:
 
     def _write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody]) -> int:
         try:
+            if not links:  # one COPY, atomic on its own: no BEGIN and COMMIT round trips
+                return write_events(self._conn, rows, links, straight=True, fast=fast)
             with self._conn.transaction():
                 return write_events(self._conn, rows, links, straight=True, fast=fast)
         except errors.UniqueViolation:
