@@ -265,7 +265,7 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
                 f"  instance 1: {stats['ingest_batches']} commits, "
                 f"{stats['ingest_requests'] / stats['ingest_batches']:.1f} requests per commit on average, "
                 f"largest {stats['ingest_largest_batch']}"
-                + (f"; WAL rewound {stats['wal_restarts']} times" if "wal_restarts" in stats else "")
+                + (f"; {stats['wal_restarts']} WAL rewinds" if "wal_restarts" in stats else "")
             )
         hosts = [b.removeprefix("http://") for b in bases]
         config_requests = [f"GET /{site} HTTP/1.1\r\nHost: {h}\r\n\r\n".encode() for h in hosts]

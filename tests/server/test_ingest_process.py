@@ -122,10 +122,14 @@ def test_requests_waiting_for_a_dead_process_fail(tmp_path: Path) -> None:
 
 
 class _RecordingSink:
-    """Counts the events of each commit a writer thread makes."""
+    """Counts the events of each commit a writer thread makes, and the rewinds."""
 
     def __init__(self) -> None:
         self.commits: list[int] = []
+        self.rewinds = 0
+
+    def rewind(self) -> None:
+        self.rewinds += 1
 
     def write(self, rows: Any, links: Any, fast: Any = ()) -> int:
         self.commits.append(len(rows) + sum(len(body.lines) for body in fast))
@@ -155,3 +159,38 @@ def test_a_writer_fills_each_commit_up_to_its_backends_size(url: str) -> None:
     assert all(count <= most for count in sink.commits)
     assert sink.commits[:3] == [most] * 3 and len(sink.commits) == 4
     assert sum(len(reply[2]) for reply in replies) == requests
+
+
+def test_a_rewind_request_reaches_the_sink_between_writes_and_is_not_answered() -> None:
+    from kameleoon_server.storage import _ingest_process as ingest
+    from kameleoon_server.storage import _ingest_proto as proto
+
+    body = b"nonce=0A&eventType=activity&visitorCode=v1"
+    frames = [proto.encode_request(7, 1, 0, 10, body), proto.rewind_request()]
+    work: Any = ingest.queue.SimpleQueue()
+    for frame in frames:
+        work.put(ingest.parse(proto.take_frames(bytearray(frame))))
+    rewind_only = ingest.parse(proto.take_frames(bytearray(proto.rewind_request())))
+    assert rewind_only.rewind and not rewind_only.parsed and not rewind_only.replies
+    work.put(rewind_only)
+    work.put(None)
+    sink, replies = _RecordingSink(), []
+    ingest._write_loop(replies.append, sink, work, 1)  # one event per commit
+    assert sink.commits == [1] and sink.rewinds == 1  # the two requests waiting together: one rewind
+    assert [[reply[0] for reply in message[2]] for message in replies] == [[7]]  # nothing for the rewinds
+
+
+def test_the_checkpoint_thread_asks_a_running_ingest_process_to_rewind(tmp_path: Path) -> None:
+    async def body(storage: SQLiteStorage) -> Any:
+        loop = asyncio.get_running_loop()
+        first = await storage.ingest_body(1, BODIES[0], 5, 10)
+        asked = await loop.run_in_executor(None, storage._ask_rewind)  # as the checkpoint thread does
+        second = await storage.ingest_body(1, BODIES[0].replace(b"=F", b"=H"), 6, 10)
+        return asked, first.received, second.received, storage.counters()["events_stored"]
+
+    assert run(tmp_path / "r.db", True, body) == (True, 3, 3, 6)
+
+    async def without(storage: SQLiteStorage) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(None, storage._ask_rewind)
+
+    assert run(tmp_path / "n.db", False, without) is False  # no ingest process: it rewinds itself

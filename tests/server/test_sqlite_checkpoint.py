@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from kameleoon_server.storage._sqlite_checkpoint import Checkpointer
 from kameleoon_server.storage._sqlite_conn import connect
+from kameleoon_server.storage._sqlite_sink import SQLiteSink
 
 THRESHOLD = 256 * 1024  # 64 pages of 4 KiB
 
@@ -74,3 +76,45 @@ def test_a_reader_on_the_wal_postpones_the_rewind_without_holding_the_writer(
     state = checkpointer.round(conn)
     assert state is not None and not state.busy and checkpointer.restarts == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000  # back to the usual wait
+
+
+def test_a_writer_that_never_pauses_rewinds_the_wal_when_asked(tmp_path: Path) -> None:
+    """The ingest process's case: its writer commits back to back, so a RESTART from the
+    checkpoint thread would rarely find the write lock free; the thread asks, the writer rewinds."""
+    path = tmp_path / "busy.db"
+    sink = SQLiteSink(str(path), "normal")
+    sink._conn.execute("CREATE TABLE t (x BLOB)")
+    asked = threading.Event()
+
+    def ask() -> bool:
+        asked.set()
+        return True
+
+    conn = connect(path, "normal", writer=False, read_only=False)
+    checkpointer = Checkpointer(lambda: conn, Path(f"{path}-wal"), threshold_bytes=THRESHOLD, rewind=ask)
+    stop, commits = threading.Event(), [0]
+
+    def write() -> None:  # the ingest writer's loop: a commit, then the rewind if asked
+        while not stop.is_set():
+            sink._conn.execute("INSERT INTO t SELECT zeroblob(3000) FROM (SELECT 1 UNION ALL SELECT 2)")
+            commits[0] += 1
+            if asked.is_set():
+                asked.clear()
+                sink.rewind()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        rounds = 0
+        while sink.rewinds < 3 and rounds < 2000:
+            checkpointer.round(conn)
+            rounds += 1
+            stop.wait(0.005)
+    finally:
+        stop.set()
+        thread.join()
+    assert sink.rewinds >= 3 and checkpointer.restarts >= sink.rewinds
+    state = checkpointer.round(conn)  # the WAL holds what came after the last rewind only
+    assert state is not None and state.frames < 2 * commits[0]
+    sink.close()
+    conn.close()

@@ -155,6 +155,17 @@ class IngestProcess:
         channel.send(proto.encode_request(request_id, site_id, time_ms, max_lines, body))
         return await future
 
+    @property
+    def running(self) -> bool:
+        return self._channel is not None and not self._channel.closed
+
+    def request_rewind(self) -> None:
+        """Asks the process to rewind the SQLite WAL after its current write (nothing if it is
+        not running). Event-loop thread only."""
+        channel = self._channel
+        if channel is not None and not channel.closed:
+            channel.send(proto.rewind_request())
+
     def queue_depth(self) -> int:
         return len(self._channel.pending) if self._channel is not None else 0
 

@@ -48,6 +48,10 @@ class Sink(Protocol):
         """Stores rows and the rows of ``fast`` (ignoring existing (site, identity, nonce)) and
         links in one transaction; returns how many rows were new."""
 
+    def rewind(self) -> None:
+        """Called between two writes when the server asks: SQLite rewinds its WAL
+        (``_sqlite_checkpoint``); PostgreSQL does nothing."""
+
     def close(self) -> None: ...
 
 
@@ -122,6 +126,7 @@ class Batch:
     parsed: list[tuple[int, Parsed]] = field(default_factory=list)
     replies: list[proto.Reply] = field(default_factory=list)
     events: int = 0
+    rewind: bool = False  # the server asked for a WAL rewind (``proto.rewind_request``)
 
     def add(self, request_id: int, parsed: Parsed) -> None:
         self.parsed.append((request_id, parsed))
@@ -131,12 +136,16 @@ class Batch:
         self.parsed += other.parsed
         self.replies += other.replies
         self.events += other.events
+        self.rewind |= other.rewind
 
 
 def parse(frames: list[bytes]) -> Batch:
     batch = Batch()
     for frame in frames:
         request_id, site_id, time_ms, max_lines, body = proto.decode_request(frame)
+        if site_id == proto.REWIND_SITE:
+            batch.rewind = True
+            continue
         try:
             batch.add(request_id, parse_for_storage(body, site_id, time_ms, max_lines))
         except TooManyLines as exc:
@@ -201,7 +210,10 @@ def _write_loop(
                     done = True
                     break
                 batch.extend(more)
-            send(handle(sink, batch))
+            if batch.parsed or batch.replies:
+                send(handle(sink, batch))
+            if batch.rewind:
+                sink.rewind()
             if done:
                 return
     finally:

@@ -3,7 +3,8 @@
 Both directions carry length-prefixed frames (4-byte little-endian length, then the payload):
 
 * server → ingest process: one frame per request: ``REQUEST`` header (request id, site id,
-  receive time, line limit) followed by the raw body;
+  receive time, line limit) followed by the raw body; site id ``REWIND_SITE`` asks for a WAL
+  rewind instead (:func:`rewind_request`);
 * ingest process → server: one msgpack frame per committed batch:
   ``[stored, duplicates, [reply, ...]]`` with one reply per request of the batch
   (``[request id, status, received, malformed, bots, unknown types, invalid utf-8, errors,
@@ -25,6 +26,7 @@ OK: Final = 0
 TOO_MANY_LINES: Final = 1
 FAILED: Final = 2
 READY: Final = ["ready"]
+REWIND_SITE: Final = -1
 
 Request = tuple[int, int, int, int, bytes]  # request id, site id, time ms, max lines, body
 Reply = list[Any]
@@ -33,6 +35,12 @@ Reply = list[Any]
 def encode_request(request_id: int, site_id: int, time_ms: int, max_lines: int, body: bytes) -> bytes:
     head = HEAD.pack(request_id, site_id, time_ms, max_lines)
     return LENGTH.pack(HEAD.size + len(body)) + head + body
+
+
+def rewind_request() -> bytes:
+    """The frame that asks the process to rewind the SQLite WAL (``_sqlite_checkpoint``): a
+    request header with site id ``REWIND_SITE`` and no body, never answered."""
+    return encode_request(0, REWIND_SITE, 0, 0, b"")
 
 
 def encode_message(message: Any) -> bytes:

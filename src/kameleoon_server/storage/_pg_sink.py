@@ -156,5 +156,8 @@ class PostgresSink:
                 log.info("event batch deadlocked with another writer; retrying")
         raise AssertionError("unreachable")
 
+    def rewind(self) -> None:
+        pass  # no WAL of ours to rewind
+
     def close(self) -> None:
         self._conn.close()

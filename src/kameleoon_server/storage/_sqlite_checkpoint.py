@@ -11,6 +11,13 @@ transaction rewind the WAL. The RESTART waits at most ``RESTART_WAIT_MS`` for re
 using the WAL (a long results query, say) and otherwise gives up until the next round: ingest
 is never held back for the length of a query.
 
+A writer that never pauses would starve that RESTART: SQLite grants the write lock to whoever
+asks first, and the checkpoint thread polls for it (sleeping 1, 2, 5, … ms) while the writer
+takes it again microseconds after each commit. So when the writer is the ingest process, the
+thread does not RESTART itself but asks the writer (``rewind``, True once asked), which runs
+the RESTART between two of its transactions, with nothing to wait for but readers; the thread
+starts no checkpoint meanwhile, until its next round.
+
 The WAL's size is read from the checkpoints' own counts, not from the file, whose size stays at
 its largest after a rewind (the writers' ``journal_size_limit`` trims it back to
 ``_sqlite_conn.WAL_SIZE_LIMIT`` when they rewind).
@@ -49,8 +56,10 @@ class Checkpointer:
         wal_path: Path,
         threshold_bytes: int = WAL_SIZE_LIMIT,
         interval: float = 0.25,
+        rewind: Callable[[], bool] | None = None,
     ) -> None:
         self._connect = connect
+        self._rewind = rewind
         self._wal = wal_path
         self._threshold = threshold_bytes
         self._interval = interval
@@ -58,7 +67,7 @@ class Checkpointer:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="kameleoon-sqlite-checkpoint", daemon=True)
         self.checkpoints = 0
-        self.restarts = 0
+        self.restarts = 0  # made here, or asked of the writer (``rewind``)
 
     def start(self) -> None:
         self._thread.start()
@@ -98,20 +107,35 @@ class Checkpointer:
         if state is None or state.frames * page <= self._threshold:
             return state
         self._checkpoint(conn, "PASSIVE")  # what the writer appended during the first pass
-        conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
-        try:
-            state = self._checkpoint(conn, "RESTART")
-        finally:
-            conn.execute("PRAGMA busy_timeout=30000")
+        if self._rewind is not None and self._rewind():
+            self.restarts += 1  # the writer runs the RESTART before the next round
+            return state
+        state = restart(conn)
+        self.checkpoints += state is not None
         if state is not None and not state.busy:
             self.restarts += 1
         return state
 
     def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> WalState | None:
-        try:
-            busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-        except sqlite3.Error as exc:  # e.g. busy: the next round retries
-            log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
-            return None
-        self.checkpoints += 1
-        return WalState(bool(busy), int(frames), int(copied))
+        state = checkpoint(conn, mode)
+        self.checkpoints += state is not None
+        return state
+
+
+def checkpoint(conn: sqlite3.Connection, mode: str) -> WalState | None:
+    """``PRAGMA wal_checkpoint(mode)``; None (logged) if SQLite refused it."""
+    try:
+        busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    except sqlite3.Error as exc:  # e.g. busy: the next round retries
+        log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
+        return None
+    return WalState(bool(busy), int(frames), int(copied))
+
+
+def restart(conn: sqlite3.Connection, wait_ms: int = RESTART_WAIT_MS) -> WalState | None:
+    """A RESTART checkpoint that waits at most ``wait_ms`` for locks and readers."""
+    conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        return checkpoint(conn, "RESTART")
+    finally:
+        conn.execute("PRAGMA busy_timeout=30000")

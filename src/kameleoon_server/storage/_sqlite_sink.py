@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final, cast
 
 from kameleoon_server._wire import ET_ACTIVITY, ET_CONVERSION, ET_EXPERIMENT, FastBody, Link, Row
+from kameleoon_server.storage._sqlite_checkpoint import restart
 from kameleoon_server.storage._sqlite_conn import Synchronous, connect
 from kameleoon_server.storage._sqlite_writer import EVENT_COLUMNS, LINK_COLUMNS, MAX_PARAMETERS, insert_rows
 
@@ -67,6 +68,7 @@ class SQLiteSink:
         self._conn = connect(
             Path(path), cast(Synchronous, synchronous), writer=True, read_only=False, cached_statements=256
         )
+        self.rewinds = 0
 
     def write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody] = ()) -> int:
         conn = self._conn
@@ -97,6 +99,10 @@ class SQLiteSink:
             if size > lines:
                 part += _PADDING * (size - lines)
             self._conn.execute(fast_insert_sql(size), part)
+
+    def rewind(self) -> None:
+        state = restart(self._conn)  # busy (a reader on the WAL): the checkpointer asks again
+        self.rewinds += state is not None and not state.busy
 
     def close(self) -> None:
         self._conn.close()

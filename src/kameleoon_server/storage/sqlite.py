@@ -153,7 +153,9 @@ class SQLiteStorage:
         self._loop = asyncio.get_running_loop()
         self.parallel_statements = disable_memory_statistics()
         checkpointer = Checkpointer(
-            lambda: self._connect(writer=False, read_only=False), Path(f"{self.path}-wal")
+            lambda: self._connect(writer=False, read_only=False),
+            Path(f"{self.path}-wal"),
+            rewind=self._ask_rewind if self._ingest_process else None,
         )
         writer = Writer(lambda: self._connect(writer=True), on_commit=checkpointer.poke)
         await self._loop.run_in_executor(None, writer.start)
@@ -162,6 +164,19 @@ class SQLiteStorage:
         if self._ingest_process:
             self._ingester = IngestProcess(str(self.path.resolve()), self.synchronous)
             await self._ingester.start()
+
+    def _ask_rewind(self) -> bool:
+        """The checkpoint thread asks the ingest process, the busy writer, to rewind the WAL;
+        False (the thread then rewinds it itself) when no ingest process is running. A request
+        lost because the process just died is asked again at the next round."""
+        loop, ingester = self._loop, self._ingester
+        if loop is None or ingester is None or not ingester.running:
+            return False
+        try:
+            loop.call_soon_threadsafe(ingester.request_rewind)
+        except RuntimeError:  # the event loop is closed
+            return False
+        return True
 
     async def close(self) -> None:
         ingester, self._ingester = self._ingester, None
