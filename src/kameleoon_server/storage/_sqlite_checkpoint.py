@@ -1,15 +1,15 @@
 """WAL checkpoints in their own thread, so the writer never pays for them.
 
-The writer runs with ``wal_autocheckpoint=0``. Every ``interval`` (or when poked after a commit)
-this thread copies the WAL's new frames back into the database with a PASSIVE checkpoint, which
-never blocks the writer. A PASSIVE checkpoint alone cannot keep the WAL small under steady
-writes: the writer rewinds the WAL to its start only when every frame has been copied back, and
-by the time a checkpoint ends the writer has appended more. So once the WAL holds more than
-``threshold_bytes``, a second PASSIVE pass copies what came in during the first, and a RESTART
-checkpoint copies the few frames left while it holds the writer back, letting the next
-transaction rewind the WAL. The RESTART waits at most ``RESTART_WAIT_MS`` for readers still
-using the WAL (a long results query, say) and otherwise gives up until the next round: ingest
-is never held back for the length of a query.
+The writer runs with ``wal_autocheckpoint=0``. Every ``interval`` this thread copies the WAL's
+new frames back into the database with a PASSIVE checkpoint, which never blocks the writer. A
+PASSIVE checkpoint alone cannot keep the WAL small under steady writes: the writer rewinds the
+WAL to its start only when every frame has been copied back, and by the time a checkpoint ends
+the writer has appended more. So once the WAL holds more than ``threshold_bytes``, a second
+PASSIVE pass copies what came in during the first, and a RESTART checkpoint copies the few
+frames left while it holds the writer back, letting the next transaction rewind the WAL. The
+RESTART waits at most ``RESTART_WAIT_MS`` for readers still using the WAL (a long results query,
+say) and otherwise gives up until the next round: ingest is never held back for the length of a
+query.
 
 A writer that never pauses would starve that RESTART: SQLite grants the write lock to whoever
 asks first, and the checkpoint thread polls for it (sleeping 1, 2, 5, … ms) while the writer
@@ -63,8 +63,7 @@ class Checkpointer:
         self._wal = wal_path
         self._threshold = threshold_bytes
         self._interval = interval
-        self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kameleoon-sqlite-checkpoint", daemon=True)
         self.checkpoints = 0
         self.restarts = 0  # made here, or asked of the writer (``rewind``)
@@ -72,14 +71,9 @@ class Checkpointer:
     def start(self) -> None:
         self._thread.start()
 
-    def poke(self) -> None:
-        """Called after each commit: wakes the thread when the WAL may need a checkpoint."""
-        self._wake.set()
-
     def stop(self) -> None:
         if self._thread.is_alive():
-            self._stopping = True
-            self._wake.set()
+            self._stop.set()
             self._thread.join()
 
     def _wal_size(self) -> int:
@@ -91,9 +85,7 @@ class Checkpointer:
     def _run(self) -> None:
         conn = self._connect()
         try:
-            while not self._stopping:
-                self._wake.wait(self._interval)
-                self._wake.clear()
+            while not self._stop.wait(self._interval):
                 if self._wal_size() > 0:
                     self.round(conn)
             self._checkpoint(conn, "TRUNCATE")

@@ -133,10 +133,8 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         max_batch_weight: int = 50_000,
-        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
-        self._on_commit = on_commit
         self._max_weight = max_batch_weight
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kameleoon-sqlite-writer", daemon=True)
@@ -223,8 +221,6 @@ class Writer:
             self._dispatch([(batch[0], None, exc)])
             return
         self._count(batch, results)
-        if self._on_commit is not None:
-            self._on_commit()
         self._dispatch([(job, result, None) for job, result in zip(batch, results, strict=True)])
 
     def _count(self, batch: list[Job], results: list[Any]) -> None:

@@ -157,7 +157,7 @@ class SQLiteStorage:
             Path(f"{self.path}-wal"),
             rewind=self._ask_rewind if self._ingest_process else None,
         )
-        writer = Writer(lambda: self._connect(writer=True), on_commit=checkpointer.poke)
+        writer = Writer(lambda: self._connect(writer=True))
         await self._loop.run_in_executor(None, writer.start)
         checkpointer.start()
         self._writer, self._checkpointer = writer, checkpointer
