@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any, Final
 
 import psycopg
@@ -139,10 +140,9 @@ class PostgresSink:
         self._conn = self._connect()
 
     def _write(self, rows: Sequence[Row], links: Sequence[Link], fast: Sequence[FastBody]) -> int:
+        # without links, one COPY: atomic on its own, with no BEGIN and COMMIT round trips
         try:
-            if not links:  # one COPY, atomic on its own: no BEGIN and COMMIT round trips
-                return write_events(self._conn, rows, links, straight=True, fast=fast)
-            with self._conn.transaction():
+            with self._conn.transaction() if links else nullcontext():
                 return write_events(self._conn, rows, links, straight=True, fast=fast)
         except errors.UniqueViolation:
             pass  # a resent batch (or one already stored by another instance)
