@@ -84,3 +84,20 @@ def test_a_resent_fast_batch_is_stored_once(postgres: pg_cluster.Cluster) -> Non
     more, after = through_sink(url, again)
     assert more == [5]
     assert len(after) == 25 and set(rows) <= set(after)
+
+
+def test_a_batch_goes_in_by_visitor_and_each_visitor_keeps_its_order(postgres: pg_cluster.Cluster) -> None:
+    """Rows are inserted sorted by visitor (neighbouring index pages), and the sort is stable:
+    ids, which order a visitor's events, follow each visitor's arrival order."""
+    url = database(postgres)
+    arrival = [
+        f"nonce=n{n}&eventType=activity&visitorCode={visitor}"
+        for n, visitor in enumerate(["v3", "v1", "v2", "v1", "v3", "v1", "v2", "v3"])
+    ]
+    through_sink(url, [fast(1, 10, arrival[:5]), fast(1, 11, arrival[5:])])
+    with psycopg.connect(url) as conn:
+        by_id = conn.execute("SELECT identity, nonce FROM events ORDER BY id").fetchall()
+    assert [identity for identity, _ in by_id] == sorted(identity for identity, _ in by_id)
+    for visitor in ("v1", "v2", "v3"):
+        sent = [line.split("&")[0][6:] for line in arrival if line.endswith(visitor)]
+        assert [nonce for identity, nonce in by_id if identity == visitor] == sent
