@@ -9,9 +9,9 @@ asyncio protocols, no HTTP library) because it shares the machine's cores with t
 * ingest: POST /visit/events with 20 unique tracking lines per request, from 3 visitors whose
   codes are scattered like real visitors' random ones (sequential codes, as this benchmark used
   before, put each insert next to the previous one in the indexes: PostgreSQL then spent 8.8
-  instead of 12.9 µs of CPU per event, rows in arrival order); the figure printed is events counted in the database
-  afterwards divided by the time from the first request to the last acknowledgement (every 204
-  means "committed");
+  instead of 12.9 µs of CPU per event, rows in arrival order); the figure printed is events
+  counted in the database afterwards divided by the time from the first request to the last
+  acknowledgement (every 204 means "committed");
 * configuration: GET /{siteCode} as fast as the connections can.
 
 Prints figures, CPU time per event and the ratio to the target; never fails on speed.
@@ -81,6 +81,16 @@ def machine_seconds() -> tuple[float, float]:
     tick = os.sysconf("SC_CLK_TCK")
     total = sum(fields)
     return (total - fields[3] - fields[4]) / tick, total / tick  # idle and iowait are not busy
+
+
+def loop_milliseconds() -> float:
+    """CPU milliseconds of a fixed pure-Python loop: the same work takes longer when the host's
+    other jobs slow its cores down (on the shared development machine, from about 80 ms when
+    quiet to more than twice that), and every figure of the run slows down with it."""
+    start, total = time.process_time(), 0
+    for i in range(1_000_000):
+        total += i * i % 7
+    return (time.process_time() - start) * 1000
 
 
 def process_tree(pid: int) -> list[int]:
@@ -425,6 +435,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.connections is None:
         args.connections = 512 if args.db else 64
+    before = loop_milliseconds()
     with tempfile.TemporaryDirectory() as tmp:
         if args.storage_only:
             storage_only(args, Path(tmp))
@@ -433,6 +444,8 @@ def main() -> None:
         if args.results:
             results_time(args, Path(tmp))
     print(f"machine: {os.cpu_count()} cores; servers, database and load generator share them")
+    after = loop_milliseconds()
+    print(f"host speed: a fixed Python loop took {before:.0f} ms of CPU before the runs, {after:.0f} after")
 
 
 if __name__ == "__main__":
