@@ -1,0 +1,135 @@
+"""PostgreSQL CPU per stored event for the ingest writer's COPY, by row order and visitor codes.
+
+Writes tracking bodies (the ``bench/ingest.py`` request body: 20 lines, 3 visitors) into a
+fresh database on one connection, a commit at a time, exactly as an ingest writer does, and
+reads that connection's backend CPU time from /proc: so the database must run on this machine.
+Compares the row orders of a commit:
+
+* ``visitor``: the whole commit sorted by visitor (what the ingest writers do);
+* ``request``: requests in arrival order (each one's few lines sorted by visitor, which is
+  as good as arrival order: a request holds 3 visitors).
+
+and the visitor codes: ``random`` (scattered like real visitors' codes, as ``bench/ingest.py``
+sends them), ``sequential`` (what it sent before) or ``one-per-line`` (random, and every line
+of a request from a different visitor, like a flush of many visitors with one event each).
+Prints µs of PostgreSQL CPU per event; never fails on speed.
+
+For a throwaway PostgreSQL: `python tests/server/pg_cluster.py --durable` prints a URL.
+Usage: python bench/pg_copy.py --db postgresql://… [--events 1000000] [--requests-per-commit 120]
+                               [--order visitor,request] [--codes random,sequential,one-per-line]
+                               [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from kameleoon_server._wire import FastBody, parse_for_storage
+from kameleoon_server.storage._pg_schema import migrate_url
+from kameleoon_server.storage._pg_sink import _COPY_STRAIGHT, copy_text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ingest import _event_template, fill
+
+Codes = Callable[[int, int], bytes]
+CODES: dict[str, Codes] = {"random": fill, "sequential": lambda conn, seq: b"%03X%09X" % (conn, seq)}
+_TEMPLATE, MARKER = _event_template("host", "site", "token")
+BODY = _TEMPLATE.split(b"\r\n\r\n", 1)[1]
+
+
+def backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scratch_database(url: str) -> str:
+    """A new database beside the one ``url`` names; returns its URL."""
+    name = f"pg_copy_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(url: str, scratch: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{scratch.rsplit("/", 1)[1]}"')
+
+
+def body_of(codes: str, seq: int) -> bytes:
+    """Request ``seq``'s body; with ``one-per-line`` codes every line has a visitor of its own."""
+    conn, count = seq % 512, seq // 512
+    if codes != "one-per-line":
+        return BODY.replace(MARKER, CODES[codes](conn, count))
+    lines = BODY.split(b"\n")
+    return b"\n".join(
+        line.replace(MARKER, fill(conn, count * len(lines) + n)) for n, line in enumerate(lines)
+    )
+
+
+def commits(codes: str, events: int, per_commit: int) -> list[list[FastBody]]:
+    out: list[list[FastBody]] = []
+    seq = 0
+    while seq * 20 < events:
+        batch = []
+        for _ in range(per_commit):
+            parsed = parse_for_storage(body_of(codes, seq), 1, 10**12, 100)
+            assert isinstance(parsed, FastBody)
+            batch.append(parsed)
+            seq += 1
+        out.append(batch)
+    return out
+
+
+def run(url: str, order: str, batches: list[list[FastBody]]) -> float:
+    """Stores every batch, one commit each; returns µs of backend CPU per event."""
+    migrate_url(url)
+    stored = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        pid = conn.info.backend_pid
+        start = backend_cpu(pid)
+        for batch in batches:
+            text = copy_text(batch) if order == "visitor" else "".join(copy_text([b]) for b in batch)
+            with conn.cursor() as cur, cur.copy(_COPY_STRAIGHT) as copy:
+                copy.write(text)
+            stored += sum(len(b.lines) for b in batch)
+        return (backend_cpu(pid) - start) * 1e6 / stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--db", required=True, help="postgresql://… on this machine (scratch databases beside it)"
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--requests-per-commit", type=int, default=120)
+    parser.add_argument("--order", default="visitor,request")
+    parser.add_argument("--codes", default="random,sequential,one-per-line")
+    parser.add_argument("--rounds", type=int, default=2, help="alternated rounds (the host's speed drifts)")
+    args = parser.parse_args()
+    figures: dict[tuple[str, str], list[float]] = {}
+    for codes in args.codes.split(","):
+        batches = commits(codes, args.events, args.requests_per_commit)
+        for _ in range(args.rounds):
+            for order in args.order.split(","):
+                scratch = scratch_database(args.db)
+                try:
+                    figures.setdefault((codes, order), []).append(run(scratch, order, batches))
+                finally:
+                    drop_database(args.db, scratch)
+    per_commit = args.requests_per_commit * 20
+    for (codes, order), values in figures.items():
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(
+            f"{codes} codes, {order} order, commits of {per_commit} events: {shown} µs of database CPU/event"
+        )
+
+
+if __name__ == "__main__":
+    main()
