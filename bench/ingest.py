@@ -7,9 +7,10 @@ connections spread over them. The load generator is kept cheap (pre-built reques
 asyncio protocols, no HTTP library) because it shares the machine's cores with the server:
 
 * ingest: POST /visit/events with 20 unique tracking lines per request, from 3 visitors whose
-  codes are scattered like real visitors' random ones (sequential codes, as this benchmark used
-  before, put each insert next to the previous one in the indexes: PostgreSQL then spent 8.8
-  instead of 12.9 µs of CPU per event, rows in arrival order); the figure printed is events
+  codes are scattered like real visitors' random ones (the sequential codes this benchmark
+  used before cost PostgreSQL at most a tenth less CPU per event, within the noise of
+  ``bench/pg_copy.py``; an SDK's flush from a busy application, with a line or two per
+  visitor, costs it about a quarter more than these requests); the figure printed is events
   counted in the database afterwards divided by the time from the first request to the last
   acknowledgement (every 204 means "committed");
 * configuration: GET /{siteCode} as fast as the connections can.
