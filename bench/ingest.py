@@ -24,6 +24,8 @@ costs are what larger commits save): with 128 connections it stores about a quar
 Usage: python bench/ingest.py [--seconds 10] [--connections 64|512] [--sync normal|full]
                               [--db postgresql://user@host:port/db] [--instances 1,2]
                               [--storage-only]   (the ingest process alone, without HTTP)
+                              [--visitors-per-request 1..20]   (default: 3 visitors, the usual
+                                                 layout; an SDK's flush holds a line or two per visitor)
                               [--results]        (then the results query time for 1 M exposures)
 """
 
@@ -41,6 +43,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,23 +136,62 @@ def access_token(base: str, client_id: str, secret: str) -> str:
         return str(json.loads(r.read())["access_token"])
 
 
-def _event_template(host: str, site: str, token: str) -> tuple[bytes, bytes]:
-    """(request bytes with a 12-character @ placeholder in every nonce and visitor code, placeholder)."""
-    marker = "@" * 12
-    lines = [
-        f"nonce={marker}{i:04X}&eventType=experiment&id=5001&variationId=7002&visitorCode=v{marker}{i % 4}"
+def _lines(visitors: int) -> tuple[list[str], list[str]]:
+    """(the lines of a request with 12-character placeholders, the placeholders). ``visitors``
+    0: the layout this benchmark has always used (3 visitors: every conversion from one, the
+    experiments from two others); otherwise that many visitors, each with a block of
+    consecutive lines, as an SDK writes a visitor's lines together."""
+    if visitors == 0:
+        marker = "@" * 12
+        codes = [f"{marker}{i % 4}" if i % 2 else marker for i in range(LINES_PER_REQUEST)]
+        return _layout([marker] * LINES_PER_REQUEST, codes), [marker]
+    markers = [f"@@@@@@@@@@{k:02d}" for k in range(visitors)]
+    owners = [markers[i * visitors // LINES_PER_REQUEST] for i in range(LINES_PER_REQUEST)]
+    return _layout(owners, owners), markers
+
+
+def _layout(nonces: list[str], codes: list[str]) -> list[str]:
+    """Lines alternating a conversion and an experiment; line i has nonce ``nonces[i]`` + its
+    number and visitor code ``v`` + ``codes[i]``."""
+    return [
+        f"nonce={nonce}{i:04X}&eventType=experiment&id=5001&variationId=7002&visitorCode=v{code}"
         if i % 2
-        else f"nonce={marker}{i:04X}&eventType=conversion&goalId=32&revenue=10.5&negative=false"
-        f"&visitorCode=v{marker}"
-        for i in range(LINES_PER_REQUEST)
+        else f"nonce={nonce}{i:04X}&eventType=conversion&goalId=32&revenue=10.5&negative=false"
+        f"&visitorCode=v{code}"
+        for i, (nonce, code) in enumerate(zip(nonces, codes, strict=True))
     ]
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Tracking requests of one shape; :meth:`make` gives each its own codes and nonces."""
+
+    template: bytes
+    markers: tuple[bytes, ...]
+
+    def make(self, conn: int, seq: int) -> bytes:
+        if len(self.markers) == 1:
+            return self.template.replace(self.markers[0], fill(conn, seq))
+        out = self.template
+        for k, marker in enumerate(self.markers):
+            out = out.replace(marker, fill(conn, seq * LINES_PER_REQUEST + k))
+        return out
+
+    def body(self) -> Requests:
+        """The same without the HTTP head (for the ingest process alone)."""
+        return Requests(self.template.split(b"\r\n\r\n", 1)[1], self.markers)
+
+
+def requests(host: str, site: str, token: str, visitors: int = 0) -> Requests:
+    """``POST /visit/events`` requests of 20 lines from ``visitors`` visitors (see ``_lines``)."""
+    lines, markers = _lines(visitors)
     body = "\n".join(lines).encode()
     head = (
         f"POST /visit/events?sdkName=PYTHON&sdkVersion=3.4.0&siteCode={site}&bodyUa=true HTTP/1.1\r\n"
         f"Host: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
-    return head.encode() + body, marker.encode()
+    return Requests(head.encode() + body, tuple(m.encode() for m in markers))
 
 
 def fill(conn: int, seq: int) -> bytes:
@@ -236,11 +278,10 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
         created = admin(bases[0], "POST", "/api/sites", {"code": site})
         creds = created["credentials"]  # type: ignore[index]
         bearer = access_token(bases[0], creds["client_id"], creds["client_secret"])
-        templates = [_event_template(b.removeprefix("http://"), site, bearer) for b in bases]
+        shapes = [requests(b.removeprefix("http://"), site, bearer, args.visitors_per_request) for b in bases]
 
         def events(conn: int, seq: int) -> bytes:
-            template, marker = templates[conn % len(templates)]
-            return template.replace(marker, fill(conn, seq))
+            return shapes[conn % len(shapes)].make(conn, seq)
 
         pids = [pid for proc, _ in servers for pid in process_tree(proc.pid)]
         database = postgres_pids() if args.db else []
@@ -302,14 +343,15 @@ def run(args: argparse.Namespace, instances: int, data_dir: Path) -> None:
             proc.wait(30)
 
 
-async def _storage_only(target: str, seconds: float, connections: int) -> tuple[int, float, float, float]:
+async def _storage_only(
+    target: str, seconds: float, connections: int, visitors: int
+) -> tuple[int, float, float, float]:
     """Requests straight to an ingest process (no HTTP).
 
     Returns (acknowledged, seconds, its CPU, requests per commit)."""
     from kameleoon_server.storage._ingest_client import IngestProcess
 
-    template, marker = _event_template("host", "site", "token")
-    body = template.split(b"\r\n\r\n", 1)[1]
+    bodies = requests("host", "site", "token", visitors).body()
     ingester = IngestProcess(target)
     await ingester.start()
     assert ingester._proc is not None
@@ -320,7 +362,7 @@ async def _storage_only(target: str, seconds: float, connections: int) -> tuple[
         nonlocal done
         seq = 0
         while time.monotonic() < deadline:
-            await ingester.submit(1, body.replace(marker, fill(conn, seq)), 1000, 1000)
+            await ingester.submit(1, bodies.make(conn, seq), 1000, 1000)
             seq, done = seq + 1, done + 1
 
     cpu, start = cpu_seconds(pid), time.monotonic()
@@ -343,7 +385,9 @@ def storage_only(args: argparse.Namespace, data_dir: Path) -> None:
         await storage.close()
 
     asyncio.run(prepare())
-    done, elapsed, cpu, per_commit = asyncio.run(_storage_only(target, args.seconds, args.connections))
+    done, elapsed, cpu, per_commit = asyncio.run(
+        _storage_only(target, args.seconds, args.connections, args.visitors_per_request)
+    )
     events = done * LINES_PER_REQUEST
     print(
         f"ingest process alone ({'PostgreSQL' if args.db else 'SQLite'}): {events / elapsed:,.0f} events/s, "
@@ -427,6 +471,14 @@ def main() -> None:
     parser.add_argument("--db", help="postgresql://… (default: SQLite in a temporary folder)")
     parser.add_argument("--instances", default="1", help="comma-separated instance counts, e.g. 1,2")
     parser.add_argument("--storage-only", action="store_true", help="drive the ingest process alone")
+    parser.add_argument(
+        "--visitors-per-request",
+        type=int,
+        default=0,
+        choices=range(21),
+        metavar="1..20",
+        help="visitors per request, each with a block of lines (default: the usual 3-visitor layout)",
+    )
     parser.add_argument(
         "--results",
         action="store_true",

@@ -26,7 +26,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -36,12 +35,18 @@ from kameleoon_server.storage._pg_schema import migrate_url
 from kameleoon_server.storage._pg_sink import _COPY_STRAIGHT, copy_text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import _event_template, fill
+from ingest import requests
 
-Codes = Callable[[int, int], bytes]
-CODES: dict[str, Codes] = {"random": fill, "sequential": lambda conn, seq: b"%03X%09X" % (conn, seq)}
-_TEMPLATE, MARKER = _event_template("host", "site", "token")
-BODY = _TEMPLATE.split(b"\r\n\r\n", 1)[1]
+USUAL = requests("host", "site", "token").body()
+SHAPES = {"random": USUAL, "one-per-line": requests("host", "site", "token", 20).body()}
+
+
+def body_of(codes: str, seq: int) -> bytes:
+    """Request ``seq``'s body, as ``bench/ingest.py`` makes it (``sequential``: as it made it)."""
+    conn, count = seq % 512, seq // 512
+    if codes == "sequential":
+        return USUAL.template.replace(USUAL.markers[0], b"%03X%09X" % (conn, count))
+    return SHAPES[codes].make(conn, count)
 
 
 def backend_cpu(pid: int) -> float:
@@ -60,17 +65,6 @@ def scratch_database(url: str) -> str:
 def drop_database(url: str, scratch: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{scratch.rsplit("/", 1)[1]}"')
-
-
-def body_of(codes: str, seq: int) -> bytes:
-    """Request ``seq``'s body; with ``one-per-line`` codes every line has a visitor of its own."""
-    conn, count = seq % 512, seq // 512
-    if codes != "one-per-line":
-        return BODY.replace(MARKER, CODES[codes](conn, count))
-    lines = BODY.split(b"\n")
-    return b"\n".join(
-        line.replace(MARKER, fill(conn, count * len(lines) + n)) for n, line in enumerate(lines)
-    )
 
 
 def commits(codes: str, events: int, per_commit: int) -> list[list[FastBody]]:
