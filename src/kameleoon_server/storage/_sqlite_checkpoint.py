@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from kameleoon_server.storage._sqlite_conn import WAL_SIZE_LIMIT
+from kameleoon_server.storage._sqlite_conn import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT
 
 log = logging.getLogger("kameleoon_server.storage")
 RESTART_WAIT_MS: Final = 50
@@ -125,9 +125,10 @@ def checkpoint(conn: sqlite3.Connection, mode: str) -> WalState | None:
 
 
 def restart(conn: sqlite3.Connection, wait_ms: int = RESTART_WAIT_MS) -> WalState | None:
-    """A RESTART checkpoint that waits at most ``wait_ms`` for locks and readers."""
+    """A RESTART checkpoint that waits at most ``wait_ms`` for locks and readers (then the
+    connection's usual wait again)."""
     conn.execute(f"PRAGMA busy_timeout={wait_ms}")
     try:
         return checkpoint(conn, "RESTART")
     finally:
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
