@@ -1,17 +1,18 @@
 """PostgreSQL CPU per stored event for the ingest writer's COPY, by row order and visitor codes.
 
-Writes tracking bodies (the ``bench/ingest.py`` request body: 20 lines, 3 visitors) into a
-fresh database on one connection, a commit at a time, exactly as an ingest writer does, and
-reads that connection's backend CPU time from /proc: so the database must run on this machine.
-Compares the row orders of a commit:
+Writes tracking bodies (``bench/ingest.py``'s requests of 20 lines) into a fresh database on
+one connection, a commit at a time, exactly as an ingest writer does, and reads that
+connection's backend CPU time from /proc: so the database must run on this machine. Compares
+the row orders of a commit:
 
 * ``visitor``: the whole commit sorted by visitor (what the ingest writers do);
-* ``request``: requests in arrival order (each one's few lines sorted by visitor, which is
-  as good as arrival order: a request holds 3 visitors).
+* ``request``: requests in arrival order, each one's lines sorted by visitor among themselves
+  (``copy_text`` of one body); 20 lines out of a commit's 2,400 give no locality to speak of.
 
-and the visitor codes: ``random`` (scattered like real visitors' codes, as ``bench/ingest.py``
-sends them), ``sequential`` (what it sent before) or ``one-per-line`` (random, and every line
-of a request from a different visitor, like a flush of many visitors with one event each).
+and the visitor codes: ``random`` (the usual 3-visitor requests, codes scattered like real
+visitors' codes, as ``bench/ingest.py`` sends them), ``sequential`` (the same requests with the
+codes it sent before) or ``one-per-line`` (random, and every line of a request from a different
+visitor, like a flush of many visitors with one event each).
 Prints µs of PostgreSQL CPU per event; never fails on speed.
 
 For a throwaway PostgreSQL: `python tests/server/pg_cluster.py --durable` prints a URL.
@@ -35,10 +36,10 @@ from kameleoon_server.storage._pg_schema import migrate_url
 from kameleoon_server.storage._pg_sink import _COPY_STRAIGHT, copy_text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import requests
+from ingest import LINES_PER_REQUEST, cpu_seconds, requests
 
 USUAL = requests("host", "site", "token").body()
-SHAPES = {"random": USUAL, "one-per-line": requests("host", "site", "token", 20).body()}
+SHAPES = {"random": USUAL, "one-per-line": requests("host", "site", "token", LINES_PER_REQUEST).body()}
 
 
 def body_of(codes: str, seq: int) -> bytes:
@@ -47,11 +48,6 @@ def body_of(codes: str, seq: int) -> bytes:
     if codes == "sequential":
         return USUAL.template.replace(USUAL.markers[0], b"%03X%09X" % (conn, count))
     return SHAPES[codes].make(conn, count)
-
-
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scratch_database(url: str) -> str:
@@ -70,7 +66,7 @@ def drop_database(url: str, scratch: str) -> None:
 def commits(codes: str, events: int, per_commit: int) -> list[list[FastBody]]:
     out: list[list[FastBody]] = []
     seq = 0
-    while seq * 20 < events:
+    while seq * LINES_PER_REQUEST < events:
         batch = []
         for _ in range(per_commit):
             parsed = parse_for_storage(body_of(codes, seq), 1, 10**12, 100)
@@ -87,13 +83,13 @@ def run(url: str, order: str, batches: list[list[FastBody]]) -> float:
     stored = 0
     with psycopg.connect(url, autocommit=True) as conn:
         pid = conn.info.backend_pid
-        start = backend_cpu(pid)
+        start = cpu_seconds(pid)
         for batch in batches:
             text = copy_text(batch) if order == "visitor" else "".join(copy_text([b]) for b in batch)
             with conn.cursor() as cur, cur.copy(_COPY_STRAIGHT) as copy:
                 copy.write(text)
             stored += sum(len(b.lines) for b in batch)
-        return (backend_cpu(pid) - start) * 1e6 / stored
+        return (cpu_seconds(pid) - start) * 1e6 / stored
 
 
 def main() -> None:
@@ -117,7 +113,7 @@ def main() -> None:
                     figures.setdefault((codes, order), []).append(run(scratch, order, batches))
                 finally:
                     drop_database(args.db, scratch)
-    per_commit = args.requests_per_commit * 20
+    per_commit = args.requests_per_commit * LINES_PER_REQUEST
     for (codes, order), values in figures.items():
         shown = ", ".join(f"{v:.2f}" for v in values)
         print(
