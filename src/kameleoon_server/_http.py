@@ -15,20 +15,37 @@ seconds, counted from its first byte (from the connection's opening for the firs
 Each expiry adds one to :func:`timed_out` (served as ``requests_timed_out`` in ``/api/stats``).
 The deadline is process-wide (:func:`configure`): uvicorn creates the protocol objects itself,
 and its worker processes import this module afresh, so each sets it from its settings.
+
+The protocol also answers most ``POST /visit/events`` requests itself (``events.answer_soon``)
+instead of running uvicorn's ASGI cycle for them: the server's most frequent request costs about
+half the CPU time that way. :meth:`RequestDeadlineProtocol._takes_events` says which requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+from collections.abc import Coroutine
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from kameleoon_server.routes import events
+from kameleoon_server.state import ServerState
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "RequestDeadlineProtocol", "configure", "timed_out"]
 
+log = logging.getLogger("kameleoon_server.http")
 DEFAULT_REQUEST_TIMEOUT = 30.0
 _settings = {"timeout": DEFAULT_REQUEST_TIMEOUT}
 _counts = {"timed_out": 0}
+_INTERNAL_ERROR: events.Answer = (
+    500,
+    [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")],
+    b"Internal Server Error",
+)
 
 
 def configure(request_timeout: float) -> None:
@@ -43,13 +60,47 @@ def timed_out() -> int:
     return _counts["timed_out"]
 
 
+class _Unused:
+    def set(self) -> None:
+        pass
+
+
+class _EventsRequest:
+    """A ``POST /visit/events`` that the protocol answers itself: the parts of uvicorn's
+    ``RequestResponseCycle`` that uvicorn's own code reads (connection loss, shutdown,
+    pipelining) and :meth:`RequestDeadlineProtocol._expired`."""
+
+    __slots__ = (
+        "body",
+        "disconnected",
+        "http_version",
+        "keep_alive",
+        "message_event",
+        "query",
+        "response_complete",
+    )
+
+    def __init__(self, http_version: str) -> None:
+        self.body = bytearray()
+        self.disconnected = False
+        self.http_version = http_version
+        self.keep_alive = True
+        self.message_event = _Unused()
+        self.query = b""
+        self.response_complete = False
+
+
 class RequestDeadlineProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` plus the deadline described in the module's docstring."""
+    """:class:`HttpToolsProtocol` plus the deadline described in the module's docstring, and
+    the fast path of ``POST /visit/events`` (:meth:`_takes_events`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timeout = _settings["timeout"]
         self._deadline: asyncio.TimerHandle | None = None
+        state = getattr(self.app, "state", None)  # the ServerApp's (not uvicorn middleware's)
+        self._state = state if isinstance(state, ServerState) else None
+        self._events: _EventsRequest | None = None  # the request being read, if a fast one
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -61,11 +112,109 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._events = None
         self._arm()
+
+    def on_headers_complete(self) -> None:
+        if not self._takes_events():
+            super().on_headers_complete()
+            return
+        request = self._events = _EventsRequest(self.parser.get_http_version())
+        request.keep_alive = request.http_version != "1.0" and self.parser.should_keep_alive()
+        request.query = httptools.parse_url(self.url).query or b""
+        self.cycle = request  # type: ignore[assignment]
+
+    def on_body(self, body: bytes) -> None:
+        if self._events is None:
+            super().on_body(body)
+        else:  # at most Content-Length bytes, itself at most max_body_bytes (_takes_events)
+            self._events.body += body
 
     def on_message_complete(self) -> None:
         self._disarm()
-        super().on_message_complete()
+        request, self._events = self._events, None
+        if request is None:
+            super().on_message_complete()
+            return
+        assert self._state is not None
+        authorization = next((v.decode("latin-1") for k, v in self.headers if k == b"authorization"), None)
+        respond = functools.partial(self._respond, request)
+        spawn = functools.partial(self._spawn, request)
+        events.answer_soon(self._state, request.query, authorization, bytes(request.body), respond, spawn)
+
+    def _takes_events(self) -> bool:
+        """Whether this request is a ``POST /visit/events`` that the protocol answers itself
+        (``events.answer_soon``), without uvicorn's ASGI cycle, task and messages: the usual
+        case. Everything uvicorn does otherwise for it is kept: the answer's default headers
+        (``date``), keep-alive and ``connection: close``, the access log, pipelining (a request that arrives
+        while one is answered goes to the application after it), shutdown. The others go to
+        the application, whose handler gives the same answers: a request while another is
+        answered, without a ``Content-Length`` (or over the body limit: the handler answers
+        413), ``Expect: 100-continue``, an upgrade, a concurrency limit, a root path, or a client
+        that does not read its answers (writing paused)."""
+        state = self._state
+        if state is None or (self.cycle is not None and not self.cycle.response_complete):
+            return False
+        url = self.url
+        if not url.startswith(b"/visit/events") or url[13:14] not in (b"", b"?"):
+            return False
+        if self.parser.get_method() != b"POST" or self.parser.should_upgrade():
+            return False
+        if self.expect_100_continue or self.flow.write_paused:
+            return False
+        if self.limit_concurrency is not None or self.root_path:
+            return False
+        length = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                return False
+        return length is not None and length.isdigit() and int(length) <= state.settings.max_body_bytes
+
+    def _respond(self, request: _EventsRequest, answer: events.Answer) -> None:
+        """Writes the answer as uvicorn would, then lets the next request in (pipelining,
+        keep-alive timer: uvicorn's ``on_response_complete``)."""
+        if request.response_complete:
+            return
+        request.response_complete = True
+        transport = self.transport
+        if not request.disconnected and not transport.is_closing():
+            status, headers, body = answer
+            out = [STATUS_LINE[status]]
+            for name, value in (*self.server_state.default_headers, *headers):
+                out += (name, b": ", value, b"\r\n")
+            if not request.keep_alive:
+                out.append(b"connection: close\r\n")
+            out += (b"\r\n", body)
+            transport.write(b"".join(out))
+            if not request.keep_alive:
+                transport.close()
+            if self.access_log:
+                self._log_access(request, status)
+        self.on_response_complete()
+
+    def _log_access(self, request: _EventsRequest, status: int) -> None:
+        """uvicorn's access log line (``kameleoon serve`` turns that log off)."""
+        target = events.PATH + ("?" + request.query.decode("latin-1") if request.query else "")
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
+        self.access_logger.info('%s - "POST %s HTTP/%s" %d', client, target, request.http_version, status)
+
+    def _spawn(self, request: _EventsRequest, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Runs an answer that has to wait (a site not cached yet), tracked as uvicorn tracks
+        its request tasks (shutdown waits for them); if it fails, answers 500 and closes, as
+        uvicorn does."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            self.tasks.discard(task)
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.error("POST /visit/events failed", exc_info=error)
+                request.keep_alive = False
+                self._respond(request, _INTERNAL_ERROR)
+
+        task = self.loop.create_task(coroutine)
+        task.add_done_callback(done)
+        self.tasks.add(task)
 
     def _arm(self) -> None:
         if self._deadline is None and self._timeout > 0:

@@ -64,12 +64,16 @@ class SiteRegistry:
         self._announced: dict[str, int] = {}  # latest version announced per site code
 
     async def get(self, code: str) -> SiteState | None:
+        known, site = self.cached(code)
+        return site if known else await self.refresh(code)
+
+    def cached(self, code: str) -> tuple[bool, SiteState | None]:
+        """(True, the site) when the cache knows it, (True, None) when it recently knew the site
+        did not exist, (False, None) when only the database can tell (:meth:`get` asks it)."""
         site = self._sites.get(code)
         if site is not None:
-            return site
-        if self._missing.get(code, 0.0) > time.monotonic():
-            return None
-        return await self.refresh(code)
+            return True, site
+        return self._missing.get(code, 0.0) > time.monotonic(), None
 
     async def refresh(self, code: str) -> SiteState | None:
         record = await self._storage.get_site(code)

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 
+from kameleoon_server._http import RequestDeadlineProtocol
 from kameleoon_server.app import create_app
 from kameleoon_server.settings import ServerSettings
 from kameleoon_server.storage import SQLiteStorage, Storage
@@ -241,7 +242,17 @@ def start_server(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
+    # the HTTP options of `kameleoon serve`: its protocol, whose fast path answers most
+    # POST /visit/events, no access log, no proxy headers
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        lifespan="on",
+        http=RequestDeadlineProtocol,
+        proxy_headers=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -72,7 +72,22 @@ async def check_data_api(
     """
     if not code:
         return 400, "siteCode is required"
-    site = await state.sites.get(code)
+    return _allowed(state, code, await state.sites.get(code), authorization)
+
+
+def check_data_api_now(
+    state: ServerState, code: str | None, authorization: str | None
+) -> SiteState | tuple[int, str] | None:
+    """:func:`check_data_api` from the site cache alone: None when only the database knows."""
+    if not code:
+        return 400, "siteCode is required"
+    known, site = state.sites.cached(code)
+    return _allowed(state, code, site, authorization) if known else None
+
+
+def _allowed(
+    state: ServerState, code: str, site: SiteState | None, authorization: str | None
+) -> SiteState | tuple[int, str]:
     if site is None:
         state.counters.add("unknown_site")
         return 404, f"unknown site {code!r}"

@@ -1,27 +1,29 @@
 """``POST /visit/events``: tracking ingest (protocol.md §5). Answers 204 once the events are durable.
 
-This is the hot path, so it is a plain ASGI handler (no framework request/response objects); the
-application dispatches ``POST /visit/events`` here before its router.
+This is the hot path. The HTTP protocol (``kameleoon_server._http``) hands most of these
+requests to :func:`answer_soon` without an ASGI cycle; the others (a pipelined request, a body
+without ``Content-Length``, a server not run by uvicorn) reach :func:`post_events`, a plain ASGI
+handler that the application dispatches before its router. Both give the same answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Callable, Coroutine, MutableMapping
+from typing import Any, Final
 from urllib.parse import unquote
 
 import msgspec
 
-from kameleoon_server.routes._common import check_data_api
+from kameleoon_server.routes._common import check_data_api, check_data_api_now
+from kameleoon_server.sites import SiteState
 from kameleoon_server.state import ServerState, now_ms
 from kameleoon_server.storage import BodySummary, TooManyLines
 
 log = logging.getLogger("kameleoon_server.events")
 PATH = "/visit/events"
 Scope = MutableMapping[str, Any]
-_NO_CONTENT: dict[str, Any] = {"type": "http.response.start", "status": 204, "headers": []}
-_EMPTY: dict[str, Any] = {"type": "http.response.body", "body": b""}
 
 
 class _Reject(Exception):
@@ -78,43 +80,97 @@ def _count(state: ServerState, code: str, parsed: BodySummary) -> None:
         counters.add("events_unknown_type", parsed.unknown_types)
 
 
-async def _ingest(state: ServerState, scope: Scope, receive: Any) -> int:
-    """Stores the request's events; returns the number of rejected lines. Raises _Reject."""
-    site = await check_data_api(state, _site_code(scope["query_string"]), _header(scope, b"authorization"))
-    if isinstance(site, tuple):
-        raise _Reject(*site)
-    body = await _body(scope, receive, state.settings.max_body_bytes)
-    try:
-        parsed = await state.storage.ingest_body(site.id, body, now_ms(), state.settings.max_lines)
-    except TooManyLines as exc:
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Headers, bytes]
+"""A response: status, headers, body."""
+_STORED: Final[Answer] = (204, [], b"")
+
+
+def _error(status: int, message: str) -> Answer:
+    body = msgspec.json.encode({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="kameleoon"'))
+    return status, headers, body
+
+
+def _outcome(state: ServerState, site: SiteState, result: BodySummary | BaseException) -> Answer:
+    """The answer once storage has taken the body (or failed to)."""
+    if isinstance(result, TooManyLines):
         state.counters.add("events_too_many_lines")
-        raise _Reject(413, f"too many lines: {exc}") from None
-    except Exception:
+        state.counters.add("events_body_too_large")
+        return _error(413, f"too many lines: {result}")
+    if isinstance(result, BaseException):
         state.counters.add("events_store_failed_requests")
-        log.exception("site %s: could not store a tracking request", site.code)
-        raise _Reject(503, "events could not be stored; retry later") from None
-    _count(state, site.code, parsed)
-    return parsed.malformed
+        log.error("site %s: could not store a tracking request", site.code, exc_info=result)
+        return _error(503, "events could not be stored; retry later")
+    _count(state, site.code, result)
+    if result.malformed:
+        return 204, [(b"x-kameleoon-rejected-lines", str(result.malformed).encode())], b""
+    return _STORED
+
+
+def _settled(done: asyncio.Future[BodySummary]) -> BodySummary | BaseException:
+    if done.cancelled():
+        return asyncio.CancelledError("the ingest request was cancelled")
+    return done.exception() or done.result()
+
+
+async def _answer(state: ServerState, site: SiteState, body: bytes) -> Answer:
+    """The answer to a request of an allowed site whose body has been read."""
+    try:
+        summary = await state.storage.ingest_body(site.id, body, now_ms(), state.settings.max_lines)
+    except Exception as exc:  # _outcome answers and logs every failure
+        return _outcome(state, site, exc)
+    return _outcome(state, site, summary)
+
+
+def answer_soon(
+    state: ServerState,
+    query: bytes,
+    authorization: str | None,
+    body: bytes,
+    respond: Callable[[Answer], object],
+    spawn: Callable[[Coroutine[Any, Any, None]], object],
+) -> None:
+    """Answers a ``POST /visit/events`` whose body has been read (at most ``max_body_bytes``)
+    by calling ``respond`` once, without a task when the site is cached and the storage's
+    ingest process runs (the usual case), else in a coroutine handed to ``spawn``."""
+    checked = check_data_api_now(state, _site_code(query), authorization)
+    if isinstance(checked, tuple):
+        respond(_error(*checked))
+        return
+    if checked is not None:
+        site = checked
+        result = state.storage.ingest_body_soon(site.id, body, now_ms(), state.settings.max_lines)
+        if result is not None:
+            result.add_done_callback(lambda done: respond(_outcome(state, site, _settled(done))))
+            return
+
+    async def later() -> None:
+        allowed = checked or await check_data_api(state, _site_code(query), authorization)
+        respond(_error(*allowed) if isinstance(allowed, tuple) else await _answer(state, allowed, body))
+
+    spawn(later())
 
 
 async def post_events(state: ServerState, scope: Scope, receive: Any, send: Any) -> None:
-    try:
-        rejected = await _ingest(state, scope, receive)
-    except _Reject as exc:
-        if exc.status == 499:
-            return
-        if exc.status == 413:
-            state.counters.add("events_body_too_large")
-        body = msgspec.json.encode({"error": exc.message})
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if exc.status == 401:
-            headers.append((b"www-authenticate", b'Bearer realm="kameleoon"'))
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        return
-    if rejected:
-        headers = [(b"x-kameleoon-rejected-lines", str(rejected).encode())]
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
+    """The ASGI handler: requests that the HTTP protocol's fast path leaves to the application
+    (see ``kameleoon_server._http``), and every request when the server is not run by uvicorn."""
+    query, authorization = scope["query_string"], _header(scope, b"authorization")
+    checked = await check_data_api(state, _site_code(query), authorization)
+    if isinstance(checked, tuple):
+        answer = _error(*checked)
     else:
-        await send(_NO_CONTENT)
-    await send(_EMPTY)
+        try:
+            body = await _body(scope, receive, state.settings.max_body_bytes)
+        except _Reject as exc:
+            if exc.status == 499:
+                return
+            state.counters.add("events_body_too_large")
+            answer = _error(exc.status, exc.message)
+        else:
+            answer = await _answer(state, checked, body)
+    status, headers, content = answer
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})

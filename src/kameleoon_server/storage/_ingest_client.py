@@ -143,17 +143,28 @@ class IngestProcess:
             await asyncio.wait_for(asyncio.shield(channel.ready), START_TIMEOUT_SECONDS)
 
     async def submit(self, site_id: int, body: bytes, time_ms: int, max_lines: int) -> BodySummary:
-        channel = self._channel
-        if channel is None or channel.closed:
+        future = self.submit_soon(site_id, body, time_ms, max_lines)
+        if future is None:
             log.warning("starting the ingest process again")
             await self.start()
-            channel = self._channel
-        assert channel is not None
+            future = self.submit_soon(site_id, body, time_ms, max_lines)
+            if future is None:
+                raise StorageError("the ingest process stopped")
+        return await future
+
+    def submit_soon(
+        self, site_id: int, body: bytes, time_ms: int, max_lines: int
+    ) -> asyncio.Future[BodySummary] | None:
+        """Sends a body to the running process and returns the future of its answer; None when
+        the process is not running (:meth:`submit` starts it). Event-loop thread only."""
+        channel = self._channel
+        if channel is None or channel.closed:
+            return None
         request_id = next(self._ids) & 0xFFFFFFFF
         future: asyncio.Future[BodySummary] = asyncio.get_running_loop().create_future()
         channel.pending[request_id] = future
         channel.send(proto.encode_request(request_id, site_id, time_ms, max_lines, body))
-        return await future
+        return future
 
     @property
     def running(self) -> bool:

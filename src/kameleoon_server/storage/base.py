@@ -13,6 +13,7 @@ implementations. Two promises every implementation keeps:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -160,6 +161,13 @@ class Storage(Protocol):
     async def ingest_body(self, site_id: int, body: bytes, time_ms: int, max_lines: int) -> BodySummary:
         """Parses a ``POST /visit/events`` body (``_wire.parse_events_bytes``) and stores its rows
         and links like :meth:`ingest`; durable on return. Raises TooManyLines (nothing stored)."""
+
+    def ingest_body_soon(
+        self, site_id: int, body: bytes, time_ms: int, max_lines: int
+    ) -> asyncio.Future[BodySummary] | None:
+        """:meth:`ingest_body` without a coroutine, for the server's hot path: the future of its
+        answer when the body can be handed over at once (the storage's ingest process runs),
+        else None (then call :meth:`ingest_body`). Event-loop thread only."""
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
         """The latest ``limit`` events of these identities, oldest first."""

@@ -379,6 +379,12 @@ class SQLiteStorage:
             return await self._ingester.submit(site_id, body, time_ms, max_lines)
         return await ingest_in_process(self, site_id, body, time_ms, max_lines)
 
+    def ingest_body_soon(
+        self, site_id: int, body: bytes, time_ms: int, max_lines: int
+    ) -> asyncio.Future[BodySummary] | None:
+        ingester = self._ingester
+        return ingester.submit_soon(site_id, body, time_ms, max_lines) if ingester is not None else None
+
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
         def get(conn: sqlite3.Connection) -> list[StoredEvent]:
             marks = ",".join("?" * len(identities))
