@@ -44,6 +44,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +173,21 @@ class Requests:
     def make(self, conn: int, seq: int) -> bytes:
         if len(self.markers) == 1:
             return self.template.replace(self.markers[0], fill(conn, seq))
-        out = self.template
-        for k, marker in enumerate(self.markers):
-            out = out.replace(marker, fill(conn, seq * LINES_PER_REQUEST + k))
-        return out
+        parts, slots = self._pieces
+        fills = [fill(conn, seq * LINES_PER_REQUEST + k) for k in range(len(self.markers))]
+        out = [parts[0]]
+        for slot, part in zip(slots, parts[1:], strict=True):
+            out += (fills[slot], part)
+        return b"".join(out)
+
+    @cached_property
+    def _pieces(self) -> tuple[list[bytes], list[int]]:
+        """The template cut at its markers, and which marker each cut was: :meth:`make` puts
+        every visitor's digits in one pass (a replace per visitor cost the load generator a
+        tenth of the machine with 10 visitors per request)."""
+        pattern = re.compile(b"|".join(re.escape(m) for m in self.markers))
+        slots = [self.markers.index(m) for m in pattern.findall(self.template)]
+        return pattern.split(self.template), slots
 
     def body(self) -> Requests:
         """The same without the HTTP head (for the ingest process alone)."""
