@@ -140,7 +140,10 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         authorization = next((v.decode("latin-1") for k, v in self.headers if k == b"authorization"), None)
         respond = functools.partial(self._respond, request)
         spawn = functools.partial(self._spawn, request)
-        events.answer_soon(self._state, request.query, authorization, bytes(request.body), respond, spawn)
+        body = bytes(request.body)
+        answer = events.answer_soon(self._state, request.query, authorization, body, respond, spawn)
+        if answer is not None:  # written once the parser is done with this data (as uvicorn does)
+            self.loop.call_soon(respond, answer)
 
     def _takes_events(self) -> bool:
         """Whether this request is a ``POST /visit/events`` that the protocol answers itself

@@ -132,26 +132,28 @@ def answer_soon(
     body: bytes,
     respond: Callable[[Answer], object],
     spawn: Callable[[Coroutine[Any, Any, None]], object],
-) -> None:
-    """Answers a ``POST /visit/events`` whose body has been read (at most ``max_body_bytes``)
-    by calling ``respond`` once, without a task when the site is cached and the storage's
-    ingest process runs (the usual case), else in a coroutine handed to ``spawn``."""
+) -> Answer | None:
+    """Answers a ``POST /visit/events`` whose body has been read (at most ``max_body_bytes``).
+    Returns the answer when it is known at once (a request refused from the caches: unknown
+    site, bad token); otherwise calls ``respond`` once, later: from the storage's future when
+    the site is cached and its ingest process runs (the usual case: no task), else from a
+    coroutine handed to ``spawn``."""
     checked = check_data_api_now(state, _site_code(query), authorization)
     if isinstance(checked, tuple):
-        respond(_error(*checked))
-        return
+        return _error(*checked)
     if checked is not None:
         site = checked
         result = state.storage.ingest_body_soon(site.id, body, now_ms(), state.settings.max_lines)
         if result is not None:
             result.add_done_callback(lambda done: respond(_outcome(state, site, _settled(done))))
-            return
+            return None
 
     async def later() -> None:
         allowed = checked or await check_data_api(state, _site_code(query), authorization)
         respond(_error(*allowed) if isinstance(allowed, tuple) else await _answer(state, allowed, body))
 
     spawn(later())
+    return None
 
 
 async def post_events(state: ServerState, scope: Scope, receive: Any, send: Any) -> None:
