@@ -172,6 +172,22 @@ def test_a_site_not_in_the_cache_yet_is_looked_up_then_answered(live: LiveServer
     assert stored_nonces(live, site) == ["N3A", "N3B"]
 
 
+@pytest.mark.usefixtures("application_refuses")
+def test_a_storage_without_an_ingest_process_is_waited_for(tmp_path: Path) -> None:
+    """``ingest_body_soon`` gives no future (bodies written in the server process): the
+    protocol still answers, from a task."""
+    srv, server, thread = start_server(SQLiteStorage(tmp_path / "k.db", ingest_process=False))
+    try:
+        site = srv.create_site()
+        token = srv.token(site)
+        for n in range(2):  # the site not cached yet, then cached
+            [(status, _, _)] = exchange(srv, request(site, LINES.format(f"P{n}"), token))
+            assert status == 204
+        assert stored_nonces(srv, site) == ["NP0A", "NP0B", "NP1A", "NP1B"]
+    finally:
+        stop_server(srv, server, thread)
+
+
 def test_pipelined_requests_are_answered_in_order(live: LiveServer, site: Site) -> None:
     token = live.token(site)
     raw = b"".join(
