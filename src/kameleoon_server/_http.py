@@ -140,7 +140,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             super().on_message_complete()
             return
         assert self._state is not None
-        authorization = next((v.decode("latin-1") for k, v in self.headers if k == b"authorization"), None)
+        authorization = events.header(self.headers, b"authorization")
         respond = functools.partial(self._respond, request)
         spawn = functools.partial(self._spawn, request)
         body = bytes(request.body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, Iterable, MutableMapping
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -39,15 +39,16 @@ def _site_code(query: bytes) -> str | None:
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
+def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of header ``name`` (lower case) among ASGI-style ``headers``, else None."""
+    for key, value in headers:
         if key == name:
             return str(value.decode("latin-1"))
     return None
 
 
 async def _body(scope: Scope, receive: Any, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
+    declared = header(scope["headers"], b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _Reject(413, f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
@@ -138,7 +139,8 @@ def answer_soon(
     site, bad token); otherwise calls ``respond`` once, later: from the storage's future when
     the site is cached and its ingest process runs (the usual case: no task), else from a
     coroutine handed to ``spawn``."""
-    checked = check_data_api_now(state, _site_code(query), authorization)
+    code = _site_code(query)
+    checked = check_data_api_now(state, code, authorization)
     if isinstance(checked, tuple):
         return _error(*checked)
     if checked is not None:
@@ -149,7 +151,7 @@ def answer_soon(
             return None
 
     async def later() -> None:
-        allowed = checked or await check_data_api(state, _site_code(query), authorization)
+        allowed = checked or await check_data_api(state, code, authorization)
         respond(_error(*allowed) if isinstance(allowed, tuple) else await _answer(state, allowed, body))
 
     spawn(later())
@@ -159,7 +161,7 @@ def answer_soon(
 async def post_events(state: ServerState, scope: Scope, receive: Any, send: Any) -> None:
     """The ASGI handler: requests that the HTTP protocol's fast path leaves to the application
     (see ``kameleoon_server._http``), and every request when the server is not run by uvicorn."""
-    query, authorization = scope["query_string"], _header(scope, b"authorization")
+    query, authorization = scope["query_string"], header(scope["headers"], b"authorization")
     checked = await check_data_api(state, _site_code(query), authorization)
     if isinstance(checked, tuple):
         answer = _error(*checked)
