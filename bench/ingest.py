@@ -417,11 +417,11 @@ def _results_bench() -> Any:
     return module
 
 
-def _scratch_database(url: str) -> tuple[str, Callable[[], None]]:
+def scratch_database(url: str) -> tuple[str, Callable[[], None]]:
     """A new database on the server of ``url`` and a function that drops it."""
     import psycopg
 
-    name = f"kameleoon_results_bench_{os.getpid()}"
+    name = f"kameleoon_bench_{os.getpid()}_{time.monotonic_ns()}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -440,7 +440,7 @@ def results_time(args: argparse.Namespace, data_dir: Path) -> None:
     from kameleoon_server.storage.postgres import PostgresStorage
 
     bench = _results_bench()
-    url, drop = _scratch_database(args.db) if args.db else (str(data_dir / "results.db"), lambda: None)
+    url, drop = scratch_database(args.db) if args.db else (str(data_dir / "results.db"), lambda: None)
     storage: Storage = PostgresStorage(url, ingest_process=False) if args.db else SQLiteStorage(url)
 
     async def main() -> None:

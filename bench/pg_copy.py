@@ -24,9 +24,7 @@ Usage: python bench/pg_copy.py --db postgresql://… [--events 1000000] [--reque
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -36,7 +34,7 @@ from kameleoon_server.storage._pg_schema import migrate_url
 from kameleoon_server.storage._pg_sink import _COPY_STRAIGHT, copy_text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import LINES_PER_REQUEST, cpu_seconds, requests
+from ingest import LINES_PER_REQUEST, cpu_seconds, requests, scratch_database
 
 USUAL = requests("host", "site", "token").body()
 SHAPES = {"random": USUAL, "one-per-line": requests("host", "site", "token", LINES_PER_REQUEST).body()}
@@ -48,19 +46,6 @@ def body_of(codes: str, seq: int) -> bytes:
     if codes == "sequential":
         return USUAL.template.replace(USUAL.markers[0], b"%03X%09X" % (conn, count))
     return SHAPES[codes].make(conn, count)
-
-
-def scratch_database(url: str) -> str:
-    """A new database beside the one ``url`` names; returns its URL."""
-    name = f"pg_copy_{os.getpid()}_{time.monotonic_ns()}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(url: str, scratch: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{scratch.rsplit("/", 1)[1]}"')
 
 
 def commits(codes: str, events: int, per_commit: int) -> list[list[FastBody]]:
@@ -108,11 +93,11 @@ def main() -> None:
         batches = commits(codes, args.events, args.requests_per_commit)
         for _ in range(args.rounds):
             for order in args.order.split(","):
-                scratch = scratch_database(args.db)
+                scratch, drop = scratch_database(args.db)
                 try:
                     figures.setdefault((codes, order), []).append(run(scratch, order, batches))
                 finally:
-                    drop_database(args.db, scratch)
+                    drop()
     per_commit = args.requests_per_commit * LINES_PER_REQUEST
     for (codes, order), values in figures.items():
         shown = ", ".join(f"{v:.2f}" for v in values)
