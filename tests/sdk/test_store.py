@@ -24,7 +24,7 @@ def make(ttl: float = 10.0, size: int = 100) -> tuple[VisitorStore, Clock, list[
     clock = Clock()
     dropped: list[tuple[str, Visitor]] = []
     store = VisitorStore(
-        ttl, size, clock=clock, on_drop=lambda code, visitor: dropped.append((code, visitor))
+        ttl, size, clock=clock, on_drop=lambda code, visitor, unique: dropped.append((code, visitor))
     )
     return store, clock, dropped
 

@@ -31,6 +31,7 @@ from urllib3.response import HTTPResponse
 from urllib3.util.connection import allowed_gai_family
 
 from kameleoon._network.resolver import Unresolved, resolve
+from kameleoon._network.workers import start_daemon
 
 __all__ = ["HTTPPool", "HTTPSPool", "abort", "guard", "within"]
 
@@ -88,9 +89,8 @@ class _Watchdog:
             heapq.heappush(self._heap, entry)
             if self._heap[0] is entry:
                 self._cond.notify()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="kameleoon-deadlines", daemon=True)
-                self._thread.start()
+            if self._thread is None:  # at interpreter exit none may start: no deadline then
+                self._thread = start_daemon(self._run, "kameleoon-deadlines")
         return entry
 
     def disarm(self, entry: list[Any]) -> bool:

@@ -6,8 +6,9 @@ is one of:
 
 * **sent** (2xx, or 403 which the protocol defines as "refused, do not resend");
 * **rejected** (400, 413, 422: answers about the body): the server will never take this body.
-  It is split in halves that are sent again, so one bad line cannot hold back the others; a
-  single rejected line is dropped and counted in ``lines_rejected``;
+  It is split in halves (between visitors where possible, see :func:`cut`) that are sent
+  again, so one bad line cannot hold back the others; a single rejected line is dropped and
+  counted in ``lines_rejected``;
 * **unavailable** (no answer, 5xx, any other 4xx: 401, 404, 429, ...): the collector is
   considered down, or not the right one yet (a misrouted proxy answering 404). The
   body is kept as it is (same lines, same nonces, so the server can de-duplicate) in a bounded
@@ -40,6 +41,7 @@ __all__ = [
     "Poster",
     "TrackerStats",
     "classify",
+    "cut",
     "split_by_size",
 ]
 
@@ -67,17 +69,50 @@ def classify(status: int) -> Outcome:
 
 
 def split_by_size(lines: list[str], max_chars: int = MAX_BODY_CHARS) -> Iterator[list[str]]:
-    """Consecutive slices of ``lines`` whose body (lines joined by ``\\n``) stays within
-    ``max_chars``; a single longer line travels alone."""
+    """Consecutive pieces of ``lines`` whose body (lines joined by ``\\n``) stays within
+    ``max_chars``, cut between visitors where possible (:func:`cut`); a single longer line
+    travels alone."""
     start, size = 0, 0
-    for position, line in enumerate(lines):
-        cost = len(line) + (1 if position > start else 0)
-        if position > start and size + cost > max_chars:
-            yield lines[start:position]
-            start, size, cost = position, 0, len(line)
-        size += cost
+    for position in range(len(lines)):
+        while position > start and size + 1 + len(lines[position]) > max_chars:
+            head, lines = cut(lines, start, position)
+            yield head
+            start += len(head)
+            size = sum(map(len, lines[start:position])) + max(0, position - start - 1)
+        size += len(lines[position]) + (1 if position > start else 0)
     if start < len(lines):
         yield lines[start:]
+
+
+def cut(lines: list[str], start: int, at: int) -> tuple[list[str], list[str]]:
+    """``lines[start:end]`` and ``lines`` to send after it, for a cut wanted before line ``at``
+    (``start < at``). The cut moves back to the first line of that line's visitor, so a
+    visitor's lines stay in one request; when they make up the whole piece, it stays at ``at``
+    and the visitor's user agent, which each request carries on a visitor's first line
+    (protocol spec §5.2), is added to line ``at`` in the copy of ``lines`` returned."""
+    identity = _identity(lines[at])
+    first = at
+    while first > start and _identity(lines[first - 1]) == identity:
+        first -= 1
+    if first > start:
+        return lines[start:first], lines
+    agent = _user_agent(lines[start])
+    if agent and not _user_agent(lines[at]):
+        lines = [*lines[:at], lines[at] + agent, *lines[at + 1 :]]
+    return lines[start:at], lines
+
+
+def _identity(line: str) -> str:
+    """The ``visitorCode=``/``mappingValue=`` parameter of a tracking line (last but for the
+    user agent; values are percent-encoded, so ``&`` only separates parameters)."""
+    at = max(line.rfind("&visitorCode="), line.rfind("&mappingValue="))
+    end = line.find("&", at + 1)
+    return line[at:end] if end >= 0 else line[at:]
+
+
+def _user_agent(line: str) -> str:
+    at = line.find("&userAgent=")
+    return line[at:] if at >= 0 else ""
 
 
 @dataclass
@@ -119,6 +154,9 @@ class Poster:
             status = self._send(request, deadline)
         except TransportError as e:
             self._log.warning("tracking request failed: %s", e)
+            status = 0
+        except Exception:  # a bug here must not lose the lines: they are kept like a failure
+            self._log.exception("tracking request failed unexpectedly")
             status = 0
         outcome = classify(status) if status else Outcome.UNAVAILABLE
         if outcome is Outcome.SENT:
@@ -225,8 +263,8 @@ class Delivery:
 
     def _reject(self, chunk: list[str], work: deque[list[str]]) -> None:
         if len(chunk) > 1:
-            middle = len(chunk) // 2
-            work.extendleft((chunk[middle:], chunk[:middle]))  # first half first
+            head, chunk = cut(chunk, 0, len(chunk) // 2)
+            work.extendleft((chunk[len(head) :], head))  # first half first
             return
         self._stats.lines_rejected += 1
         self._drops.warn("the server refused a tracking line; it is dropped: %.200s", chunk[0])

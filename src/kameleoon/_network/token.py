@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from kameleoon._network.backoff import Backoff
 from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.transport import Request, Transport, TransportError, is_expected
+from kameleoon._network.workers import start_daemon
 from kameleoon._wire.encoding import query
 
 __all__ = ["TokenSource", "TokenTimes", "read_token"]
@@ -134,11 +135,8 @@ class TokenSource:
         try:
             token = self._fetch(timeout)
         finally:
-            with self._lock:
-                if self._flight is flight:
-                    self._flight = None
             flight.token = token
-            flight.done.set()
+            self._release(flight)
 
     def _refresh_in_background(self) -> None:
         flight, leader = self._join()
@@ -151,7 +149,15 @@ class TokenSource:
             except Exception:  # never a silent death: the next caller tries again
                 self._log.exception("the background token refresh failed")
 
-        threading.Thread(target=refresh, name="kameleoon-token", daemon=True).start()
+        if start_daemon(refresh, "kameleoon-token") is None:  # interpreter exit: the token is still valid
+            self._release(flight)
+
+    def _release(self, flight: _Flight) -> None:
+        """Ends ``flight`` without a token."""
+        with self._lock:
+            if self._flight is flight:
+                self._flight = None
+        flight.done.set()
 
     def _fetch(self, timeout: float) -> str | None:
         self.requests += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -164,11 +165,12 @@ class Tracker:
                 "the tracking of later calls is not sent (counted in calls_after_close)"
             )
 
-    def adopt(self, code: str, visitor: Visitor) -> None:
-        """Keeps the unsent data of a visitor leaving the store (called by the store)."""
+    def adopt(self, code: str, visitor: Visitor, unique: bool) -> None:
+        """Keeps the unsent data of a visitor leaving the store (called by the store);
+        ``unique``: the code was flagged as a unique identifier."""
         with self._store.data_lock:
             self._store.apply_exposures()
-            built = self._lines_for(code, visitor, self._config(), {}, allow_activity=False)
+            built = self._lines_for(code, visitor, unique, self._config(), {}, allow_activity=False)
         self._keep_orphans(built)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -284,8 +286,10 @@ class Tracker:
         self._delivery.submit(batch)
 
     def _final_flush(self) -> None:
+        """Everything scheduled goes (no body cap on the build: the delivery splits it); what
+        the deadline leaves unsent is counted and logged by the delivery."""
         self._drain_inbox()
-        self._delivery.submit(self._build(self._take_all()) + self._drain_orphans())
+        self._delivery.submit(self._build(self._take_all(), cap=math.inf) + self._drain_orphans())
         self._delivery.flush(self._stop_deadline)
 
     def _drain_inbox(self) -> None:
@@ -322,8 +326,8 @@ class Tracker:
         for code in codes:
             scheduled.setdefault(code, None)
 
-    def _build(self, codes: list[str]) -> list[str]:
-        """Lines of ``codes`` up to the body size cap; codes beyond it are (still) scheduled.
+    def _build(self, codes: list[str], cap: float = MAX_BODY_CHARS) -> list[str]:
+        """Lines of ``codes`` up to ``cap`` characters; codes beyond it are (still) scheduled.
 
         The data lock is taken per chunk of visitors, not per visitor: user threads wait at
         most one chunk, and the build costs a fraction of a decision per visitor.
@@ -333,15 +337,17 @@ class Tracker:
         size = 0
         shared: dict[int, _Encoded] = {}
         store, lock = self._store, self._store.data_lock
+        unique_ids = store._unique_ids
         for start in range(0, len(codes), _CHUNK):
-            if size > MAX_BODY_CHARS:
+            if size > cap:
                 self._reschedule(codes[start:])
                 break
             visitors = [(code, store.peek(code)) for code in codes[start : start + _CHUNK]]
             with lock:
                 store.apply_exposures()
                 for code, visitor in visitors:
-                    texts = self._lines_for(code, visitor, config, shared, allow_activity=True)
+                    unique = code in unique_ids
+                    texts = self._lines_for(code, visitor, unique, config, shared, allow_activity=True)
                     built += texts
                     size += sum(map(len, texts)) + len(texts)
         return built
@@ -350,11 +356,11 @@ class Tracker:
         self,
         code: str,
         visitor: Visitor | None,
+        unique: bool,
         config: Configuration,
         shared: dict[int, _Encoded],
         allow_activity: bool,
     ) -> list[str]:
-        unique = code in self._store._unique_ids
         if unique and visitor is not None:
             prepare_unique_identifier(visitor, code, config)
         consent = not config.consent_required or consent_given(config, visitor)
@@ -390,14 +396,18 @@ class Tracker:
         return cached
 
     def _keep_orphans(self, built: list[str]) -> None:
-        room = self._max_orphans - len(self._orphans)
-        if len(built) > room:
-            room = max(room, 0)
+        """Keeps ``built`` for the next tick; over the bound, the oldest lines go (counted)."""
+        orphans, bound = self._orphans, self._max_orphans
+        orphans.extend(built)
+        dropped = 0
+        while len(orphans) > bound:  # other threads add and drain too: each step is atomic
+            with contextlib.suppress(IndexError):
+                orphans.popleft()
+                dropped += 1
+        if dropped:
             stats = self.stats
-            stats.lines_dropped += len(built) - room
+            stats.lines_dropped += dropped
             self._drops.warn("too many lines of departed visitors: %d dropped so far", stats.lines_dropped)
-            built = built[:room]
-        self._orphans.extend(built)
 
     def _drain_orphans(self) -> list[str]:
         out = []

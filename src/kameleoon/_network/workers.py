@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from kameleoon._network.transport import TransportError
 
-__all__ = ["GRACE", "MAX_WORKERS", "Expired", "Pool", "call_within", "join_by"]
+__all__ = ["GRACE", "MAX_WORKERS", "Expired", "Pool", "call_within", "join_by", "start_daemon"]
 
 T = TypeVar("T")
 
@@ -54,14 +54,30 @@ class Pool:
         self._threads = 0
 
     def submit(self, call: Callable[[float], T], deadline: float) -> Future[T]:
+        """Queues ``call``; at interpreter exit, when no thread can start and none is there
+        to take it, the queue is run on the calling thread instead."""
         future: Future[T] = Future()
         self._jobs.put((future, call, deadline))
         with self._lock:
-            if self._threads < self._size:
-                self._threads += 1
-                name = f"{self._name}-{self._threads}"
-                threading.Thread(target=self._work, name=name, daemon=True).start()
+            if self._threads >= self._size:
+                return future
+            self._threads += 1
+            started = start_daemon(self._work, f"{self._name}-{self._threads}")
+            if started is None:
+                self._threads -= 1
+            alone = started is None and self._threads == 0
+        if alone:
+            self._run_queued()
         return future
+
+    def _run_queued(self) -> None:
+        while True:
+            try:
+                future, call, deadline = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                _run(future, call, deadline)
 
     def _work(self) -> None:
         while True:
@@ -96,6 +112,18 @@ async def call_within(deadline: float, call: Callable[[float], T]) -> T:
         return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()) + GRACE)
     except asyncio.TimeoutError:
         raise Expired("the call's timeout expired before its worker thread finished") from None
+
+
+def start_daemon(target: Callable[[], object], name: str) -> threading.Thread | None:
+    """A started daemon thread, or ``None`` when the interpreter refuses to start one (from
+    Python 3.12 on, no thread starts once the interpreter is exiting: an exit flush must do
+    its work on its own thread)."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:
+        return None
+    return thread
 
 
 def join_by(thread: threading.Thread | None, deadline: float) -> bool:

@@ -37,8 +37,9 @@ _MOVES_PER_LOCK = 512  # reorder() releases the lock between batches of moves
 class VisitorStore:
     """Thread-safe map of visitor codes to :class:`Visitor` records.
 
-    ``on_drop(code, visitor)`` is called (outside the lock) for every record removed by expiry
-    or eviction, so unsent data can be handed over before it is lost.
+    ``on_drop(code, visitor, unique)`` is called (outside the lock) for every record removed by
+    expiry or eviction, so unsent data can be handed over before it is lost; ``unique`` tells
+    whether the code was flagged as a unique identifier (its lines depend on it).
     """
 
     def __init__(
@@ -46,7 +47,7 @@ class VisitorStore:
         ttl_seconds: float,
         max_visitors: int,
         clock: Callable[[], float] = time.monotonic,
-        on_drop: Callable[[str, Visitor], None] | None = None,
+        on_drop: Callable[[str, Visitor, bool], None] | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.ttl_seconds = ttl_seconds
@@ -99,11 +100,12 @@ class VisitorStore:
 
     def forget_unsent(self) -> None:
         """Marks every record's data as sent and drops the queued exposures (a forked child: the
-        parent sends them); a new generation starts, so no assignment counts as queued."""
+        parent sends them); a new generation starts, so no assignment counts as queued. The
+        mapping identifier stays unsent: it goes with every request of its visitor."""
         self._exposures.clear()
         self.generation += 1
         for visitor in list(self._visitors.values()):
-            visitor.pending = 0
+            visitor.pending &= _mapping_bit(visitor)
 
     def refresh_clock(self) -> float:
         self.now = now = self._clock()
@@ -128,7 +130,7 @@ class VisitorStore:
             if visitor.last is not self.now:
                 self._touch(code, visitor)
             return visitor
-        dropped: list[tuple[str, Visitor]] = []
+        dropped: list[tuple[str, Visitor, bool]] = []
         with self._lock:
             visitor = self._visitors.get(code)
             if visitor is None:
@@ -167,17 +169,15 @@ class VisitorStore:
         """Removes records idle for longer than the TTL; returns how many were removed."""
         now = self.refresh_clock()
         cutoff = now - self.ttl_seconds
-        dropped: list[tuple[str, Visitor]] = []
+        idle: list[str] = []
         with self._lock:
             self._move_touched(len(self._moves))
             for code, visitor in self._visitors.items():
                 if visitor.last > cutoff + 2 * TOUCH_GRANULARITY:
                     break  # the rest was touched later (order is LRU up to the granularity)
                 if visitor.last + TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
-                    dropped.append((code, visitor))
-            for code, _ in dropped:
-                del self._visitors[code]
-                self._unique_ids.discard(code)
+                    idle.append(code)
+            dropped = [self._remove(code) for code in idle]
             self.expirations += len(dropped)
         self._hand_over(dropped)
         return len(dropped)
@@ -224,14 +224,28 @@ class VisitorStore:
                 del visitors[code]
                 visitors[code] = visitor
 
-    def _pop_oldest(self) -> tuple[str, Visitor]:
-        code = next(iter(self._visitors))
-        visitor = self._visitors.pop(code)
-        self._unique_ids.discard(code)
-        return code, visitor
+    def _pop_oldest(self) -> tuple[str, Visitor, bool]:
+        return self._remove(next(iter(self._visitors)))
 
-    def _hand_over(self, dropped: list[tuple[str, Any]]) -> None:
+    def _remove(self, code: str) -> tuple[str, Visitor, bool]:
+        """Takes ``code`` out (caller holds the lock), with whether it was a unique identifier."""
+        unique = code in self._unique_ids
+        self._unique_ids.discard(code)
+        return code, self._visitors.pop(code), unique
+
+    def _hand_over(self, dropped: list[tuple[str, Visitor, bool]]) -> None:
         if self._on_drop is None:
             return
-        for code, visitor in dropped:
-            self._on_drop(code, visitor)
+        for code, visitor, unique in dropped:
+            self._on_drop(code, visitor, unique)
+
+
+def _mapping_bit(visitor: Visitor) -> int:
+    """The pending bit of the visitor's mapping identifier, 0 when it has none."""
+    extra = visitor.extra
+    if extra is None or extra.mapping_index is None:
+        return 0
+    for position, (index, _) in enumerate(visitor.custom_items()):
+        if index == extra.mapping_index:
+            return pending.bit(pending.CUSTOM, position)
+    return 0
