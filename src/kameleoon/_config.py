@@ -9,7 +9,7 @@ from typing import Any
 
 from kameleoon.exceptions import ConfigCredentialsInvalid, ConfigException, ConfigFileNotFound
 
-__all__ = ["DEFAULT_CONFIG_PATH", "KameleoonClientConfig"]
+__all__ = ["DEFAULT_CONFIG_PATH", "MAX_SECONDS", "KameleoonClientConfig"]
 
 DEFAULT_CONFIG_PATH = "/etc/kameleoon/client-python.yaml"
 
@@ -24,7 +24,7 @@ _MAX_TRACKING_MS = 1_000
 DEFAULT_MAX_VISITORS = 500_000
 # Longest duration kept (one year): longer ones are clamped, as timers and socket timeouts
 # overflow on very large values.
-_MAX_SECONDS = 365 * 24 * 3600.0
+MAX_SECONDS = 365 * 24 * 3600.0
 _LOGGER_METHODS = ("debug", "info", "warning", "error", "exception")
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -69,13 +69,13 @@ def _is_number(value: object) -> bool:
 
 def _seconds(value: float, default: float, unit: float, name: str) -> float:
     """``value`` (in units of ``unit`` seconds) in seconds: the default when it is not a
-    positive number, at most :data:`_MAX_SECONDS`, each with a warning."""
+    positive number, at most :data:`MAX_SECONDS`, each with a warning."""
     if not _is_number(value) or value <= 0:
         _log.warning("%s must be a positive number, %r given: the default %r is used", name, value, default)
         value = default
-    if value * unit > _MAX_SECONDS:
+    if value * unit > MAX_SECONDS:
         _log.warning("%s %r is longer than a year: one year is used", name, value)
-        return _MAX_SECONDS
+        return MAX_SECONDS
     return value * unit
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kameleoon import _cookies
+from kameleoon._config import MAX_SECONDS
 from kameleoon._engine.model import UNKNOWN_RULE
 from kameleoon._network.transport import Request, Response, TransportError, is_expected
 from kameleoon._visitors.data import (
@@ -42,9 +43,15 @@ class RemoteData:
 
     # -- request building -------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> float:
-        if isinstance(timeout, (int, float)):
-            return timeout
-        return self._client._settings.default_timeout_second  # None (or not a number)
+        """The call's timeout in seconds: ``timeout`` when it is a positive number (at most
+        a year), else the default (with a warning when something else was given)."""
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+            return float(min(timeout, MAX_SECONDS))  # NaN fails the test above
+        if timeout is not None:
+            self._client._log.warning(
+                "timeout=%r is not a positive number of seconds: using the default", timeout
+            )
+        return self._client._settings.default_timeout_second
 
     def _map_request(self, key: str, timeout: float | None) -> Request:
         return Request("GET", self._client._endpoints.remote_data(key), {}, None, self._timeout(timeout))

@@ -169,12 +169,11 @@ class Urllib3Transport:
         self._pool = None
 
     def send(self, request: Request) -> Response:
-        import urllib3
 
         from kameleoon._network.deadlines import guard
 
         deadline = time.monotonic() + request.timeout
-        raw = self._open(request, urllib3.Timeout(total=request.timeout), request.body, deadline)
+        raw = self._open(request, False, request.body, deadline)
         try:
             with guard(_socket_of(raw), deadline, self):
                 body = _read_body(raw, deadline)
@@ -186,20 +185,25 @@ class Urllib3Transport:
         return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
 
     def open_stream(self, request: Request, idle_timeout: float | None) -> Stream:
-        import urllib3
-
-        timeout = urllib3.Timeout(connect=request.timeout, read=request.timeout)
         deadline = time.monotonic() + request.timeout
-        raw = self._open(request, timeout, None, deadline)  # the response head within the timeout
+        raw = self._open(request, True, None, deadline)  # the response head within the timeout
         _set_read_timeout(raw, idle_timeout)  # then each chunk within the idle timeout
         return _Urllib3Stream(raw)
 
-    def _open(self, request: Request, timeout: urllib3.Timeout, body: bytes | None, deadline: float) -> Any:
-        """Sends the request and reads the response head, which must arrive by ``deadline``."""
+    def _open(self, request: Request, stream: bool, body: bytes | None, deadline: float) -> Any:
+        """Sends the request and reads the response head, which must arrive by ``deadline``
+        (a stream's later reads each get the request's timeout, the others' share it)."""
+        import urllib3
+
         from kameleoon._network.deadlines import within
 
         manager = self._manager()
+        seconds = request.timeout
         try:
+            if stream:
+                timeout = urllib3.Timeout(connect=seconds, read=seconds)
+            else:
+                timeout = urllib3.Timeout(total=seconds)
             with within(deadline, self):
                 return manager.urlopen(
                     request.method,
@@ -231,7 +235,7 @@ def _errors() -> tuple[type[Exception], ...]:
     """What urllib3 raises for a failed exchange."""
     import urllib3
 
-    return (urllib3.exceptions.HTTPError, OSError, ValueError)
+    return (urllib3.exceptions.HTTPError, OSError, ValueError, OverflowError)
 
 
 def _read_body(raw: Any, deadline: float) -> bytes:

@@ -73,6 +73,32 @@ def test_timeouts_are_honoured(
     assert time.monotonic() - started < 0.3 + MARGIN
 
 
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), 1e10, 10**400, True, "2"])
+def test_a_timeout_that_is_not_a_positive_number_is_replaced(
+    server: FaultServer, make_client: Callable[..., Client], caplog: pytest.LogCaptureFixture, bad: Any
+) -> None:
+    """Zero, negative, NaN, infinite, huge or non-numeric timeouts never raise: the default
+    applies (a huge one is a year), and the sync and async calls agree."""
+    import asyncio
+
+    server.remote_map["k"] = {"a": 1}
+    server.visitor_data["v1"] = {}
+    client = make_client()
+    assert client.get_remote_data("k", timeout=bad) == {"a": 1}
+    assert asyncio.run(client.get_remote_data_async("k", timeout=bad)) == {"a": 1}
+    assert client.get_remote_visitor_data("v1", timeout=bad) == []
+    assert asyncio.run(client.get_remote_visitor_data_async("v1", timeout=bad)) == []
+    valid = isinstance(bad, (int, float)) and not isinstance(bad, bool) and bad > 0
+    assert ("is not a positive number of seconds" in caplog.text) is not valid
+    if valid:
+        return
+    server.always("map", Fault.hang())
+    started = time.monotonic()
+    assert client.get_remote_data("k", timeout=bad) is None  # within the default (1 s)
+    assert asyncio.run(client.get_remote_data_async("k", timeout=bad)) is None
+    assert time.monotonic() - started < 2 * (1.0 + MARGIN)
+
+
 def test_token_request_counts_against_the_timeout(
     server: FaultServer, make_client: Callable[..., Client]
 ) -> None:
