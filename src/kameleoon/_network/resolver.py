@@ -12,6 +12,7 @@ Numeric addresses never leave the calling thread.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import time
@@ -42,7 +43,7 @@ def resolve(host: str, port: int, family: int, at: float) -> AddrInfo:
     future = _pool.submit(lambda _: _getaddrinfo(host, port, family, socket.SOCK_STREAM), at)
     try:
         return future.result(max(0.0, at - time.monotonic()))
-    except (TimeoutError, Expired):
+    except (TimeoutError, concurrent.futures.TimeoutError, Expired):  # distinct before 3.11
         future.cancel()  # still queued: a worker skips it
         raise Unresolved(f"resolving {host} did not finish in time") from None
 
