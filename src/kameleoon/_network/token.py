@@ -96,7 +96,7 @@ class TokenSource:
         token, times, now = self._token, self._times, self._clock()
         if token is None or now >= times.expires_at:
             return None
-        if now >= times.obsolete_at:
+        if now >= times.obsolete_at and now >= self._silent_until:  # not while backing off
             self._refresh_in_background()
         return token
 

@@ -121,6 +121,29 @@ def test_obsolete_token_is_used_while_one_background_refresh_runs(
     assert len(server.of("token")) == 2  # one refresh for twenty obsolete uses
 
 
+def test_a_failed_background_refresh_backs_off_too(
+    server: FaultServer, transport: Urllib3Transport, clock: Clock
+) -> None:
+    """While the renewal keeps failing, the still-valid token is used and no new refresh
+    starts before the backoff delay ends (not one request per call)."""
+    tokens = source(server, transport, clock, backoff=Backoff(base=10.0, cap=100.0))
+    assert tokens.get() == "tok-1"
+    server.always("token", Fault.status(500))
+    clock.now += 1801  # obsolete, not expired: each use would start a refresh
+    assert tokens.get() == "tok-1"
+    assert eventually(lambda: tokens.failures == 1, 5.0)
+    for _ in range(20):
+        assert tokens.get() == "tok-1"
+    clock.now += 4.9  # the first delay is between 5 and 10 s
+    assert tokens.get() == "tok-1"
+    time.sleep(0.2)  # a refresh started by mistake would be recorded by now
+    assert len(server.of("token")) == 2
+    server.always("token", None)
+    clock.now += 5.2
+    assert tokens.get() == "tok-1"  # starts the refresh
+    assert eventually(lambda: tokens.get() not in (None, "tok-1"), 5.0)
+
+
 def test_very_short_token_is_fetched_for_every_call(
     server: FaultServer, transport: Urllib3Transport, clock: Clock
 ) -> None:
