@@ -275,8 +275,11 @@ class KameleoonClient:
     # -- readiness --------------------------------------------------------------------------
     def wait_init(self) -> bool:
         """Blocks until the first configuration download finished; ``True`` when a
-        configuration is active (``False`` when none could be obtained)."""
-        self._updater.first_attempt_done.wait()
+        configuration is active (``False`` when none could be obtained). Called from an
+        ``on_update_configuration`` handler (on the thread that makes that download), it does
+        not wait."""
+        if not self._updater.is_own_thread():
+            self._updater.first_attempt_done.wait()
         return self._has_configuration
 
     async def wait_init_async(self) -> bool:
@@ -284,7 +287,7 @@ class KameleoonClient:
         import asyncio
 
         event = self._updater.first_attempt_done
-        while not event.is_set():
+        while not event.is_set() and not self._updater.is_own_thread():
             await asyncio.sleep(0.01)
         return self._has_configuration
 

@@ -117,6 +117,10 @@ class ConfigUpdater:
         if stream is not None:
             stream.interrupt()
 
+    def is_own_thread(self) -> bool:
+        """Whether the caller runs on this job's thread (an update handler does)."""
+        return self._thread is threading.current_thread()
+
     def join(self, deadline: float) -> bool:
         """Waits until ``deadline`` (a :func:`time.monotonic` instant) at most for the job's
         thread to end; ``False`` if it still runs."""
@@ -249,6 +253,8 @@ class ConfigUpdater:
                 return False
             self.streams_opened += 1
             self.fetch()
+            if not self._current().real_time_update:  # that download turned streaming off
+                return True
             return self._read(stream) or time.monotonic() - opened >= HEALTHY_STREAM
         finally:
             self._stream = None

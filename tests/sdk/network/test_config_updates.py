@@ -334,3 +334,37 @@ def test_update_handler_runs_once_per_applied_update(
     server.push_update(3)
     assert eventually(lambda: calls == [["flag_v2"], ["flag_v3"]], 5)
     assert "on_update_configuration handler raised" in caplog.text
+
+
+def test_a_download_at_stream_open_that_leaves_real_time_mode_polls_at_once(
+    server: FaultServer, updater: Callable[..., ConfigUpdater], target: Target
+) -> None:
+    """The download made when the stream opens turns streaming off: the (silent) stream is
+    closed and polling goes on, without waiting for an event or the idle timeout."""
+    server.config = datafile(1, real_time=True)
+    server.sse_delay = 0.3  # the stream opens after the switch below
+    updater(refresh=0.3)
+    server.config = datafile(2, real_time=False)
+    assert eventually(lambda: target.keys == ["flag_v2"], 5)
+    polls = len(server.of("config"))
+    assert eventually(lambda: len(server.of("config")) >= polls + 2, 5)
+    assert server.open_streams == 0
+
+
+def test_an_update_handler_may_call_wait_init(
+    server: FaultServer, make_client: Callable[..., Any], tmp_path: Any
+) -> None:
+    """With a startup document, the first download is an update: its handler runs on the
+    configuration thread before the first download is over, and wait_init() there must not
+    wait for itself."""
+    import json
+
+    startup = tmp_path / "startup.json"
+    startup.write_text(json.dumps(datafile(0)), encoding="utf-8")
+    server.inject("config", Fault.slow(0.3))  # the handler is registered before the answer
+    client = make_client(wait=False, configuration_path=str(startup))
+    seen: list[bool] = []
+    client.on_update_configuration(lambda: seen.append(client.wait_init()))
+    assert eventually(lambda: seen == [True], 5)
+    assert client.wait_init() is True
+    assert client.get_feature_list() == ["flag_v1"]
