@@ -3,8 +3,9 @@
 Feed it byte chunks split anywhere (even inside a UTF-8 character or between ``\\r`` and
 ``\\n``); it returns the events completed so far. Lines end with ``\\r\\n``, ``\\n`` or ``\\r``;
 a leading byte-order mark is dropped; comments and ``retry:`` are ignored; the last ``id:`` is
-kept. An event is dispatched by an empty line and only if it had ``data``. A line longer than
-``max_line`` bytes raises :class:`StreamTooLong` (a broken or hostile server).
+kept. An event is dispatched by an empty line and only if it had ``data``. A line (bytes), or the data
+of an event (characters), longer than ``max_line`` raises :class:`StreamTooLong` (a broken or hostile
+server).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ MAX_LINE = 1024 * 1024
 
 
 class StreamTooLong(ValueError):
-    """A line of the stream exceeds the parser's limit."""
+    """A line or an event of the stream exceeds the parser's limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class EventStreamParser:
         self._skip_lf = False  # the previous chunk ended with "\r": a leading "\n" belongs to it
         self._event = ""
         self._data: list[str] = []
+        self._size = 0  # characters of data in the event being read
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[Event]:
@@ -79,7 +81,7 @@ class EventStreamParser:
         if not line:
             if self._data:
                 events.append(Event(self._event or "message", "\n".join(self._data), self._id))
-            self._event, self._data = "", []
+            self._event, self._data, self._size = "", [], 0
             return
         if line.startswith(":"):
             return
@@ -90,6 +92,9 @@ class EventStreamParser:
             self._event = value
         elif name == "data":
             self._data.append(value)
+            self._size += len(value) + 1
+            if self._size > self._max_line:
+                raise StreamTooLong(f"an event-stream event exceeds {self._max_line} characters of data")
         elif name == "id" and "\0" not in value:
             self._id = value
 

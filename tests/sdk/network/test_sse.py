@@ -104,3 +104,14 @@ def test_id_with_nul_is_ignored() -> None:
 def test_update_timestamp(data: str, expected: int | None) -> None:
     """Only an integer ``ts`` member counts (spec §3.3)."""
     assert update_timestamp(data) == expected
+
+
+def test_too_long_event_raises() -> None:
+    """Data lines that never end their event are bounded too."""
+    parser = EventStreamParser(max_line=100)
+    parser.feed(b"data: " + b"x" * 40 + b"\n" + b"data: " + b"y" * 40 + b"\n")
+    with pytest.raises(StreamTooLong):
+        parser.feed(b"data: " + b"z" * 40 + b"\n")
+    fresh = EventStreamParser(max_line=100)
+    for _ in range(10):  # dispatched events start the count again
+        assert fresh.feed(b"data: " + b"x" * 60 + b"\n\n") == [Event("message", "x" * 60)]
