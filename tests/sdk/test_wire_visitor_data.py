@@ -188,6 +188,10 @@ def test_custom_data_index_defaults_to_minus_one() -> None:
         {"data": {"id": [1], "variationId": 2}},
         {"data": {"id": 1, "variationId": None}},
         {"data": {"id": 1, "variationId": [2]}},  # unhashable: targeting could not look it up
+        {"data": {"id": "1,2]);alert(1);//", "variationId": 7}},  # printed by the engine code
+        {"data": {"id": 1, "variationId": "7"}},
+        {"data": {"id": True, "variationId": 7}},
+        {"data": {"id": 1.5, "variationId": 7}},
     ],
 )
 def test_incomplete_experiment_events_are_skipped(event: Any) -> None:
@@ -206,3 +210,36 @@ def test_geolocation_needs_a_country(country: Any) -> None:
     """A geolocation event without a string country gives no geolocation."""
     events = [{"data": {"country": country, "city": "Paris"}}]
     assert parse_visitor_data({"currentVisit": {"geolocationEvents": events}}).geolocation is None
+
+
+def test_geolocation_skips_events_without_a_country_within_a_visit() -> None:
+    """The latest event of a visit that names a country wins over an older visit's."""
+    document = {
+        "currentVisit": {"geolocationEvents": [{"data": {"country": "France"}}, {"data": {"region": "IDF"}}]},
+        "previousVisits": [{"geolocationEvents": [{"data": {"country": "Italy"}}]}],
+    }
+    geo = parse_visitor_data(document).geolocation
+    assert geo is not None and geo.country == "France"
+
+
+@pytest.mark.parametrize("data", [{"revenue": 3.0}, {"goalId": None}, {"goalId": [1]}, None])
+def test_conversion_events_need_a_goal(data: Any) -> None:
+    """A conversion without a usable goalId is skipped (it would match any-goal targeting)."""
+    events = [{"time": 1, "data": data}, {"time": 2, "data": {"goalId": 7}}]
+    conversions = parse_visitor_data({"currentVisit": {"conversionEvents": events}}).conversions
+    assert [c.goal_id for c in conversions] == [7]
+
+
+@pytest.mark.parametrize("time", [10**320, -(10**320), float("inf"), float("nan"), True, "5", [1]])
+def test_implausible_times_count_as_missing(time: Any) -> None:
+    """Times that are not plausible epoch milliseconds are dropped, not carried into float
+    arithmetic (a huge integer overflows it)."""
+    visit = {
+        "timeStarted": time,
+        "pageEvents": [{"time": time, "data": {"href": "https://ex.com/"}}],
+        "experimentEvents": [{"time": time, "data": {"id": 1, "variationId": 2}}],
+    }
+    parsed = parse_visitor_data({"currentVisit": visit, "previousVisits": [visit]})
+    assert parsed.pages[0].last_seen_ms is None
+    assert parsed.experiments == [(1, 2, None)]
+    assert parsed.visits == (0,)

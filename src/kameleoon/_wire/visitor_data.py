@@ -1,8 +1,10 @@
 """Parses a ``/visit/visitor`` response into SDK data (protocol spec §8.2-§8.3). Pure.
 
 Unlike the reference SDK, one malformed event (a custom-data event without
-``valuesCountMap``, an incomplete static-data event) is skipped on its own instead of
-discarding the whole response.
+``valuesCountMap``, an incomplete static-data event, a conversion without ``goalId``, an
+experiment whose ids are not integers, a geolocation without a country) is skipped on its own
+instead of discarding the whole response; a ``time`` that is not a plausible epoch time in
+milliseconds counts as missing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from kameleoon.data import (
 )
 
 __all__ = ["RemoteVisit", "parse_visitor_data"]
+
+_MAX_TIME_MS = 10**15
 
 
 @dataclass
@@ -82,7 +86,8 @@ def parse_visitor_data(document: Any) -> RemoteVisit:
         _read_custom_data(visit, seen_indexes, result)
         _read_pages(visit, pages)
         _read_experiments(visit, seen_experiments, result)
-        result.conversions.extend(_conversion(_data(event)) for event in _events(visit, "conversionEvents"))
+        for event in _events(visit, "conversionEvents"):
+            _read_conversion(_data(event), result)
         if result.geolocation is None:
             result.geolocation = _geolocation(_events(visit, "geolocationEvents"))
         if result.device is None:
@@ -113,7 +118,7 @@ def _read_pages(visit: dict[str, Any], pages: dict[Any, RemotePage]) -> None:
             continue
         entry = pages.get(href)
         if entry is None:
-            pages[href] = RemotePage(PageView(href, data.get("title")), 1, event.get("time"))
+            pages[href] = RemotePage(PageView(href, data.get("title")), 1, _time(event.get("time")))
         else:
             entry.count += 1
 
@@ -122,30 +127,28 @@ def _read_experiments(visit: dict[str, Any], seen: set[Any], result: RemoteVisit
     for event in reversed(_events(visit, "experimentEvents")):
         data = _data(event)
         experiment_id, variation_id = data.get("id"), data.get("variationId")
-        if (
-            experiment_id is None
-            or variation_id is None
-            or not _hashable(experiment_id)
-            or not _hashable(variation_id)  # targeting looks variation ids up in an index
-            or experiment_id in seen
-        ):
+        # integers only: targeting looks them up, and the engine tracking code prints them
+        if not (_integer(experiment_id) and _integer(variation_id)) or experiment_id in seen:
             continue
         seen.add(experiment_id)
-        result.experiments.append((experiment_id, variation_id, event.get("time")))
+        result.experiments.append((experiment_id, variation_id, _time(event.get("time"))))
 
 
-def _conversion(data: dict[str, Any]) -> Conversion:
-    return Conversion(data.get("goalId"), data.get("revenue", 0.0), data.get("negative", False))  # type: ignore[arg-type]
+def _read_conversion(data: dict[str, Any], result: RemoteVisit) -> None:
+    goal_id = data.get("goalId")
+    if goal_id is None or not _hashable(goal_id):
+        return
+    result.conversions.append(Conversion(goal_id, data.get("revenue", 0.0), data.get("negative", False)))
 
 
 def _geolocation(events: list[dict[str, Any]]) -> Geolocation | None:
-    if not events:
-        return None
-    data = _data(events[-1])
-    country = data.get("country")
-    if not isinstance(country, str):
-        return None
-    return Geolocation(country, data.get("region"), data.get("city"))
+    """The latest event of the visit that names a country."""
+    for event in reversed(events):
+        data = _data(event)
+        country = data.get("country")
+        if isinstance(country, str):
+            return Geolocation(country, data.get("region"), data.get("city"))
+    return None
 
 
 def _read_static_data(visit: dict[str, Any], result: RemoteVisit) -> None:
@@ -169,8 +172,25 @@ def _member(enum: Any, name: Any) -> Any:
 
 
 def _time_started(visit: dict[str, Any]) -> Any:
-    started = visit.get("timeStarted", 0)
-    return started if isinstance(started, (int, float)) and not isinstance(started, bool) else 0
+    started = _time(visit.get("timeStarted", 0))
+    return 0 if started is None else started
+
+
+def _time(value: Any) -> Any:
+    """``value`` when it is a plausible epoch time in milliseconds (a number within about
+    30 000 years of 1970), else ``None``: NaN, infinities and huge integers would overflow
+    the float arithmetic of the callers."""
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and -_MAX_TIME_MS <= value <= _MAX_TIME_MS
+    ):
+        return value
+    return None
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _kcs(raw: Any) -> dict[int, dict[int, Any]] | None:
