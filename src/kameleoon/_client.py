@@ -41,6 +41,7 @@ from kameleoon.exceptions import (
     FeatureNotFound,
     FeatureVariableNotFound,
     FeatureVariationNotFound,
+    SiteCodeIsEmpty,
 )
 from kameleoon.types import RemoteVisitorDataFilter, Variable, Variation
 
@@ -173,6 +174,8 @@ class KameleoonClient:
     def __init__(
         self, site_code: str, config: KameleoonClientConfig, *, _transport: Transport | None = None
     ) -> None:
+        if not site_code:
+            raise SiteCodeIsEmpty("Provided site_code is empty")
         self._site_code = site_code
         self._settings = config
         self._log = config.logger or logging.getLogger("kameleoon")

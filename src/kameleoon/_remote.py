@@ -57,7 +57,7 @@ class RemoteData:
         return Request("GET", self._client._endpoints.remote_data(key), {}, None, self._timeout(timeout))
 
     def _visitor_request(
-        self, code: str, data_filter: RemoteVisitorDataFilter, unique: bool, timeout: float | None
+        self, code: str | None, data_filter: RemoteVisitorDataFilter, unique: bool, timeout: float | None
     ) -> Request:
         f = data_filter
         params: list[tuple[str, object]] = [
@@ -210,7 +210,8 @@ class RemoteData:
         self._identifier_step(code, unique)
         is_unique = isinstance(code, str) and client._store.is_unique_identifier(code)
         f = data_filter if isinstance(data_filter, RemoteVisitorDataFilter) else RemoteVisitorDataFilter()
-        return self._visitor_request(str(code), f, is_unique, timeout)
+        text = None if code is None else str(code)  # None: no visitorCode parameter (spec §1.4)
+        return self._visitor_request(text, f, is_unique, timeout)
 
     def _identifier_step(self, code: str, unique: bool | None) -> None:
         if unique is not None and isinstance(code, str):  # the code is not validated here

@@ -68,6 +68,17 @@ def test_empty_site_code(offline: KameleoonClientConfig, site_code: str | None) 
         KameleoonClientFactory.create(site_code, offline)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("site_code", ["", None])
+def test_a_client_made_directly_checks_its_site_code(
+    offline: KameleoonClientConfig, site_code: str | None
+) -> None:
+    """KameleoonClient(site_code, config) raises SiteCodeIsEmpty too (not only the factory)."""
+    from kameleoon import KameleoonClient
+
+    with pytest.raises(SiteCodeIsEmpty):
+        KameleoonClient(site_code, offline)  # type: ignore[arg-type]
+
+
 def test_missing_yaml_is_reported_before_the_site_code(tmp_path: Path) -> None:
     """Without a config, the YAML is read first: a missing file wins over an empty site code."""
     with pytest.raises(ConfigFileNotFound):

@@ -298,6 +298,9 @@ def test_result_types() -> None:
     assert [f.name for f in dataclasses.fields(Variation)] == ["key", "id_", "experiment_id", "variables"]
     assert [f.name for f in dataclasses.fields(Variable)] == ["key", "type", "value"]
     assert Variation("on", None, None).variables == {}
+    by_name = Variation("on", id=7, experiment_id=9)  # the reference's keyword is ``id``
+    assert by_name == Variation("on", 7, 9, {}) == Variation("on", id_=7, experiment_id=9)
+    assert by_name.id_ == 7 and dataclasses.replace(by_name, key="off").id_ == 7
     with pytest.raises(dataclasses.FrozenInstanceError):
         Variable("k", "STRING", "v").value = "x"  # type: ignore[misc]
 

@@ -71,6 +71,12 @@ def test_existing_code_is_kept(client: KameleoonClient) -> None:
     assert header.startswith(f"{NAME}=known-visitor;")
 
 
+def test_a_prefixed_code_is_replaced_by_the_code_used(client: KameleoonClient) -> None:
+    """A ``_js_`` code: the application sees the code the SDK uses, cookies kept in order."""
+    seen = serve(client, f"{NAME}=_js_abc; other=1")
+    assert seen.environ["HTTP_COOKIE"] == f"other=1; {NAME}=abc"
+
+
 def test_default_visitor_code(client: KameleoonClient) -> None:
     """Without cookie, the middleware's default code is used."""
     seen = serve(client, default="the-default")

@@ -71,8 +71,9 @@ def visitor_code(client: KameleoonClient, jar: SimpleCookie, default_visitor_cod
 
 def _with_visitor_code(raw: str, code: str) -> str:
     """The ``Cookie`` header ``raw`` with its visitor-code cookie (if any) replaced by ``code``."""
-    kept = [part for part in raw.split(";") if part.strip() and part.split("=", 1)[0].strip() != COOKIE_NAME]
-    return ";".join([*kept, f" {COOKIE_NAME}={code}" if kept else f"{COOKIE_NAME}={code}"])
+    parts = (part.strip() for part in raw.split(";"))
+    kept = [part for part in parts if part and part.split("=", 1)[0].strip() != COOKIE_NAME]
+    return "; ".join([*kept, f"{COOKIE_NAME}={code}"])
 
 
 def update_cookie(client: KameleoonClient, code: str, jar: SimpleCookie) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["RemoteVisitorDataFilter", "Variable", "Variation"]
@@ -21,19 +21,34 @@ class Variable:
     value: Any
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Variation:
     """The variation a visitor gets for a feature flag.
 
     ``id_`` is the variation id and ``experiment_id`` the experiment of the rule that assigned
     it; both are ``None`` when the visitor got the flag's default variation. Each call returns
-    new ``Variation`` objects (the :class:`Variable` values inside are immutable).
+    new ``Variation`` objects (the :class:`Variable` values inside are immutable). The
+    constructor takes the id as ``id`` (the reference's name) or ``id_`` (the attribute's).
     """
 
     key: str
     id_: int | None
     experiment_id: int | None
-    variables: dict[str, Variable] = field(default_factory=dict)
+    variables: dict[str, Variable]
+
+    def __init__(
+        self,
+        key: str,
+        id: int | None = None,
+        experiment_id: int | None = None,
+        variables: dict[str, Variable] | None = None,
+        *,
+        id_: int | None = None,
+    ) -> None:
+        self.key = key
+        self.id_ = id if id_ is None else id_
+        self.experiment_id = experiment_id
+        self.variables = {} if variables is None else variables
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,17 @@ def test_visitor_data_query_follows_the_filter(
     assert list(request.query) == list(expected)  # the spec's order
 
 
+@pytest.mark.parametrize("code", [None, ""])
+def test_visitor_data_without_a_code_leaves_the_parameter_out(
+    server: FaultServer, make_client: Callable[..., Client], code: Any
+) -> None:
+    """The code is not validated here; a None or empty one is left out of the query."""
+    client = make_client()
+    client.get_remote_visitor_data(code)
+    (request,) = server.of("visitor")
+    assert "visitorCode" not in request.query and request.query["maxNumberPreviousVisits"] == "1"
+
+
 def test_unique_identifier_asks_by_mapping_value(
     server: FaultServer, make_client: Callable[..., Client]
 ) -> None:
