@@ -142,6 +142,8 @@ def _decision(name: str, doc: str, *, flag_too: bool) -> Callable[..., Any]:
                     pass
                 else:
                     store._exposures.append((visitor, experiment_id))  # VisitorStore.note_exposure
+                    if store._visitors.get(code) is not visitor:  # dropped meanwhile: hand it over
+                        self._hand_over(code, visitor)
         scheduled = self._tracker._scheduled
         if code not in scheduled:
             if self._tracker._closed or len(scheduled) >= _tracking.MAX_SCHEDULED:
@@ -223,7 +225,7 @@ class KameleoonClient:
         self._pid = os.getpid()
         self._transport = self._transport  # transports reconnect per process by themselves
         self._store._lock = threading.Lock()
-        self._store.data_lock = threading.Lock()
+        self._store.data_lock = threading.RLock()
         self._tracker.reset_after_fork()
         self._updater.reset_after_fork()
         if not self._closed:
@@ -313,6 +315,8 @@ class KameleoonClient:
             add_items(context, args)
         finally:
             lock.release()
+        if store._visitors.get(code) is not visitor:
+            self._hand_over(code, visitor)
 
     def track_conversion(
         self, visitor_code: str, goal_id: int, revenue: float = 0.0, is_unique_identifier: bool | None = None
@@ -320,10 +324,13 @@ class KameleoonClient:
         """Records a conversion of ``goal_id`` and schedules the visitor for tracking."""
         code = _cookies.validate_visitor_code(visitor_code)
         self._unique_identifier_step(code, is_unique_identifier)
-        visitor = self._store.get_or_create(code)
-        with self._store.data_lock:
+        store = self._store
+        visitor = store.get_or_create(code)
+        with store.data_lock:
             if not add_conversion(visitor, Conversion(goal_id, revenue), unsent=True):
-                count_drops(self._store, 1)
+                count_drops(store, 1)
+        if store._visitors.get(code) is not visitor:
+            self._hand_over(code, visitor)
         self._tracker.schedule(code)
 
     def flush(
@@ -366,8 +373,12 @@ class KameleoonClient:
         """Records the visitor's legal consent (only relevant when the configuration requires
         it) and updates the visitor-code cookie in ``cookies`` accordingly."""
         code = _cookies.validate_visitor_code(visitor_code)
-        visitor = self._store.get_or_create(code)
-        visitor.extras().consent = bool(consent)
+        store = self._store
+        while True:  # written again if the record was dropped meanwhile
+            visitor = store.get_or_create(code)
+            visitor.extras().consent = bool(consent)
+            if store.peek(code) is visitor:
+                break
         if cookies is None:
             return
         domain = self._settings.top_level_domain
@@ -529,6 +540,12 @@ class KameleoonClient:
             raise FeatureEnvironmentDisabled(feature_key, self._settings.environment)
         return flag
 
+    def _hand_over(self, code: str, visitor: Visitor) -> None:
+        """Sends what a write left unsent on ``visitor``, the record of ``code`` when the writer
+        got it, which the store dropped (evicted or expired) before the write was over: the
+        store's own hand-over may have run before the write."""
+        self._tracker.adopt(code, visitor, self._store.is_unique_identifier(code))
+
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:
             return
@@ -646,7 +663,7 @@ def _register(client: KameleoonClient) -> None:
 
 
 # Store locks held across a fork by the forking thread (see _before_fork).
-_held_at_fork: list[threading.Lock] = []
+_held_at_fork: list[threading.Lock | threading.RLock] = []
 
 
 def _before_fork() -> None:

@@ -258,6 +258,8 @@ class RemoteData:
                 visitor.extras().visits = remote.visits
             if remote.kcs is not None:
                 visitor.extras().kcs = remote.kcs
+        if store.peek(code) is not visitor:
+            client._hand_over(code, visitor)
 
     def _audience(self, code: str, index: int, response: Response | None) -> CustomData | None:
         if response is None or not is_expected(response.status):
@@ -268,9 +270,12 @@ class RemoteData:
         audiences = document.get("warehouseAudiences")
         data = CustomData(index, *(audiences if isinstance(audiences, dict) else ()))
         client = self._client
-        visitor = client._store.get_or_create(code)
-        with client._store.data_lock:
-            add_items(DataContext(client._store, code, visitor, client._cfg, client._log), (data,))
+        store = client._store
+        visitor = store.get_or_create(code)
+        with store.data_lock:
+            add_items(DataContext(store, code, visitor, client._cfg, client._log), (data,))
+        if store.peek(code) is not visitor:
+            client._hand_over(code, visitor)
         return data
 
 

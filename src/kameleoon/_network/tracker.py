@@ -50,6 +50,7 @@ _PER_TICK_WHEN_BACKLOGGED = 20_000
 _BACKLOG = 40_000
 
 # (pending bit, nonce, tracking parameters) of one visitor, shared by its linked codes in a batch
+# (keyed by the record itself: an id() could be reused by a record created during the build)
 _Encoded = list[tuple[int, str, str]]
 _CHUNK = 64  # visitors built per hold of the data lock
 _STOP_MARGIN = 0.1  # seconds (at most a tenth of the time left) the final flush leaves to end the thread
@@ -335,7 +336,7 @@ class Tracker:
         config = self._config()
         built: list[str] = []
         size = 0
-        shared: dict[int, _Encoded] = {}
+        shared: dict[Visitor, _Encoded] = {}
         store, lock = self._store, self._store.data_lock
         unique_ids = store._unique_ids
         for start in range(0, len(codes), _CHUNK):
@@ -358,7 +359,7 @@ class Tracker:
         visitor: Visitor | None,
         unique: bool,
         config: Configuration,
-        shared: dict[int, _Encoded],
+        shared: dict[Visitor, _Encoded],
         allow_activity: bool,
     ) -> list[str]:
         if unique and visitor is not None:
@@ -379,18 +380,18 @@ class Tracker:
         return texts
 
     def _encoded(
-        self, visitor: Visitor, config: Configuration, consent: bool, shared: dict[int, _Encoded]
+        self, visitor: Visitor, config: Configuration, consent: bool, shared: dict[Visitor, _Encoded]
     ) -> _Encoded:
         """The visitor's unsent items with their nonces, encoded once per batch (linked codes
         share them) and marked as handed over."""
-        cached = shared.get(id(visitor))
+        cached = shared.get(visitor)
         if cached is None:
             new_nonce, cleared = self._nonce, 0
             cached = []
             for bit, params, _ in unsent_items(visitor, config, consent):
                 cached.append((bit, new_nonce(), params))
                 cleared |= bit
-            shared[id(visitor)] = cached
+            shared[visitor] = cached
             if cleared:
                 visitor.pending &= ~cleared
         return cached

@@ -66,8 +66,9 @@ class VisitorStore:
         self._unique_ids: set[str] = set()
         self._lock = threading.Lock()
         # Guards the *contents* of records (add_data, assignments, tracking). Never taken while
-        # holding ``_lock``; ``_lock`` may be taken while holding it.
-        self.data_lock = threading.Lock()
+        # holding ``_lock``; ``_lock`` may be taken while holding it. Reentrant: a record
+        # replaced while data is added (link) is handed over, which builds its lines under it.
+        self.data_lock = threading.RLock()
         # Exposures recorded by decisions, lock-free (see note_exposure).
         self._exposures: deque[tuple[Visitor, Any]] = deque()
         # Bumped before every build of tracking lines: an assignment recorded in the current
@@ -145,19 +146,26 @@ class VisitorStore:
         return visitor
 
     def link(self, code: str, visitor: Visitor) -> None:
-        """Makes ``code`` share ``visitor`` (cross-device mapping); its own record is replaced."""
+        """Makes ``code`` share ``visitor`` (cross-device mapping); its own record is replaced,
+        and handed over like a dropped one (its unsent data is still sent)."""
         with self._lock:
-            self._visitors.pop(code, None)
+            replaced = self._visitors.pop(code, None)
             self._visitors[code] = visitor
+            unique = code in self._unique_ids
+        if replaced is not None and replaced is not visitor:
+            self._hand_over([(code, replaced, unique)])
 
     def is_unique_identifier(self, code: str) -> bool:
         return code in self._unique_ids
 
     def set_unique_identifier(self, code: str, value: bool) -> None:
-        if value:
-            self._unique_ids.add(code)
-        else:
-            self._unique_ids.discard(code)
+        """Flags ``code`` (or not) as a unique identifier; a code without a record (dropped
+        meanwhile) is not flagged, so the flags never outgrow the records."""
+        with self._lock:
+            if value and code in self._visitors:
+                self._unique_ids.add(code)
+            else:
+                self._unique_ids.discard(code)
 
     def columns(self) -> tuple[list[str], list[Visitor]]:
         """A snapshot of every code and of their records, in the same order: two lists and no
