@@ -96,6 +96,39 @@ def test_sites_update_with_optimistic_concurrency_and_announce_changes(new_stora
     assert [(c.version, c.deleted) for c in changes] == [(1, False), (2, False), (3, True)]
 
 
+def test_a_deleted_sites_id_is_never_given_again(new_storage: NewStorage) -> None:
+    """Access tokens and in-flight events carry a site id: a new site must not inherit one."""
+
+    async def body(s: Storage) -> Any:
+        await s.create_site("first", b"{}", 1_000)
+        last = await s.create_site("last", b"{}", 1_000)
+        assert await s.delete_site("last")
+        return last.id, (await s.create_site("next", b"{}", 1_000)).id
+
+    deleted, created = run(new_storage(ingest_process=False), body)
+    assert created > deleted
+
+
+def test_migration_4_keeps_the_sites_and_stops_reusing_ids(tmp_path: Path) -> None:
+    """A database of schema 3 (ids reusable) keeps its sites, ids and data through migration 4."""
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:3], 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn.execute("INSERT INTO sites VALUES (7, 'seven', 2, 1, 2, x'7b7d')")
+    conn.commit()
+    conn.close()
+
+    async def body(s: Storage) -> Any:
+        seven = await s.get_site("seven")
+        assert await s.delete_site("seven")
+        return seven, await s.create_site("eight", b"{}", 1_000)
+
+    seven, eight = run(path, body)
+    assert (seven.id, seven.version, seven.model) == (7, 2, b"{}")
+    assert eight.id > 7
+
+
 def test_credentials_remote_data_links_and_settings(new_storage: NewStorage) -> None:
     async def body(s: Storage) -> Any:
         await s.add_credential(CredentialRecord("cid", 1, "hash", 5))

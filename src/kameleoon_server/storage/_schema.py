@@ -104,6 +104,22 @@ MIGRATIONS: Final[tuple[str, ...]] = (
             instr(substr(('&' || line), instr(('&' || line), '&os=') + 4) || '&', '&') - 1) END)
     ) WHERE etype = 6;
     """,
+    # 4: site ids are never reused (AUTOINCREMENT): a deleted site's id, still in the access
+    #    tokens issued for it and in events its ingest had in flight, must not name a new site.
+    """
+    CREATE TABLE sites_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        code TEXT NOT NULL UNIQUE,
+        version INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        model BLOB NOT NULL
+    );
+    INSERT INTO sites_new (id, code, version, created_ms, updated_ms, model)
+        SELECT id, code, version, created_ms, updated_ms, model FROM sites;
+    DROP TABLE sites;
+    ALTER TABLE sites_new RENAME TO sites;
+    """,
 )
 
 
