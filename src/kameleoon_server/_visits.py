@@ -29,11 +29,13 @@ from kameleoon_server._wire import (
     ET_PAGE,
     ET_STATIC_DATA,
     decode_line,
+    is_unicode,
     known_revenue,
 )
 from kameleoon_server.storage import StoredEvent
 
 BROWSERS: Final = ("CHROME", "INTERNET_EXPLORER", "FIREFOX", "SAFARI", "OPERA", "OTHER")
+_INDEXES: Final = frozenset(map(str, range(10)))  # browserIndex and osIndex values read
 SYSTEMS: Final = ("WINDOWS", "MAC", "IOS", "LINUX", "ANDROID", "WINDOWS_PHONE")
 DEVICES: Final = ("PHONE", "TABLET", "DESKTOP")
 MAX_PREVIOUS_VISITS: Final = 25
@@ -83,9 +85,9 @@ def parse_visitor_query(params: Mapping[str, str]) -> VisitorQuery:
 def _json(raw: str | None, kind: type, default: Any) -> Any:
     try:
         value = json.loads(raw) if raw is not None else default
-    except ValueError:
+    except (ValueError, RecursionError):
         return default
-    return value if isinstance(value, kind) else default
+    return value if isinstance(value, kind) and is_unicode(value) else default
 
 
 def _number(raw: str | None) -> float | None:
@@ -119,14 +121,14 @@ class _Static:
         if p.get("deviceType") in DEVICES:
             self.device, self.time = p["deviceType"], time
         index = p.get("browserIndex", "")
-        if index.isdigit() and int(index) < len(BROWSERS):
+        if index in _INDEXES and int(index) < len(BROWSERS):
             self.browser, self.time = BROWSERS[int(index)], time
             self.browser_version = _number(p.get("browserVersion"))
         os_name = p.get("os")
         os_index = p.get("osIndex", "")
         if os_name in SYSTEMS:
             self.os, self.time = os_name, time
-        elif os_index.isdigit() and int(os_index) < len(SYSTEMS):
+        elif os_index in _INDEXES and int(os_index) < len(SYSTEMS):
             self.os, self.time = SYSTEMS[int(os_index)], time
 
     def event(self, visit_number: int) -> dict[str, Any] | None:
@@ -202,7 +204,10 @@ def _render(events: list[StoredEvent], query: VisitorQuery, static: _Static, num
         params = decode_line(event.line)
         if event.etype == ET_STATIC_DATA:
             static.update(params, event.time_ms)
-        item = _event_data(event.etype, params)
+        try:
+            item = _event_data(event.etype, params)
+        except (KeyError, ValueError):  # stored by an older version that checked less: left out
+            continue
         if item is not None:
             arrays[item[0]].append({"time": event.time_ms, "data": item[1]})
     anonymous = next((e.identity for e in events if not e.is_mapping), events[0].identity)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
+from kameleoon_server._integers import parse_int
+
 # Event type codes stored in the ``etype`` column. Never renumber: they are persisted.
 ET_OTHER: Final = 0
 ET_ACTIVITY: Final = 1
@@ -158,22 +160,23 @@ def decode(value: str) -> str:
 
 
 def decode_line(line: str) -> dict[str, str]:
-    """Fully decoded parameters of a stored line (slow path, used when answering reads)."""
-    return dict(parse_qsl(line.replace("+", "%2B"), keep_blank_values=True))
-
-
-_INT64: Final = range(-(2**63), 2**63)
+    """The parameters of a stored line, values decoded (slow path, used when answering reads).
+    Names are taken as they are, as ingest took them (:func:`split_params`): a name spelled
+    with percent-escapes is another parameter, not a second ``id``."""
+    params = {}
+    for part in line.split("&"):
+        name, _, value = part.partition("=")
+        params[name] = unquote(value, errors="replace") if "%" in value else value
+    return params
 
 
 def _int(params: dict[str, str], name: str) -> int:
-    try:
-        value = int(params[name])
-    except KeyError:
-        raise MalformedLine(f"missing {name}") from None
-    except ValueError:
-        raise MalformedLine(f"{name} is not an integer") from None
-    if value not in _INT64:
-        raise MalformedLine(f"{name} is out of range")
+    raw = params.get(name)
+    if raw is None:
+        raise MalformedLine(f"missing {name}")
+    value = parse_int(raw)  # ASCII digits only, as the fast paths read them
+    if value is None:
+        raise MalformedLine(f"{name} is not a 64-bit integer")
     return value
 
 
@@ -199,11 +202,23 @@ def _values_count_map(params: dict[str, str]) -> dict[str, object]:
         value = json.loads(decode(params["valuesCountMap"]))
     except KeyError:
         raise MalformedLine("missing valuesCountMap") from None
-    except ValueError:
-        raise MalformedLine("valuesCountMap is not JSON") from None
+    except (ValueError, RecursionError):
+        raise MalformedLine("valuesCountMap is not JSON (or is nested too deeply)") from None
     if not isinstance(value, dict):
         raise MalformedLine("valuesCountMap is not a JSON object")
+    if not is_unicode(value):
+        raise MalformedLine("valuesCountMap holds text that is not valid Unicode (a lone surrogate)")
     return value
+
+
+def is_unicode(value: object) -> bool:
+    """Whether decoded JSON has only text that UTF-8 can carry: ``json`` decodes a lone
+    ``\\ud800`` escape to a string that the database and the JSON answers cannot encode."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        return False
+    return True
 
 
 _STATIC_KEYS: Final = frozenset(
@@ -274,10 +289,10 @@ def _links(params: dict[str, str], site_id: int, identity: str, now_ms: int) -> 
 _NONCE = r"nonce=([0-9A-Za-z_\-]{1,64})"
 _WHO = r"&(visitorCode|mappingValue)=([^&%]{1,255})(?:&userAgent=([^&]*))?"
 _FAST_EXPERIMENT: Final = re.compile(
-    _NONCE + r"&eventType=experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})" + _WHO
+    _NONCE + r"&eventType=experiment&id=(-?[0-9]{1,18})&variationId=(-?[0-9]{1,18})" + _WHO
 )
 _FAST_CONVERSION: Final = re.compile(
-    _NONCE + r"&eventType=conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)"
+    _NONCE + r"&eventType=conversion&goalId=(-?[0-9]{1,18})&revenue=(-?[0-9]{1,15}(?:\.[0-9]{1,15})?)"
     r"&negative=(true|false)" + _WHO
 )
 _FAST_ACTIVITY: Final = re.compile(_NONCE + r"&eventType=activity" + _WHO)
@@ -327,8 +342,8 @@ def _general(line: str, out: ParsedBody) -> _Parsed:
 # The same three layouts for a whole body at once (one C-level scan instead of one per line).
 _FAST_BODY: Final = re.compile(
     r"^(nonce=([0-9A-Za-z_\-]{1,64})&eventType=(?:"
-    r"experiment&id=(-?\d{1,18})&variationId=(-?\d{1,18})"
-    r"|conversion&goalId=(-?\d{1,18})&revenue=(-?\d{1,15}(?:\.\d{1,15})?)&negative=(true|false)"
+    r"experiment&id=(-?[0-9]{1,18})&variationId=(-?[0-9]{1,18})"
+    r"|conversion&goalId=(-?[0-9]{1,18})&revenue=(-?[0-9]{1,15}(?:\.[0-9]{1,15})?)&negative=(true|false)"
     r"|(activity))"
     r"&(visitorCode|mappingValue)=([^&%\r\n]{1,255})(?:&userAgent=([^&\r\n]*))?)$",
     re.MULTILINE,
@@ -373,7 +388,8 @@ def _bot_flags(found: list[FastLine]) -> list[int] | None:
         for groups in found:
             if groups[9] != ua_identity:
                 ua_identity, ua = groups[9], groups[10]
-                bot = int(bool(ua) and is_bot_user_agent(decode(ua)))
+                # findall gives "" for an absent user agent too: an empty one is a robot's
+                bot = int("&userAgent=" in groups[0] and is_bot_user_agent(decode(ua)))
             flags.append(bot)
     except UnicodeDecodeError:
         return None
