@@ -48,8 +48,10 @@ class TokenIssuer:
                 return known[0]
             del self._valid[token]
             return None
+        if not token.isascii():  # the signature check needs ASCII; tokens issued here are
+            return None
         parts = token.split(".")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
+        if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[1]) > 19:
             return None
         payload = ".".join(parts[:3])
         if not hmac.compare_digest(self._sign(payload), parts[3]) or int(parts[1]) <= now:

@@ -8,6 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kameleoon_server._integers import parse_int
 from kameleoon_server._wire import bearer_token
 from kameleoon_server.sites import SiteState
 from kameleoon_server.state import ServerState, server
@@ -41,7 +42,7 @@ class BodyTooLarge(Exception):
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, or BodyTooLarge as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and (parse_int(declared, 0) or 0) > limit:
         raise BodyTooLarge
     if declared is not None:
         body = await request.body()

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from kameleoon_server._integers import parse_int
 from kameleoon_server.routes._common import error
 from kameleoon_server.state import server
 
@@ -32,8 +33,8 @@ async def _configuration(request: Request, v3: bool) -> Response:
     if site is None:
         state.counters.add("unknown_site")
         return error(404, f"unknown site {code!r}")
-    ts = request.query_params.get("ts", "")
-    if ts.isascii() and ts.isdigit() and int(ts) > site.updated_ms:  # announced by another instance: reload
+    ts = parse_int(request.query_params.get("ts", ""), 0)
+    if ts is not None and ts > site.updated_ms:  # announced by another instance: reload
         site = await state.sites.refresh(code) or site
     environment = request.query_params.get("environment") or DEFAULT_ENVIRONMENT
     document = site.datafile(environment, v3)
