@@ -13,6 +13,10 @@ seconds, counted from its first byte (from the connection's opening for the firs
   before it, or a body the application reads slowly) does not count.
 
 Each expiry adds one to :func:`timed_out` (served as ``requests_timed_out`` in ``/api/stats``).
+
+A request head (request line and headers) longer than :data:`MAX_HEAD_BYTES` gets ``431
+Request Header Fields Too Large`` and the connection is closed: uvicorn bounds neither, and the
+parser's work on an endless header grows with the square of its length.
 The deadline is process-wide (:func:`configure`): uvicorn creates the protocol objects itself,
 and its worker processes import this module afresh, so each sets it from its settings.
 
@@ -35,10 +39,15 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from kameleoon_server.routes import events
 from kameleoon_server.state import ServerState
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RequestDeadlineProtocol", "configure", "timed_out"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "MAX_HEAD_BYTES", "RequestDeadlineProtocol", "configure", "timed_out"]
 
 log = logging.getLogger("kameleoon_server.http")
 DEFAULT_REQUEST_TIMEOUT = 30.0
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 23\r\nconnection: close\r\n\r\nrequest head too large\n"
+)
 _settings = {"timeout": DEFAULT_REQUEST_TIMEOUT}
 _counts = {"timed_out": 0}
 _INTERNAL_ERROR: events.Answer = (
@@ -104,10 +113,22 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         state = getattr(self.app, "state", None)  # the ServerApp's (not uvicorn middleware's)
         self._state = state if isinstance(state, ServerState) else None
         self._events: _EventsRequest | None = None  # the request being read, if a fast one
+        self._in_head = True  # between a request's first byte (or the connection's) and its body
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        in_head = self._in_head
+        super().data_received(data)
+        if in_head and self._in_head:  # every byte of ``data`` belongs to one head
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self._disarm()
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -116,9 +137,11 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._events = None
+        self._in_head, self._head_bytes = True, 0
         self._arm()
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         if not self._takes_events():
             super().on_headers_complete()
             return
