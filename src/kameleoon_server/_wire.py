@@ -197,16 +197,20 @@ def _bool(params: dict[str, str], name: str) -> bool:
     return raw == "true"
 
 
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")  # decoded text is valid UTF-8 otherwise
+
+
 def _values_count_map(params: dict[str, str]) -> dict[str, object]:
     try:
-        value = json.loads(decode(params["valuesCountMap"]))
+        text = decode(params["valuesCountMap"])
+        value = json.loads(text)
     except KeyError:
         raise MalformedLine("missing valuesCountMap") from None
     except (ValueError, RecursionError):
         raise MalformedLine("valuesCountMap is not JSON (or is nested too deeply)") from None
     if not isinstance(value, dict):
         raise MalformedLine("valuesCountMap is not a JSON object")
-    if not is_unicode(value):
+    if _SURROGATE_ESCAPE.search(text) is not None and not is_unicode(value):
         raise MalformedLine("valuesCountMap holds text that is not valid Unicode (a lone surrogate)")
     return value
 
