@@ -379,6 +379,29 @@ def test_segment_condition_referring_to_itself_does_not_raise() -> None:
     assert seg.check(record(), "v", 0) is False
 
 
+def _nested(depth: int, call: Any) -> Any:
+    return call() if depth == 0 else _nested(depth - 1, call)
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+def test_a_self_reference_is_false_at_the_reference_whatever_the_stack(depth: int) -> None:
+    """Where a segment comes back to one being evaluated, that SEGMENT condition is false; the
+    conditions around it (here an exclusion) apply as usual, and the answer does not depend on
+    the caller's stack depth (catching RecursionError alone flipped it with the depth)."""
+    excluded = {"targetingType": "SEGMENT", "segmentId": 500, "isInclude": False}
+    seg = segment_config(excluded).flags["f"].rules[0].segment
+    # 500 -> not 500 (evaluates 500 -> not 500: refers back, false -> true) -> not true: false
+    assert _nested(depth, lambda: seg.check(record(), "v", 0)) is False
+    cycle = segment_config(
+        {"targetingType": "SEGMENT", "segmentId": 600},
+        extra_rules=[
+            rule(2, seg=segment(600, {"targetingType": "SEGMENT", "segmentId": 500, "isInclude": False}))
+        ],
+    )
+    # 500 -> 600 -> not 500 (refers back: false, so "not" gives true) -> 600 true -> 500 true
+    assert _nested(depth, lambda: cycle.flags["f"].rules[0].segment.check(record(), "v", 0)) is True
+
+
 # -- static data ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("device", "stored", "outcome"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,12 +82,31 @@ def segment(cond: Mapping[str, Any], lookups: Lookups) -> Check:
         rule = lookups.rules_by_segment_id.get(segment_id)
         if rule is None or rule.segment is None:
             return False
+        active = _segments_in_progress()
+        if segment_id in active:  # a segment referring to itself, directly or not: false here
+            return False
+        active.add(segment_id)
         try:
             return rule.segment.check(visitor, code, experiment_id)
-        except RecursionError:  # a segment referring to itself, directly or not
+        except RecursionError:  # a chain of thousands of distinct segments
             return False
+        finally:
+            active.discard(segment_id)
 
     return check
+
+
+_in_progress = threading.local()
+
+
+def _segments_in_progress() -> set[Any]:
+    """The segments being evaluated on this thread (one decision at a time per thread): the
+    condition that refers back to one of them is false, whatever the depth of the caller's
+    stack (catching ``RecursionError`` alone made every level's answer depend on it)."""
+    active: set[Any] | None = getattr(_in_progress, "ids", None)
+    if active is None:
+        active = _in_progress.ids = set()
+    return active
 
 
 # -- static data ------------------------------------------------------------------------------
