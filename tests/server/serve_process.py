@@ -24,7 +24,12 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         self._drainer = threading.Thread(target=self._drain, daemon=True)
-        self.base = self._wait_started()
+        try:
+            self.base = self._wait_started()
+        except BaseException:  # a server that did not start in time is not left running
+            self.proc.kill()
+            self.proc.wait(30)
+            raise
         self.http = httpx.Client(base_url=self.base, timeout=10)
 
     def _wait_started(self) -> str:
