@@ -133,10 +133,13 @@ def test_group_by_dimension_orders_by_total_units():
 
 
 def test_group_by_dimension_pools_the_smallest_into_other():
-    """With max_dimensions values or more, the smallest are pooled under "(other)"."""
+    """With more than max_dimensions values, the smallest are pooled under "(other)"; with
+    exactly max_dimensions, every value is kept (gbstats' reduce_dimensionality)."""
     groups = group_by_dimension(_dim_rows({"a": 5, "b": 50, "c": 40, "d": 1}), max_dimensions=3)
     assert list(groups) == ["b", "c", OTHER_DIMENSION]
     assert merge_rows([r for r in groups[OTHER_DIMENSION] if r["variation"] == "1"])["users"] == 6
+    exactly = group_by_dimension(_dim_rows({"a": 5, "b": 50, "c": 40}), max_dimensions=3)
+    assert list(exactly) == ["b", "c", "a"]
     assert len(group_by_dimension(_dim_rows({str(i): i + 1 for i in range(30)}))) == DEFAULT_MAX_DIMENSIONS
 
 

@@ -64,7 +64,7 @@ MAX_WINDOW_DAYS = 36_525
 """Longest attribution window or CUPED lookback (100 years): the times stay 64-bit integers."""
 MAX_SLICES = DEFAULT_MAX_DIMENSIONS
 """Most slices of a breakdown, "(other)" included (stats.md: the 20th bucket becomes "(other)"):
-with 20 values or more, the 19 largest and "(other)" pooling the rest; fewer: every value."""
+with more than 20 values, the 19 largest and "(other)" pooling the rest; 20 or fewer: every value."""
 NO_VALUE = "(none)"
 CORRECTIONS = {"none": Correction.NONE, "holm": Correction.HOLM, "bh": Correction.BENJAMINI_HOCHBERG}
 UNITS = {

@@ -210,8 +210,9 @@ def group_by_dimension(
 ) -> dict[str, list[Row]]:
     """Rows per ``dimension`` value, largest first by total ``users`` across variations.
 
-    With ``max_dimensions`` or more values, the ``max_dimensions - 1`` largest are kept and
-    all others are pooled under ``OTHER_DIMENSION`` (so at most ``max_dimensions`` groups).
+    With more than ``max_dimensions`` values, the ``max_dimensions - 1`` largest are kept and
+    all others are pooled under ``OTHER_DIMENSION`` (so at most ``max_dimensions`` groups; as
+    gbstats' ``reduce_dimensionality``, exactly ``max_dimensions`` values are all kept).
     Pooling is exact because every column is a sum; ``analyze_rows`` merges the pooled rows
     per variation. Ties keep the order of first appearance.
     """
@@ -219,7 +220,7 @@ def group_by_dimension(
     for row in rows:
         groups.setdefault(str(row.get("dimension")), []).append(row)
     ordered = sorted(groups, key=lambda key: -_total_users(groups[key]))
-    if len(ordered) < max_dimensions:
+    if len(ordered) <= max_dimensions:
         return {key: groups[key] for key in ordered}
     kept = max(max_dimensions - 1, 0)
     result = {key: groups[key] for key in ordered[:kept]}
