@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from kameleoon import KameleoonClient, KameleoonWSGIMiddleware
 
 from ._support import document, flag, rule
@@ -75,6 +77,20 @@ def test_a_prefixed_code_is_replaced_by_the_code_used(client: KameleoonClient) -
     """A ``_js_`` code: the application sees the code the SDK uses, cookies kept in order."""
     seen = serve(client, f"{NAME}=_js_abc; other=1")
     assert seen.environ["HTTP_COOKIE"] == f"other=1; {NAME}=abc"
+
+
+@pytest.mark.parametrize(
+    "others",
+    ["a b=1", "flag", "x=a b", 'json={"k": 1}', "mail@x=1"],
+    ids=["space", "bare", "value", "json", "at"],
+)
+def test_a_code_is_kept_beside_cookies_simplecookie_refuses(client: KameleoonClient, others: str) -> None:
+    """One cookie SimpleCookie cannot parse must not cost the visitor its code."""
+    for header in (f"{NAME}=known-visitor; {others}", f"{others}; {NAME}=known-visitor"):
+        seen = serve(client, header)
+        assert seen.environ["HTTP_COOKIE"] == header
+        [cookie] = seen.cookies()
+        assert cookie.startswith(f"{NAME}=known-visitor;")
 
 
 def test_default_visitor_code(client: KameleoonClient) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from http.cookies import CookieError, SimpleCookie
+from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from kameleoon._cookies import COOKIE_NAME, expire_cookie, write_cookie
@@ -37,11 +37,9 @@ class KameleoonWSGIMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         jar: SimpleCookie = SimpleCookie()
         raw = environ.get("HTTP_COOKIE", "")
-        try:
-            jar.load(raw)
-        except CookieError:
-            jar = SimpleCookie()
-        sent = jar[COOKIE_NAME].value if COOKIE_NAME in jar else None
+        sent = _sent_code(raw)
+        if sent is not None:  # only this cookie: other names may be ones SimpleCookie refuses
+            jar[COOKIE_NAME] = sent
         code = visitor_code(self.client, jar, self.default_visitor_code)
         if sent != code:  # absent, empty, "_js_"-prefixed or replaced: the app sees the code used
             environ["HTTP_COOKIE"] = _with_visitor_code(raw, code)
@@ -67,6 +65,21 @@ def visitor_code(client: KameleoonClient, jar: SimpleCookie, default_visitor_cod
             raise  # default_visitor_code itself is invalid: the application's error
         del jar[COOKIE_NAME]
         return client.get_visitor_code(cookies=jar, default_visitor_code=default_visitor_code)
+
+
+def _sent_code(raw: str) -> str | None:
+    """The visitor-code cookie's value in the ``Cookie`` header ``raw`` (the last one wins, as
+    for ``SimpleCookie``), read on its own: ``SimpleCookie.load`` gives up on a whole header
+    for one cookie it refuses (a space or ``@`` in a name, a bare word, a JSON value), which
+    would give the visitor a new code on every request."""
+    sent = None
+    for part in raw.split(";"):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == COOKIE_NAME:
+            value = value.strip()
+            quoted = len(value) >= 2 and value[0] == value[-1] == '"'
+            sent = value[1:-1] if quoted else value
+    return sent
 
 
 def _with_visitor_code(raw: str, code: str) -> str:
