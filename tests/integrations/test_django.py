@@ -126,3 +126,17 @@ def test_documented_wsgi_recipe_shows_the_code_to_django() -> None:
     cookies = json.loads(body)
     set_cookie = [v for k, v in captured["headers"] if k == "Set-Cookie"]
     assert any(v.startswith(f"kameleoonVisitorCode={cookies['kameleoonVisitorCode']}") for v in set_cookie)
+
+
+def test_get_client_without_the_app_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the app in INSTALLED_APPS, the documented RuntimeError (not Django's LookupError)."""
+    from django.apps import apps
+
+    from kameleoon.integrations.django import get_client
+
+    def missing(label: str) -> None:
+        raise LookupError(f"No installed app with label '{label}'.")
+
+    monkeypatch.setattr(apps, "get_app_config", missing)
+    with pytest.raises(RuntimeError, match="INSTALLED_APPS"):
+        get_client()

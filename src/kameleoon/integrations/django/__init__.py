@@ -20,7 +20,11 @@ def get_client() -> KameleoonClient:
     """The client created at start-up by the app (raises ``RuntimeError`` before that)."""
     from django.apps import apps
 
-    client: KameleoonClient | None = getattr(apps.get_app_config("kameleoon"), "client", None)
+    try:
+        config = apps.get_app_config("kameleoon")
+    except LookupError:
+        config = None
+    client: KameleoonClient | None = getattr(config, "client", None)
     if client is None:
         raise RuntimeError("the kameleoon app has not created its client yet (is it in INSTALLED_APPS?)")
     return client
