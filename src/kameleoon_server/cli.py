@@ -116,6 +116,14 @@ def _at_least(minimum: int, why: str = "") -> Callable[[str], int]:
     return parse
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number (0 = any free port)."""
+    value = _at_least(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number, 0 to 65535, not {value}")
+    return value
+
+
 def _seconds(text: str) -> float:
     """An argparse type: a finite number of seconds, 0 or more."""
     try:
@@ -124,6 +132,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, not {text}")
+    return value
+
+
+def _mebibytes(text: str) -> float:
+    """An argparse type: a finite number of MiB, more than 0 (and at most 1 TiB)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1048576 MiB, not {text}")
     return value
 
 
@@ -137,7 +156,7 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port",
-        type=int,
+        type=_port,
         action="append",
         help="port (default 8000; 0 = any free port); repeat it to listen on several ports, "
         "e.g. --port 443 --port 8110 for the host names of the 3.4.0 SDK",
@@ -160,7 +179,7 @@ def _add_serve(sub: Any) -> None:
         help="SQLite synchronous mode: normal survives process crashes, full also power loss",
     )
     p.add_argument("--token-ttl", type=_TOKEN_TTL, default=7200, help="access token lifetime in seconds")
-    p.add_argument("--max-body-mb", type=float, default=16.0, help="tracking request body limit (MiB)")
+    p.add_argument("--max-body-mb", type=_mebibytes, default=16.0, help="tracking request body limit (MiB)")
     p.add_argument("--max-lines", type=_at_least(1), default=200_000, help="tracking lines per request limit")
     p.add_argument("--sse-max-connections", type=_at_least(0), default=1000)
     p.add_argument(
@@ -170,7 +189,7 @@ def _add_serve(sub: Any) -> None:
         help="seconds a client has to send a whole request, head and body (default 30; 0 = no limit)",
     )
     p.add_argument("--workers", type=_at_least(1), default=1, help="server processes (PostgreSQL only)")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     m = sub.add_parser("migrate", help="apply pending schema migrations to the database")
     m.add_argument("--db", help="database URL (default: the data directory's SQLite file)")
     m.add_argument("--data-dir", type=Path, help="data directory (when --db is not given)")

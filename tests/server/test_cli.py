@@ -93,6 +93,12 @@ def test_workers_need_postgresql(tmp_path: Path, capsys: pytest.CaptureFixture[s
         ("--token-ttl", "soon", "'soon' is not an integer"),
         ("--workers", "0", "must be at least 1"),
         ("--max-lines", "-5", "must be at least 1"),
+        ("--max-body-mb", "0", "must be more than 0"),
+        ("--max-body-mb", "-1", "must be more than 0"),
+        ("--max-body-mb", "nan", "must be more than 0"),
+        ("--max-body-mb", "big", "'big' is not a number"),
+        ("--port", "99999", "must be a port number"),
+        ("--log-level", "loud", "invalid choice: 'loud'"),
     ],
 )
 def test_serve_refuses_unusable_limits(
