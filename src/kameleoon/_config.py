@@ -9,7 +9,7 @@ from typing import Any
 
 from kameleoon.exceptions import ConfigCredentialsInvalid, ConfigException, ConfigFileNotFound
 
-__all__ = ["DEFAULT_CONFIG_PATH", "MAX_SECONDS", "KameleoonClientConfig"]
+__all__ = ["DEFAULT_CONFIG_PATH", "MAX_SECONDS", "KameleoonClientConfig", "config_from_yaml"]
 
 DEFAULT_CONFIG_PATH = "/etc/kameleoon/client-python.yaml"
 
@@ -320,7 +320,15 @@ _YAML_KEYS: dict[str, tuple[type, ...]] = {
 }
 
 
-def _config_from_mapping(doc: dict[str, Any]) -> KameleoonClientConfig:
+def config_from_yaml(path: str | os.PathLike[str], overrides: dict[str, Any]) -> KameleoonClientConfig:
+    """:meth:`KameleoonClientConfig.read_from_yaml` with ``overrides`` (constructor keywords)
+    taking the place of the file's values."""
+    return _config_from_mapping(_load_yaml(path), overrides)
+
+
+def _config_from_mapping(
+    doc: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> KameleoonClientConfig:
     kwargs: dict[str, Any] = {}
     for key, types in _YAML_KEYS.items():
         if key not in doc:
@@ -332,4 +340,6 @@ def _config_from_mapping(doc: dict[str, Any]) -> KameleoonClientConfig:
             _log.warning("configuration key %r has an invalid value %r: ignored", key, value)
     client_id = doc.get("client_id", "1") if "client_id" in doc else "1"
     client_secret = doc.get("client_secret", "2") if "client_secret" in doc else "2"
-    return KameleoonClientConfig(str(client_id or ""), str(client_secret or ""), **kwargs)
+    return KameleoonClientConfig(
+        str(client_id or ""), str(client_secret or ""), **{**kwargs, **(overrides or {})}
+    )

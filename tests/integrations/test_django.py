@@ -140,3 +140,26 @@ def test_get_client_without_the_app_says_so(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(apps, "get_app_config", missing)
     with pytest.raises(RuntimeError, match="INSTALLED_APPS"):
         get_client()
+
+
+def test_options_apply_on_top_of_a_config_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CONFIG_PATH`` and ``OPTIONS`` together: the file's values, with the options on top."""
+    from django.apps import apps
+    from django.test import override_settings
+
+    from kameleoon import KameleoonClientFactory
+
+    path = tmp_path / "client.yaml"
+    path.write_text("client_id: from-file\nclient_secret: s\nenvironment: staging\n", encoding="utf-8")
+    app = apps.get_app_config("kameleoon")
+    monkeypatch.setattr(app, "client", app.client)  # restored after the test
+    options = {"environment": "production", "offline": True}
+    with override_settings(
+        KAMELEOON={"SITE_CODE": "opts-site", "CONFIG_PATH": str(path), "OPTIONS": options}
+    ):
+        app.ready()
+    try:
+        settings_used = app.client._settings
+        assert (settings_used.client_id, settings_used.environment) == ("from-file", "production")
+    finally:
+        KameleoonClientFactory.forget("opts-site")

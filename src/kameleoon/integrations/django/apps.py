@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from kameleoon._client import KameleoonClient
-from kameleoon._config import DEFAULT_CONFIG_PATH, KameleoonClientConfig
+from kameleoon._config import DEFAULT_CONFIG_PATH, KameleoonClientConfig, config_from_yaml
 from kameleoon._factory import KameleoonClientFactory
 
 __all__ = ["KameleoonAppConfig"]
@@ -38,10 +38,21 @@ class KameleoonAppConfig(AppConfig):  # type: ignore[misc]
         site_code = options.get("SITE_CODE")
         if not site_code:
             raise ImproperlyConfigured("settings.KAMELEOON['SITE_CODE'] is required")
-        config = None
-        if "CLIENT_ID" in options or "CLIENT_SECRET" in options:
-            config = KameleoonClientConfig(
-                options.get("CLIENT_ID", ""), options.get("CLIENT_SECRET", ""), **options.get("OPTIONS", {})
+        extra = options.get("OPTIONS") or {}
+        if not isinstance(extra, dict):
+            raise ImproperlyConfigured(
+                "settings.KAMELEOON['OPTIONS'] must be a dict of KameleoonClientConfig keywords"
             )
         path = options.get("CONFIG_PATH", DEFAULT_CONFIG_PATH)
+        try:
+            if "CLIENT_ID" in options or "CLIENT_SECRET" in options:
+                config = KameleoonClientConfig(
+                    options.get("CLIENT_ID", ""), options.get("CLIENT_SECRET", ""), **extra
+                )
+            elif extra:  # the file's values, with OPTIONS on top
+                config = config_from_yaml(path, extra)
+            else:  # the factory reads the file
+                config = None
+        except TypeError as e:  # an OPTIONS key that is not a keyword of KameleoonClientConfig
+            raise ImproperlyConfigured(f"settings.KAMELEOON['OPTIONS']: {e}") from e
         self.client = KameleoonClientFactory.create(site_code, config, path)
