@@ -37,10 +37,14 @@ Startup = Callable[[ServerState], Awaitable[None]]
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -183,7 +187,15 @@ def serve(args: argparse.Namespace) -> int:
     configure_request_timeout(settings.request_timeout_seconds)
     ports: list[int] = args.port or [8000]
     unique = [port for n, port in enumerate(ports) if port == 0 or port not in ports[:n]]  # 0: a free one
-    sockets = [_bind(args.host, port) for port in unique]
+    sockets: list[socket.socket] = []
+    try:
+        for port in unique:
+            sockets.append(_bind(args.host, port))  # noqa: PERF401 (the ones bound are closed on failure)
+    except (OSError, OverflowError) as exc:  # in use, not allowed, an unknown host name
+        for sock in sockets:
+            sock.close()
+        print(f"error: cannot listen on {args.host}: {exc}", file=sys.stderr)
+        return 2
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     scheme = "https" if _tls(args) else "http"
     base_url, *others = [f"{scheme}://{shown_host}:{s.getsockname()[1]}" for s in sockets]
@@ -228,15 +240,18 @@ class _Server(uvicorn.Server):
 
 def migrate(args: argparse.Namespace) -> int:
     """``kameleoon migrate --db URL``: brings the schema to this version and prints it."""
-    url = _database_url(args)
     try:
+        url = _database_url(args)
+        if (problem := _sqlite_problem(url)) is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         if is_postgres(url):
             from kameleoon_server.storage._pg_schema import migrate_url
 
             version = migrate_url(url)
         else:
             version = _migrate_sqlite(url)
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _say(f"schema version {version}")

@@ -312,7 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        return serve(args) if args.group == "serve" else migrate(args)
+        try:
+            return serve(args) if args.group == "serve" else migrate(args)
+        except KeyboardInterrupt:  # Ctrl-C while starting or stopping: no traceback
+            return 130
     return run_admin(args)
 
 

@@ -155,3 +155,28 @@ def test_admin_command_errors_are_reported(live: LiveServer, capsys: pytest.Capt
     assert code == 1 and "HTTP 404" in capsys.readouterr().err
     code = cli.main(["sites", "list", "--url", live.base_url, "--admin-token", "wrong"])
     assert code == 1 and "HTTP 401" in capsys.readouterr().err
+
+
+def test_migrate_and_serve_report_unusable_targets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database that cannot be opened or is not SQLite, a data directory that is a file and a
+    port in use are reported in one line (no traceback)."""
+    import socket
+
+    assert cli.main(["migrate", "--db", f"sqlite:///{tmp_path}/no/such/dir/x.db"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    assert cli.main(["migrate", "--db", f"sqlite:///{broken}"]) == 2
+    assert "is not a usable SQLite database" in capsys.readouterr().err
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert cli.main(["migrate", "--data-dir", str(a_file)]) == 1
+    assert f"cannot use {a_file} as the data directory" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert cli.main(["serve", "--data-dir", str(tmp_path / "d"), "--port", port]) == 2
+    assert "error: cannot listen on 127.0.0.1" in capsys.readouterr().err
