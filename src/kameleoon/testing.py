@@ -33,6 +33,7 @@ __all__ = [
     "Request",
     "Response",
     "client_transport",
+    "close_client",
     "create_client",
     "flush_tracking",
     "update_configuration",
@@ -130,8 +131,19 @@ def create_client(
         offline=True,
     )
     client = KameleoonClient(site_code, offline, _transport=transport or MockTransport())
-    update_configuration(client, configuration)
+    try:
+        update_configuration(client, configuration)
+    except BaseException:
+        client._close(0)  # its tracking thread would be left running
+        raise
     return client
+
+
+def close_client(client: KameleoonClient, timeout: float = 5.0) -> None:
+    """Stops the client's background thread after sending what it has to its transport (within
+    ``timeout`` seconds). Each client of :func:`create_client` runs a daemon thread until it is
+    closed: close the ones a long test run makes, or use a fixture that does."""
+    client._close(timeout)
 
 
 def update_configuration(

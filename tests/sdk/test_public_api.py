@@ -104,6 +104,7 @@ def test_top_level_exports() -> None:
                 "Request",
                 "Response",
                 "client_transport",
+                "close_client",
                 "create_client",
                 "flush_tracking",
                 "update_configuration",

@@ -4,6 +4,7 @@ helpers around them."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from kameleoon.testing import (
     Request,
     Response,
     client_transport,
+    close_client,
     create_client,
     flush_tracking,
     update_configuration,
@@ -33,7 +35,7 @@ def made() -> Any:
     clients: list[KameleoonClient] = []
     yield clients
     for client in clients:
-        client._close(timeout=1.0)
+        close_client(client, timeout=1.0)
 
 
 def keep(made: list[KameleoonClient], client: KameleoonClient) -> KameleoonClient:
@@ -56,9 +58,24 @@ def test_create_client_from_every_form(made: list[KameleoonClient], tmp_path: Pa
     "bad", ["{not json", {"featureFlags": [{"rules": [{}]}]}, "/no/such/file.json", "[]"]
 )
 def test_create_client_rejects_invalid_configurations(bad: Any) -> None:
-    """Invalid JSON, an invalid configuration or an unreadable path raise ConfigException."""
+    """Invalid JSON, an invalid configuration or an unreadable path raise ConfigException,
+    and leave no thread behind."""
+    before = threading.active_count()
     with pytest.raises(ConfigException):
         create_client(bad)
+    assert threading.active_count() == before
+
+
+def test_close_client_sends_what_is_left_and_stops_the_thread() -> None:
+    before = threading.active_count()
+    client = create_client(
+        SIMPLE, config=KameleoonClientConfig("id", "secret", tracking_interval_millisecond=1000)
+    )
+    assert threading.active_count() == before + 1
+    client.track_conversion("v", 3)
+    close_client(client)
+    assert threading.active_count() == before
+    assert [line["goalId"] for line in client_transport(client).tracked_lines()] == ["3"]
 
 
 def test_created_clients_are_not_cached(made: list[KameleoonClient]) -> None:
