@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,13 +19,53 @@ Command = Callable[[AdminClient, argparse.Namespace], Any]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
+class _BadInput(Exception):
+    """A local argument or file the command cannot use (reported, exit status 2)."""
+
+
+def _share(text: str) -> float:
+    """An argparse type (and split shares): a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _split(text: str) -> list[dict[str, Any]]:
     """``on=0.5,off=0.5`` → split entries."""
     out = []
     for part in filter(None, text.split(",")):
         key, _, share = part.partition("=")
-        out.append({"variation_key": key.strip(), "exposition": float(share or 1.0)})
+        try:
+            exposition = _share(share or "1")
+        except argparse.ArgumentTypeError as exc:
+            raise _BadInput(f"split entry {part!r}: {exc}") from None
+        out.append({"variation_key": key.strip(), "exposition": exposition})
     return out
+
+
+def _json_text(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _BadInput(f"{what} is not valid JSON: {exc}") from None
+
+
+def _json_file(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _BadInput(f"cannot read {path}: {exc}") from None
+    return _json_text(text, path)
+
+
+def _api(c: AdminClient, a: argparse.Namespace) -> Any:
+    if not a.path.startswith("/"):
+        raise _BadInput(f"the path must start with '/', not {a.path!r}")
+    return c.request(a.method.upper(), a.path, _json_text(a.body, "the body") if a.body else None)
 
 
 def _rules(c: AdminClient, a: argparse.Namespace, *rest: str) -> str:
@@ -86,10 +127,10 @@ COMMANDS: dict[str, Command] = {
     "config import": lambda c, a: c.request(
         "PUT",
         c.site_path(a.site, "configuration") + f"?environment={a.env}",
-        json.loads(Path(a.file).read_text(encoding="utf-8")),
+        _json_file(a.file),
     ),
     "remote-data set": lambda c, a: c.request(
-        "PUT", c.site_path(a.site, "remote-data", a.key), json.loads(a.json)
+        "PUT", c.site_path(a.site, "remote-data", a.key), _json_text(a.json, "the value")
     ),
     "remote-data get": lambda c, a: c.request("GET", c.site_path(a.site, "remote-data", a.key)),
     "remote-data delete": lambda c, a: c.request("DELETE", c.site_path(a.site, "remote-data", a.key)),
@@ -97,7 +138,7 @@ COMMANDS: dict[str, Command] = {
     "credentials list": lambda c, a: c.request("GET", c.site_path(a.site, "credentials")),
     "stats": lambda c, a: c.request("GET", "/api/stats"),
     "results": results_cli.run,
-    "api": lambda c, a: c.request(a.method.upper(), a.path, json.loads(a.body) if a.body else None),
+    "api": lambda c, a: _api(c, a),
 }
 
 
@@ -200,7 +241,7 @@ def _positional(p: argparse.ArgumentParser, names: str) -> None:
         if name == "rule":
             p.add_argument(name, type=int)
         elif name == "exposition":
-            p.add_argument(name, type=float)
+            p.add_argument(name, type=_share)
         else:
             p.add_argument(name)
 
@@ -258,7 +299,7 @@ def _admin_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
             p.add_argument(
                 "--type", default="EXPERIMENTATION", choices=["EXPERIMENTATION", "TARGETED_DELIVERY"]
             )
-            p.add_argument("--exposition", type=float, default=1.0)
+            p.add_argument("--exposition", type=_share, default=1.0)
             p.add_argument("--split", required=True, help="e.g. off=0.5,on=0.5")
             p.add_argument("--segment", type=int)
         if name == "api":
@@ -285,8 +326,14 @@ def run_admin(args: argparse.Namespace) -> int:
     token = args.admin_token or os.environ.get("KAMELEOON_ADMIN_TOKEN")
     token = token or read_admin_token(args.data_dir or default_data_dir())
     client = AdminClient(args.url, token)
+    if not args.url.startswith(("http://", "https://")):
+        print(f"error: --url must start with http:// or https://, not {args.url!r}", file=sys.stderr)
+        return 2
     try:
         result = COMMANDS[args.command](client, args)
+    except _BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ApiFailure as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

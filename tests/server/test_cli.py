@@ -180,3 +180,30 @@ def test_migrate_and_serve_report_unusable_targets(
         port = str(taken.getsockname()[1])
         assert cli.main(["serve", "--data-dir", str(tmp_path / "d"), "--port", port]) == 2
     assert "error: cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["config", "import", "shop", "/no/such/file.json"], "error: cannot read /no/such/file.json"),
+        (["remote-data", "set", "shop", "k", "{bad"], "error: the value is not valid JSON"),
+        (["api", "GET", "relative"], "error: the path must start with '/'"),
+        (["rules", "add", "shop", "f", "--split", "off=abc"], "error: split entry 'off=abc'"),
+        (["rules", "set-exposition", "shop", "f", "3", "nan"], "'nan' is not a finite number"),
+        (["stats", "--url", "notaurl"], "error: --url must start with http:// or https://"),
+    ],
+)
+def test_admin_commands_report_bad_local_input(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing file, bad JSON, a bad split or number, a relative path or a URL without a
+    scheme is reported with exit status 2 before any request (no server runs here)."""
+    args = [*argv, "--admin-token", "t"]
+    if "--url" not in argv:
+        args += ["--url", "http://127.0.0.1:9"]
+    try:
+        status = cli.main(args)
+    except SystemExit as exited:  # argparse's own usage errors
+        status = int(exited.code or 0)
+    assert status == 2
+    assert message in capsys.readouterr().err
