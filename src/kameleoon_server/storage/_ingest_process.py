@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -270,6 +271,9 @@ def serve(sock: socket.socket, sinks: list[Sink], commit_events: int = MAX_COMMI
 
 
 def main(argv: list[str]) -> int:
+    # Ctrl-C reaches the whole process group: the server stops this process itself, after the
+    # last batches (its socket closes), so the interrupt is not for it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A writer coming back from SQLite (which runs without the interpreter lock) should not wait
     # the default 5 ms for the reader thread to yield the lock: commits are the critical path.
