@@ -163,3 +163,20 @@ def test_options_apply_on_top_of_a_config_file(tmp_path: Any, monkeypatch: pytes
         assert (settings_used.client_id, settings_used.environment) == ("from-file", "production")
     finally:
         KameleoonClientFactory.forget("opts-site")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "site-code",
+        {"SITE_CODE": "s", "OPTIONS": ["environment"]},
+        {"SITE_CODE": "s", "CLIENT_ID": "a", "CLIENT_SECRET": "b", "OPTIONS": {"nope": 1}},
+    ],
+)
+def test_unusable_settings_are_improperly_configured(setting: Any) -> None:
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    with override_settings(KAMELEOON=setting), pytest.raises(ImproperlyConfigured):
+        apps.get_app_config("kameleoon").ready()

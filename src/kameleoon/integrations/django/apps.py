@@ -35,6 +35,8 @@ class KameleoonAppConfig(AppConfig):  # type: ignore[misc]
 
     def ready(self) -> None:
         options: dict[str, Any] = getattr(settings, "KAMELEOON", None) or {}
+        if not isinstance(options, dict):
+            raise ImproperlyConfigured("settings.KAMELEOON must be a dict (SITE_CODE, CONFIG_PATH, ...)")
         site_code = options.get("SITE_CODE")
         if not site_code:
             raise ImproperlyConfigured("settings.KAMELEOON['SITE_CODE'] is required")
