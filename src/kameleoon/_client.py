@@ -142,8 +142,8 @@ def _decision(name: str, doc: str, *, flag_too: bool) -> Callable[..., Any]:
                     pass
                 else:
                     store._exposures.append((visitor, experiment_id))  # VisitorStore.note_exposure
-                    if store._visitors.get(code) is not visitor:  # dropped meanwhile: hand it over
-                        self._hand_over(code, visitor)
+                    if store._visitors.get(code) is not visitor:  # rare: no call on the hot path
+                        store.settle(code, visitor)
         scheduled = self._tracker._scheduled
         if code not in scheduled:
             if self._tracker._closed or len(scheduled) >= _tracking.MAX_SCHEDULED:
@@ -315,8 +315,7 @@ class KameleoonClient:
             add_items(context, args)
         finally:
             lock.release()
-        if store._visitors.get(code) is not visitor:
-            self._hand_over(code, visitor)
+        store.settle(code, visitor)
 
     def track_conversion(
         self, visitor_code: str, goal_id: int, revenue: float = 0.0, is_unique_identifier: bool | None = None
@@ -329,8 +328,7 @@ class KameleoonClient:
         with store.data_lock:
             if not add_conversion(visitor, Conversion(goal_id, revenue), unsent=True):
                 count_drops(store, 1)
-        if store._visitors.get(code) is not visitor:
-            self._hand_over(code, visitor)
+        store.settle(code, visitor)
         self._tracker.schedule(code)
 
     def flush(
@@ -539,12 +537,6 @@ class KameleoonClient:
         if not flag.environment_enabled:
             raise FeatureEnvironmentDisabled(feature_key, self._settings.environment)
         return flag
-
-    def _hand_over(self, code: str, visitor: Visitor) -> None:
-        """Sends what a write left unsent on ``visitor``, the record of ``code`` when the writer
-        got it, which the store dropped (evicted or expired) before the write was over: the
-        store's own hand-over may have run before the write."""
-        self._tracker.adopt(code, visitor, self._store.is_unique_identifier(code))
 
     def _unique_identifier_step(self, code: str, is_unique_identifier: bool | None) -> None:
         if is_unique_identifier is None:

@@ -258,8 +258,7 @@ class RemoteData:
                 visitor.extras().visits = remote.visits
             if remote.kcs is not None:
                 visitor.extras().kcs = remote.kcs
-        if store.peek(code) is not visitor:
-            client._hand_over(code, visitor)
+        store.settle(code, visitor)
 
     def _audience(self, code: str, index: int, response: Response | None) -> CustomData | None:
         if response is None or not is_expected(response.status):
@@ -274,8 +273,7 @@ class RemoteData:
         visitor = store.get_or_create(code)
         with store.data_lock:
             add_items(DataContext(store, code, visitor, client._cfg, client._log), (data,))
-        if store.peek(code) is not visitor:
-            client._hand_over(code, visitor)
+        store.settle(code, visitor)
         return data
 
 

@@ -155,6 +155,13 @@ class VisitorStore:
         if replaced is not None and replaced is not visitor:
             self._hand_over([(code, replaced, unique)])
 
+    def settle(self, code: str, visitor: Visitor) -> None:
+        """After a write to ``visitor``, the record of ``code`` when the writer got it: if the
+        store dropped it meanwhile (evicted, expired), it is handed over again with what the
+        write added (the hand-over made when it was dropped may have run before the write)."""
+        if self._visitors.get(code) is not visitor:
+            self._hand_over([(code, visitor, code in self._unique_ids)])
+
     def is_unique_identifier(self, code: str) -> bool:
         return code in self._unique_ids
 
