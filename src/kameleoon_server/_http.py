@@ -13,12 +13,12 @@ seconds, counted from its first byte (from the connection's opening for the firs
   before it, or a body the application reads slowly) does not count.
 
 Each expiry adds one to :func:`timed_out` (served as ``requests_timed_out`` in ``/api/stats``).
+The deadline is process-wide (:func:`configure`): uvicorn creates the protocol objects itself,
+and its worker processes import this module afresh, so each sets it from its settings.
 
 A request head (request line and headers) longer than :data:`MAX_HEAD_BYTES` gets ``431
 Request Header Fields Too Large`` and the connection is closed: uvicorn bounds neither, and the
 parser's work on an endless header grows with the square of its length.
-The deadline is process-wide (:func:`configure`): uvicorn creates the protocol objects itself,
-and its worker processes import this module afresh, so each sets it from its settings.
 
 The protocol also answers most ``POST /visit/events`` requests itself (``events.answer_soon``)
 instead of running uvicorn's ASGI cycle for them: the server's most frequent request costs about

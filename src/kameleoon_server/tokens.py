@@ -48,7 +48,7 @@ class TokenIssuer:
                 return known[0]
             del self._valid[token]
             return None
-        if not token.isascii():  # the signature check needs ASCII; tokens issued here are
+        if not token.isascii():  # tokens issued here are ASCII (and the signature check needs it)
             return None
         parts = token.split(".")
         if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[1]) > 19:

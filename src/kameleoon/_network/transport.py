@@ -169,7 +169,6 @@ class Urllib3Transport:
         self._pool = None
 
     def send(self, request: Request) -> Response:
-
         from kameleoon._network.deadlines import guard
 
         deadline = time.monotonic() + request.timeout

@@ -3,9 +3,9 @@
 Feed it byte chunks split anywhere (even inside a UTF-8 character or between ``\\r`` and
 ``\\n``); it returns the events completed so far. Lines end with ``\\r\\n``, ``\\n`` or ``\\r``;
 a leading byte-order mark is dropped; comments and ``retry:`` are ignored; the last ``id:`` is
-kept. An event is dispatched by an empty line and only if it had ``data``. A line (bytes), or the data
-of an event (characters), longer than ``max_line`` raises :class:`StreamTooLong` (a broken or hostile
-server).
+kept. An event is dispatched by an empty line and only if it had ``data``. A line (bytes), or
+the data of an event (characters), longer than ``max_line`` raises :class:`StreamTooLong` (a
+broken or hostile server).
 """
 
 from __future__ import annotations
