@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kameleoon_server._integers import parse_int
 from kameleoon_server._wire import (
     ET_CONVERSION,
     ET_CUSTOM_DATA,
@@ -35,7 +36,6 @@ from kameleoon_server._wire import (
 from kameleoon_server.storage import StoredEvent
 
 BROWSERS: Final = ("CHROME", "INTERNET_EXPLORER", "FIREFOX", "SAFARI", "OPERA", "OTHER")
-_INDEXES: Final = frozenset(map(str, range(10)))  # browserIndex and osIndex values read
 SYSTEMS: Final = ("WINDOWS", "MAC", "IOS", "LINUX", "ANDROID", "WINDOWS_PHONE")
 DEVICES: Final = ("PHONE", "TABLET", "DESKTOP")
 MAX_PREVIOUS_VISITS: Final = 25
@@ -120,16 +120,16 @@ class _Static:
     def update(self, p: dict[str, str], time: int) -> None:
         if p.get("deviceType") in DEVICES:
             self.device, self.time = p["deviceType"], time
-        index = p.get("browserIndex", "")
-        if index in _INDEXES and int(index) < len(BROWSERS):
-            self.browser, self.time = BROWSERS[int(index)], time
+        browser = parse_int(p.get("browserIndex", ""), 0, len(BROWSERS) - 1)  # ASCII digits only
+        if browser is not None:
+            self.browser, self.time = BROWSERS[browser], time
             self.browser_version = _number(p.get("browserVersion"))
         os_name = p.get("os")
-        os_index = p.get("osIndex", "")
+        os_index = parse_int(p.get("osIndex", ""), 0, len(SYSTEMS) - 1)
         if os_name in SYSTEMS:
             self.os, self.time = os_name, time
-        elif os_index in _INDEXES and int(os_index) < len(SYSTEMS):
-            self.os, self.time = SYSTEMS[int(os_index)], time
+        elif os_index is not None:
+            self.os, self.time = SYSTEMS[os_index], time
 
     def event(self, visit_number: int) -> dict[str, Any] | None:
         if self.device is None or self.browser is None or self.os is None:
