@@ -23,12 +23,17 @@ class _BadInput(Exception):
     """A local argument or file the command cannot use (reported, exit status 2)."""
 
 
-def _share(text: str) -> float:
-    """An argparse type (and split shares): a finite number."""
+def _number(text: str) -> float:
+    """``float(text)``, or the argparse error that says it is not a number."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _share(text: str) -> float:
+    """An argparse type (and split shares): a finite number."""
+    value = _number(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
@@ -167,10 +172,7 @@ def _port(text: str) -> int:
 
 def _seconds(text: str) -> float:
     """An argparse type: a finite number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, not {text}")
     return value
@@ -178,10 +180,7 @@ def _seconds(text: str) -> float:
 
 def _mebibytes(text: str) -> float:
     """An argparse type: a finite number of MiB, more than 0 (and at most 1 TiB)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0 < value <= 1024 * 1024:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1048576 MiB, not {text}")
     return value
@@ -323,12 +322,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run_admin(args: argparse.Namespace) -> int:
-    token = args.admin_token or os.environ.get("KAMELEOON_ADMIN_TOKEN")
-    token = token or read_admin_token(args.data_dir or default_data_dir())
-    client = AdminClient(args.url, token)
     if not args.url.startswith(("http://", "https://")):
         print(f"error: --url must start with http:// or https://, not {args.url!r}", file=sys.stderr)
         return 2
+    token = args.admin_token or os.environ.get("KAMELEOON_ADMIN_TOKEN")
+    token = token or read_admin_token(args.data_dir or default_data_dir())
+    client = AdminClient(args.url, token)
     try:
         result = COMMANDS[args.command](client, args)
     except _BadInput as exc:
