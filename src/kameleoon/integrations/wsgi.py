@@ -73,9 +73,9 @@ def _sent_code(raw: str) -> str | None:
     for one cookie it refuses (a space or ``@`` in a name, a bare word, a JSON value), which
     would give the visitor a new code on every request."""
     sent = None
-    for part in raw.split(";"):
-        name, separator, value = part.partition("=")
-        if separator and name.strip() == COOKIE_NAME:
+    for name, part in _cookies_of(raw):
+        _, separator, value = part.partition("=")
+        if separator and name == COOKIE_NAME:
             value = value.strip()
             quoted = len(value) >= 2 and value[0] == value[-1] == '"'
             sent = value[1:-1] if quoted else value
@@ -84,9 +84,15 @@ def _sent_code(raw: str) -> str | None:
 
 def _with_visitor_code(raw: str, code: str) -> str:
     """The ``Cookie`` header ``raw`` with its visitor-code cookie (if any) replaced by ``code``."""
-    parts = (part.strip() for part in raw.split(";"))
-    kept = [part for part in parts if part and part.split("=", 1)[0].strip() != COOKIE_NAME]
+    kept = [part for name, part in _cookies_of(raw) if name != COOKIE_NAME]
     return "; ".join([*kept, f"{COOKIE_NAME}={code}"])
+
+
+def _cookies_of(raw: str) -> list[tuple[str, str]]:
+    """(name, whole ``name=value`` text) of each cookie of the ``Cookie`` header ``raw``, both
+    stripped, in order."""
+    parts = (part.strip() for part in raw.split(";"))
+    return [(part.split("=", 1)[0].strip(), part) for part in parts if part]
 
 
 def update_cookie(client: KameleoonClient, code: str, jar: SimpleCookie) -> None:
