@@ -228,7 +228,11 @@ def test_interpreter_exit_flushes(server: FaultServer) -> None:
 
 # -- the tracker on its own (bounds and crashes) -----------------------------------------------
 def tracker(
-    server: FaultServer, store: VisitorStore, config: Callable[[], Configuration], **options: Any
+    server: FaultServer,
+    store: VisitorStore,
+    config: Callable[[], Configuration],
+    interval: float = 0.1,
+    **options: Any,
 ) -> Tracker:
     return Tracker(
         store,
@@ -236,7 +240,7 @@ def tracker(
         Endpoints("s1", server.url, None),
         Urllib3Transport(),
         None,
-        0.1,
+        interval,
         1.0,
         logging.getLogger("kameleoon.tests"),
         retry_backoff=Backoff(0.2, 0.4),

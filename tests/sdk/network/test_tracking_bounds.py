@@ -22,7 +22,7 @@ from kameleoon._network.endpoints import Endpoints
 from kameleoon._network.resolver import resolve
 from kameleoon._network.token import TokenSource
 from kameleoon._network.tracker import MAX_BODY_CHARS, Tracker
-from kameleoon._network.transport import Request, Response, Urllib3Transport
+from kameleoon._network.transport import Request, Response
 from kameleoon._visitors import pending
 from kameleoon._visitors.data import add_conversion, store_custom_data
 from kameleoon._visitors.record import Visitor
@@ -31,6 +31,8 @@ from kameleoon.data import Conversion, PageView, UniqueIdentifier, UserAgent
 
 from .conftest import eventually
 from .fault_server import FaultServer, datafile
+from .test_tracker import goals
+from .test_tracker import tracker as base_tracker
 
 LOG = logging.getLogger("kameleoon.tests")
 
@@ -120,26 +122,11 @@ def test_halving_a_rejected_body_keeps_each_visitors_user_agent() -> None:
 
 # -- the tracker -------------------------------------------------------------------------------
 def tracker(server: FaultServer, store: VisitorStore, interval: float, **options: Any) -> Tracker:
+    """test_tracker's tracker, with the store handing departing visitors over to it."""
     config = parse_configuration(datafile())
-    job = Tracker(
-        store,
-        lambda: config,
-        Endpoints("s1", server.url, None),
-        Urllib3Transport(),
-        None,
-        interval,
-        2.0,
-        LOG,
-        retry_backoff=Backoff(0.2, 0.4),
-        **options,
-    )
+    job = base_tracker(server, store, lambda: config, interval, **options)
     store._on_drop = job.adopt
     return job
-
-
-def goals(server: FaultServer) -> list[int]:
-    lines = server.tracking_lines()
-    return sorted(int(line["goalId"]) for line in lines if line["eventType"] == "conversion")
 
 
 def test_the_final_flush_sends_everything_past_the_body_cap(server: FaultServer) -> None:
