@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kameleoon import _cookies
 from kameleoon._config import MAX_SECONDS
 from kameleoon._engine.model import UNKNOWN_RULE
-from kameleoon._network.transport import Request, Response, TransportError, is_expected
+from kameleoon._network.transport import Request, Response, TransportError, Urllib3Transport, is_expected
 from kameleoon._visitors.data import (
     DataContext,
     add_conversion,
@@ -96,11 +96,21 @@ class RemoteData:
             return None
         return response
 
-    async def _send_async(self, request: Request) -> Response | None:
+    def _aiohttp(self) -> bool:
+        """Whether the async twins go through aiohttp: only when it is installed and the client
+        sends through the network transport itself (an offline client, or one given a test
+        double such as :class:`kameleoon.testing.MockTransport`, keeps its own transport)."""
+        from kameleoon._network import async_transport
+
+        return isinstance(self._client._transport, Urllib3Transport) and async_transport.available()
+
+    async def _send_async(self, request: Request, started: float) -> Response | None:
+        """Like :meth:`_send`, on the running loop; the call's deadline counts from
+        ``started`` (a :func:`time.monotonic` instant taken when the call began)."""
         from kameleoon._network import async_transport
 
         client = self._client
-        deadline = time.monotonic() + request.timeout
+        deadline = started + request.timeout
         try:
             token = await self._token_async(deadline)
             response = await async_transport.send(request.with_token(token).with_timeout(_left(deadline)))
@@ -141,13 +151,12 @@ class RemoteData:
         return self._json(self._send(self._map_request(key, timeout)))
 
     async def get_remote_data_async(self, key: str, timeout: float | None) -> Any:
-        from kameleoon._network import async_transport
-
-        if not async_transport.available():
+        started = time.monotonic()
+        if not self._aiohttp():
             return await self._in_thread(
                 "get_remote_data", timeout, lambda left: self.get_remote_data(key, left), None
             )
-        return self._json(await self._send_async(self._map_request(key, timeout)))
+        return self._json(await self._send_async(self._map_request(key, timeout), started))
 
     def get_remote_visitor_data(
         self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
@@ -158,9 +167,8 @@ class RemoteData:
     async def get_remote_visitor_data_async(
         self, code: str, add_data: bool, timeout: float | None, data_filter: Any, unique: bool | None
     ) -> list[Any]:
-        from kameleoon._network import async_transport
-
-        if not async_transport.available():
+        started = time.monotonic()
+        if not self._aiohttp():
             self._identifier_step(code, unique)  # local, at once: not lost if the call times out
 
             def call(left: float) -> list[Any]:
@@ -168,7 +176,7 @@ class RemoteData:
 
             return await self._in_thread("get_remote_visitor_data", timeout, call, [])
         request = self._prepare_visitor(code, data_filter, unique, timeout)
-        return self._visitor_result(code, await self._send_async(request), add_data)
+        return self._visitor_result(code, await self._send_async(request, started), add_data)
 
     def get_visitor_warehouse_audience(
         self, code: str, index: int, warehouse_key: str | None, timeout: float | None
@@ -180,17 +188,16 @@ class RemoteData:
     async def get_visitor_warehouse_audience_async(
         self, code: str, index: int, warehouse_key: str | None, timeout: float | None
     ) -> CustomData | None:
-        from kameleoon._network import async_transport
-
+        started = time.monotonic()
         valid = _cookies.validate_visitor_code(code)  # raises at once, whatever the path
-        if not async_transport.available():
+        if not self._aiohttp():
             return await self._in_thread(
                 "get_visitor_warehouse_audience",
                 timeout,
                 lambda left: self.get_visitor_warehouse_audience(valid, index, warehouse_key, left),
                 None,
             )
-        response = await self._send_async(self._map_request(warehouse_key or valid, timeout))
+        response = await self._send_async(self._map_request(warehouse_key or valid, timeout), started)
         return self._audience(valid, index, response)
 
     # -- interpretation -----------------------------------------------------------------------

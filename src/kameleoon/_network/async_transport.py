@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import math
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ _lock = threading.Lock()
 # loop -> (session, keeper generator); the keeper closes the session when the loop shuts down
 _sessions: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncIterator[None]]] = {}
 _abandoned: list[Any] = []
+_EXIT_CLOSE_SECONDS = 1.0  # how long exit waits for a loop on another thread to close its session
 
 
 def _aiohttp() -> Any:
@@ -93,7 +95,8 @@ async def send(request: Request) -> Response:
             request.url,
             data=request.body,
             headers=dict(request.headers),
-            timeout=aiohttp.ClientTimeout(total=request.timeout),
+            # aiohttp rounds deadlines above ``ceil_threshold`` (5 s) up to a whole second
+            timeout=aiohttp.ClientTimeout(total=request.timeout, ceil_threshold=math.inf),
             allow_redirects=False,
         ) as raw:
             body = await _read_body(raw)
@@ -115,16 +118,23 @@ async def _read_body(raw: Any) -> bytes:
 
 def _close_leftovers() -> None:
     """At exit: sessions of loops that never shut down. An idle loop is run to close them
-    properly; for a closed loop, aiohttp's synchronous close marks them closed (their sockets
-    go with the process)."""
+    properly, a loop running on another thread is asked to (for a second at most); for a
+    closed loop, aiohttp's synchronous close marks them closed (their sockets go with the
+    process). One session that fails to close does not keep the others open."""
     with _lock:
         entries = list(_sessions.items())
         _sessions.clear()
     for loop, (session, _) in entries:
-        if not loop.is_closed() and not loop.is_running():
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(session.close())
-                continue
+        with contextlib.suppress(Exception):
+            _close_on(loop, session)
+
+
+def _close_on(loop: asyncio.AbstractEventLoop, session: Any) -> None:
+    if loop.is_running():
+        asyncio.run_coroutine_threadsafe(session.close(), loop).result(_EXIT_CLOSE_SECONDS)
+    elif not loop.is_closed():
+        loop.run_until_complete(session.close())
+    else:
         _close_synchronously(session)
 
 

@@ -108,10 +108,15 @@ async def call_within(deadline: float, call: Callable[[float], T]) -> T:
     import asyncio  # deferred: the sync SDK imports this module (join_by, the resolver's pool)
 
     future = asyncio.wrap_future(_pool.submit(call, deadline))
+    # asyncio.wait, not wait_for: before Python 3.12, wait_for returns the result when the
+    # job ends just as the caller is cancelled, and the cancellation is lost.
     try:
-        return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()) + GRACE)
-    except asyncio.TimeoutError:
-        raise Expired("the call's timeout expired before its worker thread finished") from None
+        await asyncio.wait({future}, timeout=max(0.0, deadline - time.monotonic()) + GRACE)
+    finally:
+        future.cancel()  # a job not yet started is skipped; no-op when it is done
+    if future.cancelled():
+        raise Expired("the call's timeout expired before its worker thread finished")
+    return future.result()
 
 
 def start_daemon(target: Callable[[], object], name: str) -> threading.Thread | None:

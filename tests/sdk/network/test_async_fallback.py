@@ -141,3 +141,25 @@ def test_a_worker_gets_what_remains_of_the_deadline() -> None:
         return await workers.call_within(time.monotonic() + 5.0, lambda left: left)
 
     assert 0.0 < asyncio.run(run()) <= 5.0
+
+
+def test_a_cancellation_arriving_as_the_job_ends_is_not_lost() -> None:
+    """The job ends while the loop is busy, and the caller is cancelled in that same moment:
+    the call raises ``CancelledError`` (``asyncio.wait_for`` before Python 3.12 returned the
+    result instead, and ``asyncio.timeout`` or a ``TaskGroup`` around the call never ended it)."""
+    release = threading.Event()
+
+    def job(left: float) -> str:
+        release.wait(5)
+        return "done"
+
+    async def run() -> None:
+        task = asyncio.ensure_future(workers.call_within(time.monotonic() + 5.0, job))
+        await asyncio.sleep(0.05)  # the task now waits for the job
+        release.set()
+        time.sleep(0.2)  # the loop is busy while the job ends ...
+        task.cancel()  # ... and the cancellation comes before the loop saw the job end
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
