@@ -17,8 +17,9 @@ The deadline is process-wide (:func:`configure`): uvicorn creates the protocol o
 and its worker processes import this module afresh, so each sets it from its settings.
 
 A request head (request line and headers) longer than :data:`MAX_HEAD_BYTES` gets ``431
-Request Header Fields Too Large`` and the connection is closed: uvicorn bounds neither, and the
-parser's work on an endless header grows with the square of its length.
+Request Header Fields Too Large`` and the connection is closed, whether it arrives in one read
+or in many: uvicorn bounds neither, and the parser's work on an endless header grows with the
+square of its length.
 
 The protocol also answers most ``POST /visit/events`` requests itself (``events.answer_soon``)
 instead of running uvicorn's ASGI cycle for them: the server's most frequent request costs about
@@ -113,22 +114,30 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         state = getattr(self.app, "state", None)  # the ServerApp's (not uvicorn middleware's)
         self._state = state if isinstance(state, ServerState) else None
         self._events: _EventsRequest | None = None  # the request being read, if a fast one
-        self._in_head = True  # between a request's first byte (or the connection's) and its body
+        self._in_head = True  # from the end of a request (or the connection's start) to its body
         self._head_bytes = 0
+        self._head_tail = b""  # the last bytes of the head so far: its end may straddle reads
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        in_head = self._in_head
+        if self._in_head and self._head_too_large(data) and not self.transport.is_closing():
+            self._disarm()
+            self.transport.write(_HEAD_TOO_LARGE)
+            self.transport.close()
+            return
         super().data_received(data)
-        if in_head and self._in_head:  # every byte of ``data`` belongs to one head
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self._disarm()
-                self.transport.write(_HEAD_TOO_LARGE)
-                self.transport.close()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Counts the bytes of ``data`` that belong to the head being received (up to its blank
+        line), before the parser sees them; whether the head now exceeds the limit."""
+        window = self._head_tail + data if self._head_tail else data
+        end = window.find(b"\r\n\r\n")
+        self._head_bytes += len(data) if end < 0 else end + 4 - len(self._head_tail)
+        self._head_tail = window[-3:]
+        return self._head_bytes > MAX_HEAD_BYTES
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -137,7 +146,6 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._events = None
-        self._in_head, self._head_bytes = True, 0
         self._arm()
 
     def on_headers_complete(self) -> None:
@@ -158,6 +166,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_head, self._head_bytes, self._head_tail = True, 0, b""  # the next request's
         request, self._events = self._events, None
         if request is None:
             super().on_message_complete()

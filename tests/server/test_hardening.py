@@ -3,6 +3,7 @@ a 500, and one bad line costs only itself (both back ends)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -117,6 +118,45 @@ def test_a_request_head_too_large_is_refused_and_closed(live: LiveServer) -> Non
         except ConnectionResetError:  # closed with bytes of ours unread: the kernel resets
             pass
     assert live.http.get("/api/health").status_code == 200
+
+
+def _refused_as_too_large(sock: Any) -> bool:
+    reader = Reader(sock)
+    try:
+        status, _, _ = reader.answer()
+        return status == 431 and reader.closed()
+    except ConnectionResetError:  # closed with bytes of ours unread: the kernel resets
+        return True
+
+
+@pytest.mark.parametrize("before", [0, 1], ids=["first request", "after a keep-alive request"])
+def test_a_request_head_too_large_in_one_write_is_refused(live: LiveServer, before: int) -> None:
+    """The limit holds when the whole head arrives at once, for every request of a connection."""
+    small = b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
+    with connect(live) as sock:
+        for _ in range(before):
+            sock.sendall(small)
+            assert Reader(sock).answer()[0] == 200
+        long_header = b"X-Long: " + b"a" * (MAX_HEAD_BYTES + 1000) + b"\r\n"
+        with contextlib.suppress(OSError):
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: t\r\n" + long_header + b"\r\n")
+        assert _refused_as_too_large(sock)
+
+
+def test_a_head_ending_across_two_writes_does_not_count_the_body(live: LiveServer, site: Site) -> None:
+    """The blank line that ends a head may be split between two reads: the body that follows
+    it in the second one is not counted as head."""
+    token = live.token(site)
+    body = "\n".join(good(f"split{n}", f"SPLIT{n}") for n in range(3 * MAX_HEAD_BYTES // 80)).encode()
+    head = (
+        f"POST /visit/events?siteCode={site.code} HTTP/1.1\r\nHost: t\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with connect(live) as sock:
+        sock.sendall(head[:-1])
+        time.sleep(0.2)  # two reads on the server's side
+        sock.sendall(head[-1:] + body)
+        assert Reader(sock).answer()[0] == 204
 
 
 def test_a_large_body_in_one_read_is_not_a_large_head(live: LiveServer, site: Site) -> None:
