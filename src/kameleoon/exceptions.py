@@ -14,12 +14,13 @@ Every exception derives from :class:`KameleoonError`, and every message starts w
     │   └── FeatureVariableNotFound     unknown variable (or variation) key
     ├── FeatureError                    "Feature error: <what>"
     │   └── FeatureEnvironmentDisabled  the feature is off for the configured environment
-    └── VisitorCodeInvalid              empty visitor code, or longer than 255 characters
+    └── VisitorCodeInvalid              visitor code not a string, empty, or over 255 characters
 
 Flag evaluation raises only ``VisitorCodeInvalid``, ``FeatureNotFound``,
 ``FeatureEnvironmentDisabled``, ``FeatureVariationNotFound`` and ``FeatureVariableNotFound``;
-configuration objects raise ``ConfigException`` subclasses; the factory raises
-``SiteCodeIsEmpty`` and ``ConfigFileNotFound``.
+configuration objects raise ``ConfigException`` and its subclasses; the factory raises
+``SiteCodeIsEmpty`` and, from its configuration, ``ConfigException`` and its subclasses (and
+``TypeError`` for a ``config`` that is not a :class:`KameleoonClientConfig`).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class FeatureEnvironmentDisabled(FeatureError):
 
 
 class VisitorCodeInvalid(KameleoonError):
-    """The visitor code is empty or longer than 255 characters."""
+    """The visitor code is not a string, is empty, or is longer than 255 characters."""
 
     def __init__(self, reason: str = "") -> None:
         super().__init__(f"Visitor code not valid: {reason}")

@@ -2,7 +2,7 @@
 
 ::
 
-    from kameleoon.testing import create_client, flush_tracking
+    from kameleoon.testing import client_transport, create_client, flush_tracking
 
     client = create_client({"featureFlags": [...]})          # a dict, JSON text or a path
     assert client.get_feature_variation_key("visitor-1", "new_checkout") == "on"

@@ -207,7 +207,8 @@ def _add_serve(sub: Any) -> None:
     where.add_argument(
         "--data-dir",
         type=Path,
-        help="data directory (default $KAMELEOON_DATA_DIR or ~/.local/share/kameleoon-server)",
+        help="data directory (default $KAMELEOON_DATA_DIR, else $XDG_DATA_HOME/kameleoon-server,"
+        " else ~/.local/share/kameleoon-server)",
     )
     where.add_argument("--db", help="database URL, e.g. sqlite:////var/lib/kameleoon/kameleoon.db")
     p.add_argument("--demo", action="store_true", help="create (once) and print a demo site")

@@ -51,7 +51,7 @@ PARAMS: Final = (
         "breakdown",
         {"type": "string", "default": "none"},
         "browser, device, os, or a custom-data index (e.g. 2): results per value, at most 20 slices"
-        " (with 20 values or more: the 19 largest + (other)).",
+        " (with more than 20 values: the 19 largest + (other)).",
     ),
     Param(
         "from",
