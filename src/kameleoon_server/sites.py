@@ -62,6 +62,7 @@ class SiteRegistry:
         self._sites: dict[str, SiteState] = {}
         self._missing: dict[str, float] = {}
         self._announced: dict[str, int] = {}  # latest version announced per site code
+        self._changes: dict[str, int] = {}  # changes announced per site code, deletions included
 
     async def get(self, code: str) -> SiteState | None:
         known, site = self.cached(code)
@@ -76,9 +77,7 @@ class SiteRegistry:
         return self._missing.get(code, 0.0) > time.monotonic(), None
 
     async def refresh(self, code: str) -> SiteState | None:
-        record = await self._storage.get_site(code)
-        while record is not None and record.version < self._announced.get(code, 0):
-            record = await self._storage.get_site(code)  # a change landed while we were reading
+        record = await self._read(code)
         if record is None:
             if len(self._missing) > 10_000:
                 self._missing.clear()
@@ -92,7 +91,20 @@ class SiteRegistry:
         self._sites[code] = site
         return site
 
+    async def _read(self, code: str) -> SiteRecord | None:
+        """The site's record, read again while a change was announced during the read (the
+        read may have seen the database before it: a deleted site must not come back) or the
+        record is older than the latest announced version."""
+        while True:
+            changes = self._changes.get(code, 0)
+            record = await self._storage.get_site(code)
+            if self._changes.get(code, 0) != changes:
+                continue
+            if record is None or record.version >= self._announced.get(code, 0):
+                return record
+
     def on_change(self, change: ConfigChange) -> None:
+        self._changes[change.site_code] = self._changes.get(change.site_code, 0) + 1
         if not change.deleted:
             self._announced[change.site_code] = change.version
         else:
