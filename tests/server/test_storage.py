@@ -52,6 +52,18 @@ def test_ingest_is_idempotent_per_site_identity_and_nonce(new_storage: NewStorag
     assert [(e.identity, e.nonce) for e in events] == [("v", "N1"), ("v", "N2"), ("u", "N1")]
 
 
+def test_visitor_events_come_in_the_order_they_were_received(new_storage: NewStorage) -> None:
+    """One write may store a later request's lines first (its ids are then lower): the events
+    still come oldest first by reception time, ids ordering those received together."""
+
+    async def body(s: Storage) -> list[str]:
+        await s.ingest([row(1, "v", "LATER", t=2_000)], [])
+        await s.ingest([row(1, "v", "FIRST", t=1_000), row(1, "v", "SECOND", t=1_000)], [])
+        return [e.nonce for e in await s.visitor_events(1, ["v"], 10)]
+
+    assert run(new_storage(ingest_process=False), body) == ["FIRST", "SECOND", "LATER"]
+
+
 def test_many_rows_are_written_in_chunks_and_all_land(new_storage: NewStorage) -> None:
     rows = [row(1, f"v{i % 13}", f"N{i}") for i in range(700)]  # 256+256+32*5+4*7+1*0... every chunk size
 

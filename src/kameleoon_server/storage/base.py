@@ -82,6 +82,19 @@ class StoredEvent:
     bot: bool
     line: str
 
+    @classmethod
+    def received_in_order(cls, rows: Sequence[Sequence[Any]]) -> list[StoredEvent]:
+        """The events of ``SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line``
+        rows, in the order they were received: by reception time, then id. (Ids alone are not
+        that order: one write may store a later request's lines before an earlier one's.)"""
+        events = [cls(r[0], r[1], bool(r[2]), r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+        events.sort(key=_reception)
+        return events
+
+
+def _reception(event: StoredEvent) -> tuple[int, int]:
+    return event.time_ms, event.id
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigChange:
@@ -170,7 +183,8 @@ class Storage(Protocol):
         else None (then call :meth:`ingest_body`). Event-loop thread only."""
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
-        """The latest ``limit`` events of these identities, oldest first."""
+        """The latest ``limit`` events of these identities, oldest first (in the order they were
+        received, :meth:`StoredEvent.received_in_order`)."""
 
     async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
         """Visitor codes linked to a user id by mapping-identifier custom data."""

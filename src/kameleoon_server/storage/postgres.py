@@ -370,10 +370,7 @@ class PostgresStorage:
             "SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line FROM events"
             " WHERE site_id = %s AND identity = ANY(%s) ORDER BY id DESC LIMIT %s"
         )
-        rows = await self._all(sql, (site_id, list(identities), limit))
-        return [
-            StoredEvent(r[0], r[1], bool(r[2]), r[3], r[4], r[5], bool(r[6]), r[7]) for r in reversed(rows)
-        ]
+        return StoredEvent.received_in_order(await self._all(sql, (site_id, list(identities), limit)))
 
     async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
         sql = "SELECT visitor_code FROM visitor_links WHERE site_id = %s AND user_id = %s ORDER BY time_ms"

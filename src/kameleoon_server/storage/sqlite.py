@@ -392,11 +392,7 @@ class SQLiteStorage:
                 "SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line FROM events"
                 f" WHERE site_id = ? AND identity IN ({marks}) ORDER BY id DESC LIMIT ?"
             )
-            rows = conn.execute(sql, (site_id, *identities, limit)).fetchall()
-            return [
-                StoredEvent(r[0], r[1], bool(r[2]), r[3], r[4], r[5], bool(r[6]), r[7])
-                for r in reversed(rows)
-            ]
+            return StoredEvent.received_in_order(conn.execute(sql, (site_id, *identities, limit)).fetchall())
 
         return await self._read(get) if identities else []
 
