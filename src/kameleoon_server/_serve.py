@@ -143,13 +143,17 @@ def _serve_workers(
 
 
 def _sqlite_problem(url: str) -> str | None:
-    """Why the SQLite database of ``url`` cannot be used (not a database, unreadable), or None.
-    A missing file is fine: it is created."""
+    """Why the SQLite database of ``url`` cannot be used (not a database, cannot be opened), or
+    None. A missing file is fine: it is created."""
     path = url.removeprefix("sqlite:///")
     if url.startswith("sqlite:///") and os.path.exists(path):
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
                 conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.OperationalError as exc:  # e.g. a read-only directory: WAL writes beside the file
+            return (
+                f"cannot open {path} ({exc}): the file must be readable and writable, its directory writable"
+            )
         except sqlite3.Error as exc:
             return f"{path} is not a usable SQLite database ({exc})"
     return None

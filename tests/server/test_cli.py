@@ -170,6 +170,10 @@ def test_migrate_and_serve_report_unusable_targets(
     broken.write_bytes(b"this is not a database" * 100)
     assert cli.main(["migrate", "--db", f"sqlite:///{broken}"]) == 2
     assert "is not a usable SQLite database" in capsys.readouterr().err
+    unopenable = tmp_path / "unopenable.db"
+    unopenable.mkdir()  # (as a read-only directory would, opening fails before any read)
+    assert cli.main(["migrate", "--db", f"sqlite:///{unopenable}"]) == 2
+    assert f"error: cannot open {unopenable}" in capsys.readouterr().err
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     assert cli.main(["migrate", "--data-dir", str(a_file)]) == 1
