@@ -37,10 +37,15 @@ def test_encode_like_encode_uri_component(text: str, encoded: str) -> None:
     assert encode(text) == encoded
 
 
+def _without_lone_surrogates(text: str) -> str:
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
 @given(st.text())
 def test_encode_writes_what_urllib_quote_writes(text: str) -> None:
-    """The translate-table encoder gives urllib's text for any string, surrogates included."""
-    assert encode(text) == quote(text, safe="()*!'", errors="surrogatepass")
+    """The translate-table encoder gives urllib's text for any string (lone surrogates, which
+    have no UTF-8 form, as U+FFFD)."""
+    assert encode(text) == quote(_without_lone_surrogates(text), safe="()*!'")
 
 
 @given(
@@ -85,9 +90,27 @@ def test_the_params_cache_is_bounded() -> None:
     assert len(lines._PARAMS) == 5
 
 
-def test_encode_keeps_lone_surrogates_encodable() -> None:
-    """A lone surrogate is encoded (as its UTF-8 surrogate bytes) rather than failing."""
-    assert encode("\ud800") == "%ED%A0%80"
+def test_encode_sends_lone_surrogates_as_the_replacement_character() -> None:
+    """A lone surrogate is sent as U+FFFD (valid UTF-8, as the WHATWG URL standard does), not as
+    its surrogate bytes, which a collector cannot decode; the text around it is kept."""
+    assert encode("v\ud800") == "v%EF%BF%BD"
+    assert encode("\udc00/é") == "%EF%BF%BD%2F%C3%A9"
+    assert bytes.fromhex(encode("\ud83d\ude00").replace("%", "")).decode("utf-8") == "\ufffd\ufffd"
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (7, "index=7&"),
+        ("8", "index=8&"),
+        ("7&goalId=1\nx", "index=7%26goalId%3D1%0Ax&"),
+        (1e16, "index=1e%2B16&"),
+    ],
+)
+def test_a_custom_data_index_that_is_not_an_int_is_percent_encoded(index: Any, expected: str) -> None:
+    """add_data keeps any index as given: one that is not an int cannot add parameters or lines."""
+    params = lines.custom_data(index, ("a",), False)
+    assert params is not None and expected in params and params.count("&") == 3
 
 
 def test_query_omits_empty_values_and_keeps_order() -> None:

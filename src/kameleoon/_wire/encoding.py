@@ -14,12 +14,21 @@ _NOTHING_TO_ESCAPE = re.compile(r"[A-Za-z0-9_.\-~()*!']*").fullmatch  # most val
 _BYTES = [chr(b) if _NOTHING_TO_ESCAPE(chr(b)) else f"%{b:02X}" for b in range(256)]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def encode(value: str) -> str:
     """Percent-encodes like JavaScript's ``encodeURIComponent`` (UTF-8, ``%20`` for spaces):
-    the text of ``urllib.parse.quote(value, safe="()*!'", errors="surrogatepass")``."""
+    the text of ``urllib.parse.quote(value, safe="()*!'")``. A lone surrogate, which has no
+    UTF-8 form, is sent as U+FFFD, as the WHATWG URL standard does (its surrogate bytes would
+    not be UTF-8, and a collector would drop the line)."""
     if (value.isalnum() and value.isascii()) or _NOTHING_TO_ESCAPE(value) is not None:
         return value
-    return value.encode("utf-8", "surrogatepass").decode("latin-1").translate(_BYTES)
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        data = _SURROGATE.sub("\ufffd", value).encode("utf-8")
+    return data.decode("latin-1").translate(_BYTES)
 
 
 def query(params: Iterable[tuple[str, object]]) -> str:

@@ -140,7 +140,8 @@ def custom_data(index: Any, values: tuple[Any, ...], mapping_identifier: bool) -
     if key is not None and (cached := _PARAMS.get(key)) is not None:
         return cached
     counts = _values_count_map(values)
-    text = f"eventType=customData&index={index}&valuesCountMap={encode(counts)}&overwrite=true"
+    index_text = index if index.__class__ is int else encode(str(index))  # add_data keeps any index
+    text = f"eventType=customData&index={index_text}&valuesCountMap={encode(counts)}&overwrite=true"
     params = f"{text}&mappingIdentifier=true" if mapping_identifier else text
     return params if key is None else _remember(key, params)
 
