@@ -165,6 +165,13 @@ def _decision(name: str, doc: str, *, flag_too: bool) -> Callable[..., Any]:
     return decide
 
 
+def _printable_ids(experiment_id: Any, variation_id: Any) -> bool:
+    """Whether ids from the configuration can be printed into the engine tracking code as they
+    are (numbers, or ``None``): any other value (a string id in a malformed or tampered
+    configuration) could inject script into the page, and its assignment is left out."""
+    return all(value is None or value.__class__ in (int, float) for value in (experiment_id, variation_id))
+
+
 class KameleoonClient:
     """Decides feature flags and experiments for visitors, and reports what it decided.
 
@@ -521,8 +528,8 @@ class KameleoonClient:
         if assigned:
             now = time.time()
             for experiment_id, assignment in list(assigned.items()):
-                variation_id = assignment[0]
-                if now - assignment[2] < _TRACKING_CODE_WINDOW:
+                variation_id, recent = assignment[0], now - assignment[2] < _TRACKING_CODE_WINDOW
+                if recent and _printable_ids(experiment_id, variation_id):
                     parts.append(
                         f"window.kameleoonQueue.push(['Experiments.assignVariation',{experiment_id},{variation_id}]);"
                         f"window.kameleoonQueue.push(['Experiments.trigger',{experiment_id},true]);"

@@ -462,6 +462,26 @@ def test_engine_tracking_code(client: KameleoonClient, monkeypatch: pytest.Monke
     assert client.get_engine_tracking_code("visitor_8") == prefix
 
 
+def test_engine_tracking_code_leaves_out_ids_that_are_not_numbers(client: KameleoonClient) -> None:
+    """A string id in a malformed or tampered configuration is not printed into the page's
+    script (it could close the script tag or call a function); numeric ids still are."""
+    evil_experiment: Any = "1]);</script><script>alert(document.cookie)</script>//"
+    evil_variation: Any = "2'+alert(1)+'"
+    flags = [
+        flag("evil_experiment", [rule(1, experiment_id=evil_experiment, entries=[entry("on", 2, 1.0)])]),
+        flag("evil_variation", [rule(2, experiment_id=31, entries=[entry("on", evil_variation, 1.0)])]),
+        flag("good", [rule(3, experiment_id=41, entries=[entry("on", 42, 1.0)])]),
+    ]
+    update_configuration(client, document(*flags))
+    for key in ("evil_experiment", "evil_variation", "good"):
+        assert client.get_feature_variation_key("v-js", key) == "on"
+    assert client.get_engine_tracking_code("v-js") == (
+        "window.kameleoonQueue=window.kameleoonQueue||[];"
+        "window.kameleoonQueue.push(['Experiments.assignVariation',41,42]);"
+        "window.kameleoonQueue.push(['Experiments.trigger',41,true]);"
+    )
+
+
 @pytest.mark.parametrize("code", ["", None, 5, "x" * 300])
 def test_engine_tracking_code_does_not_validate(client: KameleoonClient, code: Any) -> None:
     """get_engine_tracking_code never raises for odd codes."""
