@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from kameleoon_server._integers import parse_int
-
 OPERATORS: Final = frozenset(
     {"UNDEFINED", "CONTAINS", "EXACT", "REGULAR_EXPRESSION", "LOWER", "EQUAL", "GREATER", "TRUE", "FALSE"}
     | {"AMONG_VALUES", "ANY"}
@@ -36,6 +34,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _one_of(value: Any, names: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in names  # (a list or an object is not hashable)
+
+
+def custom_data_index(text: Any) -> int | None:
+    """The index a ``customDataIndex`` names as the SDK reads it (a string of decimal digits),
+    or None: the SDK reads anything else as -1, an index that never has data."""
+    return int(text) if isinstance(text, str) and text.isdecimal() else None
+
+
 def _regex_error(pattern: Any) -> str | None:
     try:
         re.compile(str(pattern))
@@ -46,7 +54,7 @@ def _regex_error(pattern: Any) -> str | None:
 
 def _string(field: str, op_field: str) -> Check:
     def check(c: dict[str, Any]) -> Iterator[str]:
-        if c.get(op_field) not in STRING_MATCH:
+        if not _one_of(c.get(op_field), STRING_MATCH):
             yield f"{op_field} must be one of {sorted(STRING_MATCH)}"
         if not isinstance(c.get(field), str):
             yield f"{field} must be a string"
@@ -58,7 +66,7 @@ def _string(field: str, op_field: str) -> Check:
 
 def _number(field: str) -> Check:
     def check(c: dict[str, Any]) -> Iterator[str]:
-        if c.get("matchType") not in NUMBER_MATCH:
+        if not _one_of(c.get("matchType"), NUMBER_MATCH):
             yield f"matchType must be one of {sorted(NUMBER_MATCH)}"
         if not _is_number(c.get(field)):
             yield f"{field} must be a number"
@@ -82,14 +90,14 @@ def _version(c: dict[str, Any]) -> Iterator[str]:
     parts = str(version).split(".")
     if not all(p.isascii() and p.isdigit() for p in parts[:3]):
         yield "version must look like 1, 1.2 or 1.2.3"
-    if c.get("versionMatchType") not in NUMBER_MATCH:
+    if not _one_of(c.get("versionMatchType"), NUMBER_MATCH):
         yield f"versionMatchType must be one of {sorted(NUMBER_MATCH)} when a version is given"
 
 
 def _custom_datum(c: dict[str, Any]) -> Iterator[str]:
     op = c.get("valueMatchType")
-    if op in ("UNDEFINED", "TRUE", "FALSE", "ANY"):
-        return
+    if not isinstance(op, str) or op in ("UNDEFINED", "TRUE", "FALSE", "ANY"):
+        return  # (an operator that is not a string is reported with the operators)
     value = c.get("value")
     if not isinstance(value, str):
         yield "value must be a string"
@@ -188,9 +196,9 @@ def _condition_errors(c: Any, strict: bool) -> Iterator[str]:
     if kind == "CUSTOM_DATUM":  # the SDK itself rejects these (§1.10)
         if not isinstance(c.get("customDataIndex"), str):
             yield 'customDataIndex must be a string holding an integer (e.g. "0")'
-        elif strict and parse_int(c["customDataIndex"]) is None:
-            yield "customDataIndex must hold an integer"
-        if c.get("valueMatchType") not in OPERATORS:
+        elif strict and custom_data_index(c["customDataIndex"]) is None:
+            yield "customDataIndex must be digits only (the SDK reads anything else as no index)"
+        if not _one_of(c.get("valueMatchType"), OPERATORS):
             yield f"valueMatchType must be one of {sorted(OPERATORS)}"
     if "isInclude" in c and strict and not isinstance(c["isInclude"], bool):
         yield "isInclude must be true or false"
@@ -237,8 +245,8 @@ def conditions_data_errors(data: Any, strict: bool) -> list[str]:
 
 def referenced(data: Any, targeting_type: str, field: str) -> list[Any]:
     """Values of ``field`` in the conditions of a type (e.g. SEGMENT → segmentId)."""
-    if not isinstance(data, dict):
-        return []
-    groups = [g for g in data.get("firstLevel") or [] if isinstance(g, dict)]
-    conditions = [c for g in groups for c in g.get("conditions") or [] if isinstance(c, dict)]
+    groups = data.get("firstLevel") if isinstance(data, dict) else None
+    groups = [g for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
+    lists = [g.get("conditions") for g in groups]
+    conditions = [c for items in lists if isinstance(items, list) for c in items if isinstance(c, dict)]
     return [c.get(field) for c in conditions if c.get("targetingType") == targeting_type]

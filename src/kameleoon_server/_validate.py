@@ -11,8 +11,8 @@ import re
 from collections import defaultdict
 from typing import Any, Final
 
-from kameleoon_server._conditions import conditions_data_errors, referenced
-from kameleoon_server._integers import MAX_ID, parse_int
+from kameleoon_server._conditions import conditions_data_errors, custom_data_index, referenced
+from kameleoon_server._integers import MAX_ID
 from kameleoon_server.model import (
     DEFAULT_ENVIRONMENT,
     CustomDataDefinition,
@@ -66,8 +66,8 @@ def variable_errors(variable: Variable) -> list[str]:
     if variable.type == "JSON":
         try:
             json.loads(value)
-        except ValueError:
-            return [f"{where}: value must be a string holding valid JSON"]
+        except (ValueError, RecursionError):
+            return [f"{where}: value must be a string holding valid JSON (nested at most a few hundred deep)"]
     return key_errors("variable", variable.key)
 
 
@@ -139,15 +139,20 @@ def _segment_cycle(model: SiteModel, start: int) -> bool:
     return False
 
 
+def _ids(values: list[Any]) -> list[int]:
+    """The integers among referenced values (the others are reported by the condition checks)."""
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
 def segment_errors(model: SiteModel, segment: Segment) -> list[str]:
     errors = conditions_data_errors(segment.conditions_data, strict=True)
-    for target in referenced(segment.conditions_data, "SEGMENT", "segmentId"):
+    for target in _ids(referenced(segment.conditions_data, "SEGMENT", "segmentId")):
         if model.segment(target) is None:
             errors.append(f"SEGMENT condition: segment {target} does not exist")
     if _segment_cycle(model, segment.id):
         errors.append("SEGMENT conditions must not refer back to this segment")
     flag_ids = {f.id for f in model.flags}
-    for flag_id in referenced(segment.conditions_data, "TARGET_FEATURE_FLAG", "featureFlagId"):
+    for flag_id in _ids(referenced(segment.conditions_data, "TARGET_FEATURE_FLAG", "featureFlagId")):
         if flag_id not in flag_ids:
             errors.append(f"TARGET_FEATURE_FLAG condition: flag id {flag_id} does not exist")
     return errors + _goal_and_custom_data_errors(model, segment)
@@ -158,12 +163,12 @@ def _goal_and_custom_data_errors(model: SiteModel, segment: Segment) -> list[str
     errors = [
         f"{kind} condition: goal {goal_id} does not exist"
         for kind in ("CONVERSIONS", "HEAT_SLICE")
-        for goal_id in referenced(segment.conditions_data, kind, "goalId")
-        if goal_id is not None and goal_id not in goal_ids
+        for goal_id in _ids(referenced(segment.conditions_data, kind, "goalId"))
+        if goal_id not in goal_ids
     ]
     indexes = {c.index for c in model.custom_data}
     texts = referenced(segment.conditions_data, "CUSTOM_DATUM", "customDataIndex")
-    numbers = [parse_int(t) for t in texts if isinstance(t, str)]
+    numbers = [custom_data_index(t) for t in texts]
     errors += [
         f"CUSTOM_DATUM condition: custom data index {n} is not defined"
         for n in numbers
@@ -245,7 +250,7 @@ def _refers_to(segment: Segment, kind: str, ident: Any) -> bool:
     for targeting_type, field in CONDITION_REFERENCES.get(kind, ()):
         values = referenced(segment.conditions_data, targeting_type, field)
         if kind == "custom_data":
-            values = [parse_int(v) for v in values if isinstance(v, str)]
+            values = [custom_data_index(v) for v in values]
         if ident in values:
             return True
     return False

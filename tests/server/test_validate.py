@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from kameleoon_server._conditions import conditions_data_errors
 from kameleoon_server._validate import (
     custom_data_errors,
     environments_errors,
@@ -201,7 +206,67 @@ def test_segments_refer_to_existing_goals_and_custom_data_and_keep_them_in_use()
     )
     errors = " | ".join(segment_errors(model, bad))
     assert "goal 9 does not exist" in errors and "index 4 is not defined" in errors
-    assert "must hold an integer" in errors
+    assert "customDataIndex must be digits only" in errors
+
+
+@pytest.mark.parametrize("index", ["²", " 0", "-0", "0\n", "+1", "1.0"])
+def test_a_custom_data_index_the_sdk_reads_as_no_index_is_refused(index: str) -> None:
+    """The SDK reads a customDataIndex of anything but digits as an index without data: such a
+    condition would never match, so the admin API refuses it rather than store it."""
+    condition = {
+        "targetingType": "CUSTOM_DATUM",
+        "customDataIndex": index,
+        "valueMatchType": "EXACT",
+        "value": "x",
+    }
+    errors = conditions_data_errors({"firstLevel": [{"conditions": [condition]}]}, strict=True)
+    assert [e for e in errors if "customDataIndex must be digits only" in e]
+
+
+@pytest.mark.parametrize(
+    "conditions_data",
+    [
+        {"firstLevel": 5},
+        {"firstLevel": [{"conditions": 5}]},
+        {
+            "firstLevel": [
+                {
+                    "conditions": [
+                        {"targetingType": "CUSTOM_DATUM", "customDataIndex": "0", "valueMatchType": []}
+                    ]
+                }
+            ]
+        },
+        {
+            "firstLevel": [
+                {"conditions": [{"targetingType": "VISITOR_CODE", "matchType": {}, "visitorCode": "a"}]}
+            ]
+        },
+        {"firstLevel": [{"conditions": [{"targetingType": "PAGE_VIEWS", "matchType": [], "pageCount": 1}]}]},
+        {"firstLevel": [{"conditions": [{"targetingType": "SEGMENT", "segmentId": [1]}]}]},
+        {"firstLevel": [{"conditions": [{"targetingType": "CONVERSIONS", "goalId": {"a": 1}}]}]},
+        {"firstLevel": [{"conditions": [{"targetingType": "TARGET_FEATURE_FLAG", "featureFlagId": [2]}]}]},
+        {
+            "firstLevel": [
+                {
+                    "conditions": [
+                        {
+                            "targetingType": "BROWSER",
+                            "browser": "CHROME",
+                            "version": "1",
+                            "versionMatchType": [],
+                        }
+                    ]
+                }
+            ]
+        },
+    ],
+)
+def test_conditions_of_the_wrong_types_are_reported_not_raised(conditions_data: Any) -> None:
+    """Lists or objects where names or ids belong are errors to report (they raised TypeError:
+    a 500 from the admin API)."""
+    model = SiteModel(name="s")
+    assert segment_errors(model, Segment(id=1, conditions_data=conditions_data))
 
 
 def test_site_environments_need_valid_keys_and_production() -> None:
@@ -216,3 +281,9 @@ def test_site_errors_check_every_flag_and_custom_data() -> None:
     flag.default_variation_key = "nope"
     errors = " | ".join(site_errors(model))
     assert "flag 'f': default_variation_key" in errors and "index must be" in errors
+
+
+def test_a_json_variable_nested_too_deeply_is_an_error_not_a_crash() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    errors = variable_errors(Variable(key="v", type="JSON", value=deep))
+    assert errors and "valid JSON" in errors[0]
