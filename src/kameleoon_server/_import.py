@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from kameleoon_server._conditions import conditions_data_errors
 from kameleoon_server._validate import site_errors
 from kameleoon_server.model import (
@@ -58,6 +60,10 @@ def _objects(
     return out
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _id(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> int:
     """A required integer id (its range is checked with the whole model); 0 when missing."""
     value = obj.get(key)
@@ -67,8 +73,26 @@ def _id(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> int:
     return 0
 
 
-def _number(value: Any, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+def _number(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> float:
+    """An optional number (0 when missing or null, as the SDK reads it); anything else is an
+    error rather than a value the model would serve differently."""
+    value = obj.get(key)
+    if value is None:
+        return 0.0
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    errors.append(f"{where}.{key} must be a number")
+    return 0.0
+
+
+def _respool(raw: dict[str, Any], where: str, errors: list[str]) -> int | float | None:
+    """``respoolTime``: a number or null. The SDK hashes any other value's text, which the
+    model cannot keep: refused rather than served as null (other decisions)."""
+    value = raw.get("respoolTime")
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    errors.append(f"{where}.respoolTime must be a number or null")
+    return None
 
 
 def _settings(doc: dict[str, Any], keep_data_api_domain: bool, errors: list[str]) -> SiteSettings:
@@ -110,7 +134,7 @@ def _custom_data(doc: dict[str, Any], errors: list[str]) -> list[CustomDataDefin
 def _segment(raw: Any, where: str, segments: dict[int, Segment], errors: list[str]) -> int | None:
     if not raw:
         return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), int) or "conditionsData" not in raw:
+    if not isinstance(raw, dict) or not _is_int(raw.get("id")) or "conditionsData" not in raw:
         errors.append(f"{where}.segment needs an integer id and a conditionsData key")
         return None
     errors += [f"{where}.segment: {e}" for e in conditions_data_errors(raw["conditionsData"], strict=False)]
@@ -122,28 +146,27 @@ def _segment(raw: Any, where: str, segments: dict[int, Segment], errors: list[st
 
 
 def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str]) -> Rule | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
+    if not isinstance(raw, dict) or not _is_int(raw.get("id")):
         errors.append(f"{where} needs an integer id")
         return None
     split = [
         SplitEntry(
             variation_key=str(e.get("variationKey") or ""),
             variation_id=_id(e, "variationId", place, errors),
-            exposition=_number(e.get("exposition"), 0.0),
+            exposition=_number(e, "exposition", place, errors),
         )
         for place, e in _objects(raw, "variationByExposition", where, errors)
     ]
-    respool = raw.get("respoolTime")
     segment_id = raw.get("segmentId") if "segmentId" in raw and "segment" not in raw else None
     if segment_id is None:
         segment_id = _segment(raw.get("segment"), where, segments, errors)
     return Rule(
         id=raw["id"],
         type=str(raw.get("type") or ""),
-        exposition=_number(raw.get("exposition"), 0.0),
+        exposition=_number(raw, "exposition", where, errors),
         experiment_id=_id(raw, "experimentId", where, errors),
-        respool_time=respool if isinstance(respool, int | float) and not isinstance(respool, bool) else None,
-        segment_id=segment_id if isinstance(segment_id, int) else None,
+        respool_time=_respool(raw, where, errors),
+        segment_id=segment_id if _is_int(segment_id) else None,
         variations=split,
     )
 
@@ -180,9 +203,13 @@ def _flag(
 def import_datafile(
     base: SiteModel, doc: Any, environment: str, keep_data_api_domain: bool = False
 ) -> SiteModel:
-    """A model whose ``environment`` serves ``doc``; flags, segments and custom data are replaced.
+    """A model whose ``environment`` serves ``doc``. Raises :class:`DatafileError`.
 
-    Site name, environments and goals of ``base`` are kept. Raises :class:`DatafileError`.
+    The flags (variations included) and custom data definitions become the document's; the
+    other environments keep what ``base`` gives them: their rules and enabled state, for the
+    flags of the document, and the flags the document leaves out that another environment
+    enables or has rules for (served disabled, without rules, here). Segments of ``base`` that
+    the document does not redefine are kept. Site name, environments and goals are ``base``'s.
     """
     if not isinstance(doc, dict):
         raise DatafileError(["the configuration must be a JSON object"])
@@ -196,6 +223,7 @@ def import_datafile(
     for where, raw in _objects(doc, "featureFlags", "", errors, nullable=True):
         flag = _flag(raw, where, environment, segments, errors)
         flags[flag.key] = flag  # a duplicate key keeps the first position and the last definition
+    _keep_other_environments(base, environment, flags, segments)
     model = SiteModel(
         name=base.name,
         settings=_settings(doc, keep_data_api_domain, errors),
@@ -213,6 +241,21 @@ def import_datafile(
     if errors := site_errors(model):
         raise DatafileError(errors)
     return model
+
+
+def _keep_other_environments(
+    base: SiteModel, environment: str, flags: dict[str, Flag], segments: dict[int, Segment]
+) -> None:
+    """What the other environments of ``base`` keep through an import into ``environment``."""
+    for flag in base.flags:
+        others = {key: env for key, env in flag.environments.items() if key != environment}
+        imported = flags.get(flag.key)
+        if imported is not None:
+            imported.environments = {**others, **imported.environments}
+        elif any(env.enabled or env.rules for env in others.values()):
+            flags[flag.key] = msgspec.structs.replace(flag, environments=others)
+    for segment in base.segments:
+        segments.setdefault(segment.id, segment)
 
 
 def _allocate_missing_ids(model: SiteModel) -> None:

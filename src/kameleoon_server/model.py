@@ -115,7 +115,14 @@ class SiteModel(_Base, kw_only=True):
     next_id: int = 1000
 
     def allocate_id(self) -> int:
-        """A fresh id, unique within the site (flags, rules, experiments, variations, ...)."""
+        """A fresh id, unique within the site (flags, rules, experiments, variations, ...): the
+        next one up; once an id of 2⁶³−1 was given, the smallest ids the site does not use."""
+        if self.next_id > MAX_ID:
+            self.next_id = 1
+        if self.next_id <= max_id(self):  # only after the wrap above: ids in use are skipped
+            used = {i for _, i, _ in model_ids(self)}
+            while self.next_id in used:
+                self.next_id += 1
         value = self.next_id
         self.next_id += 1
         return value

@@ -163,9 +163,8 @@ def test_the_largest_goal_id_is_accepted_and_results_still_work(live: LiveServer
     assert r.status_code == 201, r.text
     results = live.admin("GET", f"/api/sites/{site.code}/experiments/5001/results")
     assert results.status_code == 200, results.text
-    assert (
-        live.admin("POST", f"/api/sites/{site.code}/goals", {"name": "h"}).status_code == 422
-    )  # ids used up
+    after = live.admin("POST", f"/api/sites/{site.code}/goals", {"name": "h"})
+    assert after.status_code == 201 and after.json()["id"] < MAX_ID  # a free id below it
 
 
 @pytest.mark.parametrize(
@@ -381,3 +380,20 @@ def test_results_parameters_and_stored_values_with_unicode_digits() -> None:
         parse_fields({"goal": [f"1,{2**63}"]})
     assert parse_fields({"goal": ["1, 2"]})["goal_ids"] == (1, 2)
     assert decode_dimension(Breakdown.BROWSER, "%C2%B2") == "²"
+
+
+def test_after_the_largest_id_the_server_allocates_the_smallest_free_ones(live: LiveServer) -> None:
+    """An explicit id of 2**63-1 (allowed) leaves no id above it: later allocations take the
+    smallest ids the site does not use, instead of failing with an id nobody gave."""
+    site = live.create_site()
+    top = live.admin("POST", f"/api/sites/{site.code}/flags", {"key": "top", "id": 2**63 - 1})
+    assert top.status_code == 201, top.text
+    flag = live.admin("POST", f"/api/sites/{site.code}/flags", {"key": "next"})
+    assert flag.status_code == 201, flag.text
+    rule = live.admin("POST", rules_path(site, "next"), {"variations": SPLIT_ON})
+    assert rule.status_code == 201, rule.text
+    goal = live.admin("POST", f"/api/sites/{site.code}/goals", {"name": "g"})
+    assert goal.status_code == 201, goal.text
+    ids = [flag.json()["id"], rule.json()["id"], rule.json()["experiment_id"], goal.json()["id"]]
+    ids.append(rule.json()["variations"][0]["variation_id"])
+    assert len(set(ids)) == len(ids) and all(0 < i < 2**63 - 1 for i in ids)

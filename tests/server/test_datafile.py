@@ -142,6 +142,75 @@ def test_imports_get_the_admin_api_validation(mutate: Any, message: str) -> None
         import_datafile(SiteModel(), doc, "production")
 
 
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("id", True), "integer id"),
+        (
+            lambda d: d["featureFlags"][0]["rules"][0].__setitem__(
+                "segment", {"id": True, "conditionsData": {"firstLevel": []}}
+            ),
+            "integer id",
+        ),
+        (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("respoolTime", "abc"), "respoolTime"),
+        (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("respoolTime", True), "respoolTime"),
+        (
+            lambda d: d["featureFlags"][0]["rules"][0].__setitem__("exposition", True),
+            "exposition must be a number",
+        ),
+        (
+            lambda d: d["featureFlags"][0]["rules"][0]["variationByExposition"][0].__setitem__(
+                "exposition", "0.5"
+            ),
+            "exposition must be a number",
+        ),
+    ],
+)
+def test_imports_refuse_values_the_model_would_serve_differently(mutate: Any, message: str) -> None:
+    """A boolean id could not even be stored (the site then answered 500 everywhere); a
+    respoolTime or exposition of another type would be served as null or 0, which the SDK
+    decides differently from the imported document."""
+    doc = json.loads(json.dumps(MINIMAL_DATAFILE))
+    mutate(doc)
+    with pytest.raises(DatafileError, match=message):
+        import_datafile(SiteModel(), doc, "production")
+
+
+def _served(model: SiteModel, environment: str) -> dict[str, Any]:
+    return _normalise(build_datafile(model, environment, 0))
+
+
+def _renumbered(doc: dict[str, Any], offset: int) -> dict[str, Any]:
+    """``doc`` with other rule, experiment and variation ids (ids are unique across a site)."""
+    doc = json.loads(json.dumps(doc))
+    for flag in doc["featureFlags"]:
+        for rule in flag["rules"]:
+            rule["id"] += offset
+            rule["experimentId"] += offset
+            for entry in rule["variationByExposition"]:
+                entry["variationId"] += offset
+    return doc
+
+
+def test_an_import_into_one_environment_keeps_the_others() -> None:
+    """Importing into staging leaves production as it was, and re-importing staging's own
+    export changes nothing; a flag the document leaves out stays for the environments that use
+    it (here, served disabled and without rules)."""
+    model = import_datafile(SiteModel(), MINIMAL_DATAFILE, "production")
+    production = _served(model, "production")
+    first, second = _renumbered(MINIMAL_DATAFILE, 1000)["featureFlags"]
+    staging_doc = dict(MINIMAL_DATAFILE, featureFlags=[first])
+    model = import_datafile(model, staging_doc, "staging")
+    assert _served(model, "production") == production
+    staging = _served(model, "staging")
+    assert staging["featureFlags"][0] == _normalise(staging_doc)["featureFlags"][0]
+    assert [(f["featureKey"], f["environmentEnabled"], f["rules"]) for f in staging["featureFlags"][1:]] == [
+        (second["featureKey"], False, [])
+    ]
+    again = import_datafile(model, build_datafile(model, "staging", 0), "staging")
+    assert (_served(again, "production"), _served(again, "staging")) == (production, staging)
+
+
 def test_imports_allocate_custom_data_ids_above_every_imported_id() -> None:
     doc = json.loads(json.dumps(MINIMAL_DATAFILE))
     doc["featureFlags"][0]["rules"][0]["experimentId"] = 50000
