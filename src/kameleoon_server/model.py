@@ -118,11 +118,7 @@ class SiteModel(_Base, kw_only=True):
         """A fresh id, unique within the site (flags, rules, experiments, variations, ...): the
         next one up; once an id of 2⁶³−1 was given, the smallest ids the site does not use."""
         if self.next_id > MAX_ID:
-            self.next_id = 1
-        if self.next_id <= max_id(self):  # only after the wrap above: ids in use are skipped
-            used = {i for _, i, _ in model_ids(self)}
-            while self.next_id in used:
-                self.next_id += 1
+            self.next_id = _free_run_start(self)
         value = self.next_id
         self.next_id += 1
         return value
@@ -176,3 +172,13 @@ def max_id(model: SiteModel) -> int:
     """The largest valid id (1 to ``MAX_ID``) used anywhere in the model, 0 when there is none
     (out-of-range ids are refused by validation and must not push ``next_id`` out of range)."""
     return max((i for _, i, _ in model_ids(model) if i is not None and 0 < i <= MAX_ID), default=0)
+
+
+def _free_run_start(model: SiteModel) -> int:
+    """Once ids reach 2⁶³−1: the start of the highest run of ids the model does not use (every id
+    from there up to the next used one is free, so allocation goes on counting up, unchecked)."""
+    used = {i for _, i, _ in model_ids(model) if i is not None and 0 < i <= MAX_ID}
+    top = MAX_ID
+    while top in used:
+        top -= 1
+    return 1 + max((i for i in used if i < top), default=0)
