@@ -117,18 +117,34 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         self._in_head = True  # from the end of a request (or the connection's start) to its body
         self._head_bytes = 0
         self._head_tail = b""  # the last bytes of the head so far: its end may straddle reads
+        self._ended_in_read = False  # a request ended in the read being parsed ...
+        self._began_in_read = False  # ... and the next one began after it
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head and self._head_too_large(data) and not self.transport.is_closing():
+        if self._in_head and self._head_too_large(data):
+            self._refuse_head()
+            return
+        self._ended_in_read = self._began_in_read = False
+        super().data_received(data)
+        if self._began_in_read and self._in_head and self._head_too_large(self._after_last_head(data)):
+            self._refuse_head()  # the head of a request pipelined behind the one that ended here
+
+    @staticmethod
+    def _after_last_head(data: bytes) -> bytes:
+        """What follows the last blank line of ``data`` (all of it without one): a pipelined
+        head begun in this read (after a body there, its end is counted too: an overestimate)."""
+        end = data.rfind(b"\r\n\r\n")
+        return data if end < 0 else data[end + 4 :]
+
+    def _refuse_head(self) -> None:
+        if not self.transport.is_closing():
             self._disarm()
             self.transport.write(_HEAD_TOO_LARGE)
             self.transport.close()
-            return
-        super().data_received(data)
 
     def _head_too_large(self, data: bytes) -> bool:
         """Counts the bytes of ``data`` that belong to the head being received (up to its blank
@@ -146,6 +162,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._events = None
+        self._began_in_read = self._ended_in_read
         self._arm()
 
     def on_headers_complete(self) -> None:
@@ -167,6 +184,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         self._in_head, self._head_bytes, self._head_tail = True, 0, b""  # the next request's
+        self._ended_in_read = True
         request, self._events = self._events, None
         if request is None:
             super().on_message_complete()

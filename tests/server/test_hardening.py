@@ -143,6 +143,40 @@ def test_a_request_head_too_large_in_one_write_is_refused(live: LiveServer, befo
         assert _refused_as_too_large(sock)
 
 
+def test_a_pipelined_head_too_large_is_refused(live: LiveServer) -> None:
+    """A head that begins in the read where the request before it ends counts from there."""
+    small = b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n"
+    long_head = b"GET /api/health HTTP/1.1\r\nHost: t\r\nX-Long: " + b"a" * (2 * MAX_HEAD_BYTES) + b"\r\n\r\n"
+    cut = MAX_HEAD_BYTES + MAX_HEAD_BYTES // 2  # most of it with the small request, the rest later
+    with connect(live) as sock:
+        sock.sendall(small + long_head[:cut])
+        time.sleep(0.2)
+        with contextlib.suppress(OSError):
+            sock.sendall(long_head[cut:])
+        reader = Reader(sock)
+        try:  # (the small request's answer may or may not come first)
+            statuses = [reader.answer()[0]]
+            if statuses == [200]:
+                statuses.append(reader.answer()[0])
+            assert statuses[-1] == 431 and reader.closed()
+        except ConnectionResetError:  # closed with bytes of ours unread: the kernel resets
+            pass
+
+
+def test_pipelined_requests_after_a_large_body_are_served(live: LiveServer, site: Site) -> None:
+    """A body of several head limits, then a small request in the same write: not a large head."""
+    token = live.token(site)
+    body = "\n".join(good(f"pipe{n}", f"PIPE{n}") for n in range(3 * MAX_HEAD_BYTES // 80)).encode()
+    post = (
+        f"POST /visit/events?siteCode={site.code} HTTP/1.1\r\nHost: t\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with connect(live) as sock:
+        sock.sendall(post + b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = Reader(sock)
+        assert [reader.answer()[0], reader.answer()[0]] == [204, 200]
+
+
 def test_a_head_ending_across_two_writes_does_not_count_the_body(live: LiveServer, site: Site) -> None:
     """The blank line that ends a head may be split between two reads: the body that follows
     it in the second one is not counted as head."""
