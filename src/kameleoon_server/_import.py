@@ -160,6 +160,8 @@ def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str])
     segment_id = raw.get("segmentId") if "segmentId" in raw and "segment" not in raw else None
     if segment_id is None:
         segment_id = _segment(raw.get("segment"), where, segments, errors)
+    elif not _is_int(segment_id):
+        errors.append(f"{where}.segmentId must be an integer or null")
     return Rule(
         id=raw["id"],
         type=str(raw.get("type") or ""),
@@ -239,8 +241,17 @@ def import_datafile(
     model.settings.data_api_auth = base.settings.data_api_auth
     _allocate_missing_ids(model)
     if errors := site_errors(model):
+        if any("used more than once" in e and f"({environment})" in e for e in errors):
+            errors.append(_SHARED_IDS_HINT)
         raise DatafileError(errors)
     return model
+
+
+_SHARED_IDS_HINT = (
+    "ids are unique across the site, and the other environments keep their rules: a document"
+    " exported from another environment carries that environment's rule, experiment and variation"
+    " ids; give them new ones to import it here"
+)
 
 
 def _keep_other_environments(

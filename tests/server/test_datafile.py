@@ -142,6 +142,13 @@ def test_imports_get_the_admin_api_validation(mutate: Any, message: str) -> None
         import_datafile(SiteModel(), doc, "production")
 
 
+def _with_segment_id(doc: dict[str, Any], segment_id: Any) -> None:
+    """The first rule names its segment by ``segmentId`` (the v3 form) instead of embedding it."""
+    rule = doc["featureFlags"][0]["rules"][0]
+    rule.pop("segment", None)
+    rule["segmentId"] = segment_id
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
@@ -151,6 +158,14 @@ def test_imports_get_the_admin_api_validation(mutate: Any, message: str) -> None
                 "segment", {"id": True, "conditionsData": {"firstLevel": []}}
             ),
             "integer id",
+        ),
+        (
+            lambda d: _with_segment_id(d, True),
+            "segmentId must be an integer",
+        ),
+        (
+            lambda d: _with_segment_id(d, "9"),
+            "segmentId must be an integer",
         ),
         (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("respoolTime", "abc"), "respoolTime"),
         (lambda d: d["featureFlags"][0]["rules"][0].__setitem__("respoolTime", True), "respoolTime"),
@@ -209,6 +224,15 @@ def test_an_import_into_one_environment_keeps_the_others() -> None:
     ]
     again = import_datafile(model, build_datafile(model, "staging", 0), "staging")
     assert (_served(again, "production"), _served(again, "staging")) == (production, staging)
+
+
+def test_an_import_of_another_environments_export_says_why_it_clashes() -> None:
+    """Ids are unique across the site: production's own document cannot go into staging while
+    production keeps its rules, and the error says so."""
+    model = import_datafile(SiteModel(), MINIMAL_DATAFILE, "production")
+    with pytest.raises(DatafileError, match="used more than once") as raised:
+        import_datafile(model, build_datafile(model, "production", 0), "staging")
+    assert raised.value.errors[-1].startswith("ids are unique across the site")
 
 
 def test_imports_allocate_custom_data_ids_above_every_imported_id() -> None:

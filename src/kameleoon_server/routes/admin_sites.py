@@ -247,7 +247,8 @@ async def get_configuration(call: Call) -> Any:
 @endpoint(
     "PUT",
     "/api/sites/{site}/configuration",
-    "Import a configuration document into an environment (replaces flags, segments, custom data)",
+    "Import a configuration document into an environment (its flags, variations and custom data"
+    " become the site's; the other environments keep their rules)",
     body="raw",
     tag="configuration",
 )
