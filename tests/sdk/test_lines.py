@@ -98,6 +98,18 @@ def test_encode_sends_lone_surrogates_as_the_replacement_character() -> None:
     assert bytes.fromhex(encode("\ud83d\ude00").replace("%", "")).decode("utf-8") == "\ufffd\ufffd"
 
 
+@pytest.mark.parametrize("values", [("a\ud800b",), ("a\ud800b", 3)], ids=["strings", "mixed"])
+def test_custom_data_values_with_lone_surrogates_are_sent_as_valid_unicode(values: tuple[Any, ...]) -> None:
+    """valuesCountMap is JSON: a lone surrogate there would be the escape \\ud800, which no
+    JSON reader can turn into text (our collector drops the line); it goes as U+FFFD."""
+    from urllib.parse import unquote
+
+    params = lines.custom_data(1, values, False)
+    assert params is not None
+    counts = json.loads(unquote(params.split("valuesCountMap=")[1].split("&")[0]))
+    assert "a\ufffdb" in counts
+
+
 @pytest.mark.parametrize(
     ("index", "expected"),
     [

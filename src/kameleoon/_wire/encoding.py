@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["encode", "query"]
+__all__ = ["encode", "query", "well_formed"]
 
 # Unreserved as in quote (A-Z a-z 0-9 _ . - ~) and, like encodeURIComponent, ( ) * ! '
 _NOTHING_TO_ESCAPE = re.compile(r"[A-Za-z0-9_.\-~()*!']*").fullmatch  # most values: ids, numbers
@@ -27,8 +27,19 @@ def encode(value: str) -> str:
     try:
         data = value.encode("utf-8")
     except UnicodeEncodeError:
-        data = _SURROGATE.sub("\ufffd", value).encode("utf-8")
+        data = well_formed(value).encode("utf-8")
     return data.decode("latin-1").translate(_BYTES)
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate (which has no UTF-8 form) replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def query(params: Iterable[tuple[str, object]]) -> str:

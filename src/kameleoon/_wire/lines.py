@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from kameleoon._wire.encoding import encode, query
+from kameleoon._wire.encoding import encode, query, well_formed
 
 __all__ = [
     "NoncePool",
@@ -111,8 +111,8 @@ def _values_count_map(values: tuple[Any, ...]) -> str:
     directly when every value is a string (the usual case), else by the JSON encoder."""
     distinct = dict.fromkeys(values, 1)
     if _all_strings(distinct):
-        return "{" + ",".join([f"{_JSON_STRING(value)}:1" for value in distinct]) + "}"
-    return _COMPACT_JSON(distinct)
+        return "{" + ",".join([f"{_JSON_STRING(well_formed(value))}:1" for value in distinct]) + "}"
+    return _COMPACT_JSON({well_formed(v) if v.__class__ is str else v: 1 for v in distinct})
 
 
 # Parameters of experiment, custom data and page lines, by their arguments: sites send the same
