@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
 import time
@@ -167,9 +168,13 @@ def _decision(name: str, doc: str, *, flag_too: bool) -> Callable[..., Any]:
 
 def _printable_ids(experiment_id: Any, variation_id: Any) -> bool:
     """Whether ids from the configuration can be printed into the engine tracking code as they
-    are (numbers, or ``None``): any other value (a string id in a malformed or tampered
-    configuration) could inject script into the page, and its assignment is left out."""
-    return all(value is None or value.__class__ in (int, float) for value in (experiment_id, variation_id))
+    are (ints, finite floats, or ``None``): any other value (a string id in a malformed or
+    tampered configuration) could inject script into the page, and ``nan`` or ``inf`` would
+    stop it; such an assignment is left out."""
+    return all(
+        value is None or value.__class__ is int or (value.__class__ is float and math.isfinite(value))
+        for value in (experiment_id, variation_id)
+    )
 
 
 class KameleoonClient:

@@ -470,10 +470,12 @@ def test_engine_tracking_code_leaves_out_ids_that_are_not_numbers(client: Kamele
     flags = [
         flag("evil_experiment", [rule(1, experiment_id=evil_experiment, entries=[entry("on", 2, 1.0)])]),
         flag("evil_variation", [rule(2, experiment_id=31, entries=[entry("on", evil_variation, 1.0)])]),
+        flag("nan", [rule(4, experiment_id=float("nan"), entries=[entry("on", 5, 1.0)])]),  # type: ignore[arg-type]
+        flag("inf", [rule(5, experiment_id=6, entries=[entry("on", float("inf"), 1.0)])]),  # type: ignore[arg-type]
         flag("good", [rule(3, experiment_id=41, entries=[entry("on", 42, 1.0)])]),
     ]
     update_configuration(client, document(*flags))
-    for key in ("evil_experiment", "evil_variation", "good"):
+    for key in ("evil_experiment", "evil_variation", "nan", "inf", "good"):
         assert client.get_feature_variation_key("v-js", key) == "on"
     assert client.get_engine_tracking_code("v-js") == (
         "window.kameleoonQueue=window.kameleoonQueue||[];"

@@ -183,8 +183,8 @@ class Storage(Protocol):
         else None (then call :meth:`ingest_body`). Event-loop thread only."""
 
     async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
-        """The latest ``limit`` events of these identities, oldest first (in the order they were
-        received, :meth:`StoredEvent.received_in_order`)."""
+        """The ``limit`` events of these identities stored last (the highest ids), oldest first
+        (in the order they were received, :meth:`StoredEvent.received_in_order`)."""
 
     async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
         """Visitor codes linked to a user id by mapping-identifier custom data."""
