@@ -12,6 +12,11 @@ seconds, counted from its first byte (from the connection's opening for the firs
 * time spent with reading paused by the server itself (a pipelined request waiting for the one
   before it, or a body the application reads slowly) does not count.
 
+The same number of seconds bounds a client that stops reading what the server sends: when the
+answer (or an SSE stream) waits that long for the client to take any of it, with more than the
+transport's buffer already queued, the connection is dropped with what was queued, so an
+unread answer does not hold the server's memory.
+
 Each expiry adds one to :func:`timed_out` (served as ``requests_timed_out`` in ``/api/stats``).
 The deadline is process-wide (:func:`configure`): uvicorn creates the protocol objects itself,
 and its worker processes import this module afresh, so each sets it from its settings.
@@ -111,6 +116,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._timeout = _settings["timeout"]
         self._deadline: asyncio.TimerHandle | None = None
+        self._stall: asyncio.TimerHandle | None = None  # while writing is paused: the client reads nothing
         state = getattr(self.app, "state", None)  # the ServerApp's (not uvicorn middleware's)
         self._state = state if isinstance(state, ServerState) else None
         self._events: _EventsRequest | None = None  # the request being read, if a fast one
@@ -157,7 +163,27 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._end_stall()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall is None and self._timeout > 0:
+            self._stall = self.loop.call_later(self._timeout, self._stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._end_stall()
+
+    def _end_stall(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stalled(self) -> None:
+        self._stall = None
+        _counts["timed_out"] += 1
+        self.transport.abort()  # close() would wait for the client to read what is queued
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -162,3 +162,24 @@ def test_the_command_line_refuses_a_negative_timeout(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         cli.main(["serve", "--request-timeout", "-1", "--admin-token", ADMIN_TOKEN])
     assert "finite number of seconds" in capsys.readouterr().err
+
+
+def test_a_client_that_reads_nothing_of_a_large_answer_is_dropped(server: ServerProcess) -> None:
+    """The answer waits for the client past the timeout with the transport's buffer full: the
+    connection goes, and with it the queued answer (the server's memory)."""
+    code = "stalled"
+    assert server.admin("POST", "/api/sites", {"code": code}).status_code == 201
+    big = {"blob": "x" * (6 * 1024 * 1024)}
+    stored = server.admin("PUT", f"/api/sites/{code}/remote-data/big", big)
+    assert stored.status_code in (200, 201, 204), stored.text
+    before = _timed_out(server)
+    with _connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(
+            f"GET /api/sites/{code}/remote-data/big HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode()
+        )
+        deadline = time.monotonic() + PATIENCE
+        while _timed_out(server) == before and time.monotonic() < deadline:
+            time.sleep(0.1)  # reading nothing meanwhile
+        assert _timed_out(server) == before + 1  # dropped (what the kernel holds still trickles in)
