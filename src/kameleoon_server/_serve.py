@@ -221,11 +221,39 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _open_files_for(settings.sse_max_connections)
     if args.workers > 1:
         return _serve_workers(args, sockets, storage, settings, startup)
     app = create_app(storage, settings, startup)
     _Server(uvicorn.Config(app, **_uvicorn_options(args)), app).run(sockets=sockets)
     return 0
+
+
+_SPARE_FILES = 200  # descriptors beside the streams: other clients, the database, the ingest pipe
+
+
+def _open_files_for(streams: int) -> int:
+    """Raises this process's open-file limit to its hard limit (a default soft limit of 1024
+    would let the allowed SSE streams lock every other client out), and warns when the limit
+    still leaves too little beside ``streams``; the limit in force."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft != resource.RLIM_INFINITY and soft < streams + _SPARE_FILES:
+        logging.getLogger("kameleoon_server").warning(
+            "the open-file limit (%d) leaves little beside --sse-max-connections %d: other requests"
+            " may be refused once the streams are open; raise the limit (LimitNOFILE=) or lower"
+            " --sse-max-connections",
+            soft,
+            streams,
+        )
+    return int(soft)
 
 
 class _Server(uvicorn.Server):

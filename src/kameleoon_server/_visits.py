@@ -196,11 +196,28 @@ _ARRAYS: Final = (
     ("conversion", "conversionEvents"),
     ("geolocation", "geolocationEvents"),
 )
+_TYPES_OF: Final = {  # the event types each array is made of
+    "custom_data": (ET_CUSTOM_DATA,),
+    "page": (ET_PAGE,),
+    "experiment": (ET_EXPERIMENT,),
+    "conversion": (ET_CONVERSION,),
+    "geolocation": (ET_STATIC_DATA, ET_GEOLOCATION),
+}
 
 
-def _render(events: list[StoredEvent], query: VisitorQuery, static: _Static, number: int) -> dict[str, Any]:
+def _wanted_types(query: VisitorQuery) -> frozenset[int]:
+    """The event types whose lines a returned visit needs decoded."""
+    wanted = {etype for flag, _ in _ARRAYS if getattr(query, flag) for etype in _TYPES_OF[flag]}
+    return frozenset(wanted | ({ET_STATIC_DATA} if query.static_data else set()))
+
+
+def _render(
+    events: list[StoredEvent], query: VisitorQuery, static: _Static, number: int, wanted: frozenset[int]
+) -> dict[str, Any]:
     arrays: dict[str, list[dict[str, Any]]] = {name: [] for _, name in _ARRAYS}
     for event in events:
+        if event.etype not in wanted:  # its line is not decoded at all
+            continue
         params = decode_line(event.line)
         if event.etype == ET_STATIC_DATA:
             static.update(params, event.time_ms)
@@ -229,10 +246,14 @@ def build_visitor_response(
 ) -> dict[str, Any]:
     """The §8.2 JSON object for these events (chronological, all identities of one person)."""
     visits = split_visits(events, gap_ms)
+    has_current = bool(visits) and now_ms - visits[-1][-1].time_ms < gap_ms
+    ended = len(visits) - has_current  # visits before the current one
+    shown = range(max(0, ended - query.max_previous), len(visits))  # the others only feed static data
+    wanted, static_only = _wanted_types(query), frozenset({ET_STATIC_DATA} if query.static_data else ())
     static = _Static()
-    rendered = [_render(v, query, static, i + 1) for i, v in enumerate(visits)]
-    current: dict[str, Any] | None = None
-    if visits and now_ms - visits[-1][-1].time_ms < gap_ms:
-        current = rendered.pop()
+    rendered = [
+        _render(v, query, static, i + 1, wanted if i in shown else static_only) for i, v in enumerate(visits)
+    ]
+    current = rendered.pop() if has_current else None
     previous = rendered[::-1][: query.max_previous]
     return {"currentVisit": current if query.current_visit else None, "previousVisits": previous}

@@ -104,3 +104,18 @@ def test_unknown_visitor_and_bad_requests(live: LiveServer, site: Site) -> None:
     unauthorised = live.http.get(f"{base}&visitorCode=v&{DEFAULT}")
     assert unauthorised.status_code == 401
     assert unauthorised.headers["content-type"].startswith("text/plain")  # not JSON the SDK would read
+
+
+def test_a_long_history_is_answered_in_full(live: LiveServer, site: Site) -> None:
+    """More events than are rendered on the event loop (the answer is built on a thread)."""
+    from kameleoon_server.routes.visitor import _INLINE_EVENTS
+
+    token = live.token(site)
+    count = _INLINE_EVENTS + 100
+    lines = [
+        f"nonce=L{n}&eventType=conversion&goalId={n}&revenue=1.0&negative=false&visitorCode=long-history"
+        for n in range(count)
+    ]
+    assert live.post_events(site, "\n".join(lines), token).status_code == 204
+    data = visitor(live, site, token, "visitorCode=long-history&currentVisit=true&conversion=true")
+    assert sorted(e["data"]["goalId"] for e in data["currentVisit"]["conversionEvents"]) == list(range(count))

@@ -171,3 +171,24 @@ def test_previous_visit_count_is_clamped_and_non_numbers_rejected() -> None:
 
 def test_no_events_gives_the_empty_answer() -> None:
     assert build_visitor_response([], ALL, NOW, GAP) == {"currentVisit": None, "previousVisits": []}
+
+
+def test_only_the_lines_an_answer_needs_are_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Visits beyond maxNumberPreviousVisits, and event types whose flags are off, are not
+    decoded: a long history costs its lines' reading only where the answer shows them (static
+    data, which carries over from visit to visit, excepted)."""
+    from kameleoon_server import _visits
+
+    decoded: list[str] = []
+    real = _visits.decode_line
+    monkeypatch.setattr(_visits, "decode_line", lambda line: decoded.append(line) or real(line))
+    events = []
+    for visit in range(10):  # ten visits, a gap apart, each with custom data, a page and static data
+        t = NOW - (10 - visit) * 2 * GAP
+        events += [cd(f"C{visit}", t), static(f"S{visit}", t + 1, "deviceType=DESKTOP")]
+        events.append(ev(f"nonce=P{visit}&eventType=page&href=h&visitorCode=v1", 1, t + 2))
+    query = VisitorQuery(max_previous=2, current_visit=True, custom_data=True, static_data=True)
+    answer = build_visitor_response(events, query, NOW, GAP)
+    assert [len(v["customDataEvents"]) for v in answer["previousVisits"]] == [1, 1]
+    nonces = sorted(line.split("&", 1)[0].removeprefix("nonce=") for line in decoded)
+    assert nonces == sorted(["C8", "C9"] + [f"S{v}" for v in range(10)])

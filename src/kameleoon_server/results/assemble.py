@@ -6,6 +6,7 @@ value); everything here works on those few numbers.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import time
@@ -390,4 +391,5 @@ async def compute_results(
         experiment = experiment.with_control(request.control)
     query = request.query(site_id, experiment, now_ms if now_ms is not None else int(time.time() * 1000))
     answer = await storage.experiment_sums(query)
-    return build_document(site_code, experiment, request, query, answer)
+    # the statistics (per breakdown slice) take seconds on large data: off the event loop
+    return await asyncio.to_thread(build_document, site_code, experiment, request, query, answer)

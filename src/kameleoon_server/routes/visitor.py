@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -9,6 +12,8 @@ from starlette.routing import Route
 from kameleoon_server._visits import build_visitor_response, parse_visitor_query
 from kameleoon_server.routes._common import data_api_site, json_response, read_error
 from kameleoon_server.state import now_ms, server
+
+_INLINE_EVENTS = 500  # up to this many events, the answer is built on the loop (a thread costs more)
 
 
 async def visitor_data(request: Request) -> Response:
@@ -29,7 +34,9 @@ async def visitor_data(request: Request) -> Response:
         return read_error(400, "visitorCode or mappingValue is required")
     events = await state.storage.visitor_events(site.id, identities, state.settings.visitor_event_limit)
     state.counters.add("visitor_data_served")
-    return json_response(build_visitor_response(events, query, now_ms(), state.settings.visit_gap_ms))
+    build = functools.partial(build_visitor_response, events, query, now_ms(), state.settings.visit_gap_ms)
+    # a long history is decoded off the event loop, which other requests need meanwhile
+    return json_response(build() if len(events) <= _INLINE_EVENTS else await asyncio.to_thread(build))
 
 
 routes = [Route("/visit/visitor", visitor_data, methods=["GET"])]
