@@ -34,8 +34,10 @@ a quarter less CPU time that way. :meth:`RequestDeadlineProtocol._takes_events` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
@@ -54,6 +56,13 @@ _HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 23\r\nconnection: close\r\n\r\nrequest head too large\n"
 )
+try:  # the kernel's count of bytes not yet acknowledged by the client (SIOCOUTQ, Linux)
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ
+except (ImportError, AttributeError):  # elsewhere the transport's buffer alone tells progress
+    _OUTQ = None
 _settings = {"timeout": DEFAULT_REQUEST_TIMEOUT}
 _counts = {"timed_out": 0}
 _INTERNAL_ERROR: events.Answer = (
@@ -125,6 +134,8 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         self._head_tail = b""  # the last bytes of the head so far: its end may straddle reads
         self._ended_in_read = False  # a request ended in the read being parsed ...
         self._began_in_read = False  # ... and the next one began after it
+        self._body_in_read = 0  # body bytes of this read since its last head ended
+        self._stall_left = 0  # bytes queued for the client when the stall timer was armed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -135,16 +146,18 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             self._refuse_head()
             return
         self._ended_in_read = self._began_in_read = False
+        self._body_in_read = 0
         super().data_received(data)
-        if self._began_in_read and self._in_head and self._head_too_large(self._after_last_head(data)):
+        if self._began_in_read and self._in_head and self._head_too_large(self._pipelined_head(data)):
             self._refuse_head()  # the head of a request pipelined behind the one that ended here
 
-    @staticmethod
-    def _after_last_head(data: bytes) -> bytes:
-        """What follows the last blank line of ``data`` (all of it without one): a pipelined
-        head begun in this read (after a body there, its end is counted too: an overestimate)."""
+    def _pipelined_head(self, data: bytes) -> bytes:
+        """The part of ``data`` that begins the head of a request pipelined behind one that ended
+        in it: what follows the last blank line, less the body that came after that line (a
+        body holding a blank line itself makes this an underestimate, never an overestimate)."""
         end = data.rfind(b"\r\n\r\n")
-        return data if end < 0 else data[end + 4 :]
+        after = data if end < 0 else data[end + 4 :]
+        return after[self._body_in_read :]
 
     def _refuse_head(self) -> None:
         if not self.transport.is_closing():
@@ -169,7 +182,21 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         if self._stall is None and self._timeout > 0:
-            self._stall = self.loop.call_later(self._timeout, self._stalled)
+            self._arm_stall()
+
+    def _arm_stall(self) -> None:
+        self._stall_left = self._unsent()
+        self._stall = self.loop.call_later(self._timeout, self._stalled)
+
+    def _unsent(self) -> int:
+        """Bytes queued for the client: the transport's buffer, plus the kernel's send queue
+        where the system tells it (the transport's buffer alone moves only in large steps)."""
+        size = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if _OUTQ is not None and sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                size += int.from_bytes(fcntl.ioctl(sock.fileno(), _OUTQ, bytes(4)), sys.byteorder)
+        return size
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -182,6 +209,9 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def _stalled(self) -> None:
         self._stall = None
+        if self._unsent() < self._stall_left:
+            self._arm_stall()  # the client took some meanwhile: slow, but reading
+            return
         _counts["timed_out"] += 1
         self.transport.abort()  # close() would wait for the client to read what is queued
 
@@ -193,6 +223,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._body_in_read = 0
         if not self._takes_events():
             super().on_headers_complete()
             return
@@ -202,6 +233,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         self.cycle = request  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
+        self._body_in_read += len(body)
         if self._events is None:
             super().on_body(body)
         else:  # at most Content-Length bytes, itself at most max_body_bytes (_takes_events)
