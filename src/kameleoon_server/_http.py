@@ -203,9 +203,8 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         self._end_stall()
 
     def _end_stall(self) -> None:
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
+        _cancel(self._stall)
+        self._stall = None
 
     def _stalled(self) -> None:
         self._stall = None
@@ -335,9 +334,8 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             self._deadline = self.loop.call_later(self._timeout, self._expired)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        _cancel(self._deadline)
+        self._deadline = None
 
     def _expired(self) -> None:
         self._deadline = None
@@ -354,3 +352,9 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
                 b"content-length: 16\r\nconnection: close\r\n\r\nrequest timeout\n"
             )
         self.transport.close()
+
+
+def _cancel(timer: asyncio.TimerHandle | None) -> None:
+    """Cancels ``timer`` if there is one."""
+    if timer is not None:
+        timer.cancel()
