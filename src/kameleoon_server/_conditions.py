@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
+from kameleoon_server._integers import is_int, is_number
+
 OPERATORS: Final = frozenset(
     {"UNDEFINED", "CONTAINS", "EXACT", "REGULAR_EXPRESSION", "LOWER", "EQUAL", "GREATER", "TRUE", "FALSE"}
     | {"AMONG_VALUES", "ANY"}
@@ -24,14 +26,6 @@ BROWSERS: Final = frozenset(("CHROME", "INTERNET_EXPLORER", "IE", "FIREFOX", "SA
 SYSTEMS: Final = frozenset(("WINDOWS", "MAC", "IOS", "LINUX", "ANDROID", "WINDOWS_PHONE"))
 
 Check = Callable[[dict[str, Any]], Iterator[str]]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _one_of(value: Any, names: frozenset[str]) -> bool:
@@ -68,7 +62,7 @@ def _number(field: str) -> Check:
     def check(c: dict[str, Any]) -> Iterator[str]:
         if not _one_of(c.get("matchType"), NUMBER_MATCH):
             yield f"matchType must be one of {sorted(NUMBER_MATCH)}"
-        if not _is_number(c.get(field)):
+        if not is_number(c.get(field)):
             yield f"{field} must be a number"
 
     return check
@@ -144,7 +138,7 @@ def _geolocation(c: dict[str, Any]) -> Iterator[str]:
 def _ints(*fields: str, optional: bool = False) -> Check:
     def check(c: dict[str, Any]) -> Iterator[str]:
         for field in fields:
-            if not (_is_int(c.get(field)) or (optional and c.get(field) is None)):
+            if not (is_int(c.get(field)) or (optional and c.get(field) is None)):
                 yield f"{field} must be an integer"
 
     return check
@@ -153,7 +147,7 @@ def _ints(*fields: str, optional: bool = False) -> Check:
 def _heat_slice(c: dict[str, Any]) -> Iterator[str]:
     yield from _ints("goalId", "keyMomentId")(c)
     for field in ("lowerBound", "upperBound"):
-        if not _is_number(c.get(field)):
+        if not is_number(c.get(field)):
             yield f"{field} must be a number"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from kameleoon_server._conditions import conditions_data_errors
+from kameleoon_server._integers import is_int, is_number
 from kameleoon_server._validate import site_errors
 from kameleoon_server.model import (
     CustomDataDefinition,
@@ -60,14 +61,10 @@ def _objects(
     return out
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _id(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> int:
     """A required integer id (its range is checked with the whole model); 0 when missing."""
     value = obj.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return value
     errors.append(f"{where}.{key} must be an integer")
     return 0
@@ -79,7 +76,7 @@ def _number(obj: dict[str, Any], key: str, where: str, errors: list[str]) -> flo
     value = obj.get(key)
     if value is None:
         return 0.0
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if is_number(value):
         return float(value)
     errors.append(f"{where}.{key} must be a number")
     return 0.0
@@ -89,7 +86,7 @@ def _respool(raw: dict[str, Any], where: str, errors: list[str]) -> int | float 
     """``respoolTime``: a number or null. The SDK hashes any other value's text, which the
     model cannot keep: refused rather than served as null (other decisions)."""
     value = raw.get("respoolTime")
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+    if value is None or is_number(value):
         return value
     errors.append(f"{where}.respoolTime must be a number or null")
     return None
@@ -134,7 +131,7 @@ def _custom_data(doc: dict[str, Any], errors: list[str]) -> list[CustomDataDefin
 def _segment(raw: Any, where: str, segments: dict[int, Segment], errors: list[str]) -> int | None:
     if not raw:
         return None
-    if not isinstance(raw, dict) or not _is_int(raw.get("id")) or "conditionsData" not in raw:
+    if not isinstance(raw, dict) or not is_int(raw.get("id")) or "conditionsData" not in raw:
         errors.append(f"{where}.segment needs an integer id and a conditionsData key")
         return None
     errors += [f"{where}.segment: {e}" for e in conditions_data_errors(raw["conditionsData"], strict=False)]
@@ -146,7 +143,7 @@ def _segment(raw: Any, where: str, segments: dict[int, Segment], errors: list[st
 
 
 def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str]) -> Rule | None:
-    if not isinstance(raw, dict) or not _is_int(raw.get("id")):
+    if not isinstance(raw, dict) or not is_int(raw.get("id")):
         errors.append(f"{where} needs an integer id")
         return None
     split = [
@@ -160,7 +157,7 @@ def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str])
     segment_id = raw.get("segmentId") if "segmentId" in raw and "segment" not in raw else None
     if segment_id is None:
         segment_id = _segment(raw.get("segment"), where, segments, errors)
-    elif not _is_int(segment_id):
+    elif not is_int(segment_id):
         errors.append(f"{where}.segmentId must be an integer or null")
     return Rule(
         id=raw["id"],
@@ -168,7 +165,7 @@ def _rule(raw: Any, where: str, segments: dict[int, Segment], errors: list[str])
         exposition=_number(raw, "exposition", where, errors),
         experiment_id=_id(raw, "experimentId", where, errors),
         respool_time=_respool(raw, where, errors),
-        segment_id=segment_id if _is_int(segment_id) else None,
+        segment_id=segment_id if is_int(segment_id) else None,
         variations=split,
     )
 

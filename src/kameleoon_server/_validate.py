@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any, Final
 
 from kameleoon_server._conditions import conditions_data_errors, custom_data_index, referenced
-from kameleoon_server._integers import MAX_ID
+from kameleoon_server._integers import MAX_ID, is_int, is_number
 from kameleoon_server.model import (
     DEFAULT_ENVIRONMENT,
     CustomDataDefinition,
@@ -59,7 +59,7 @@ def variable_errors(variable: Variable) -> list[str]:
         return [f"{where}: type must be one of {list(VARIABLE_TYPES)}"]
     ok = {
         "BOOLEAN": isinstance(value, bool),
-        "NUMBER": isinstance(value, int | float) and not isinstance(value, bool),
+        "NUMBER": is_number(value),
     }.get(variable.type, isinstance(value, str))
     if not ok:
         return [f"{where}: value {value!r} is not a {variable.type}"]
@@ -141,7 +141,7 @@ def _segment_cycle(model: SiteModel, start: int) -> bool:
 
 def _ids(values: list[Any]) -> list[int]:
     """The integers among referenced values (the others are reported by the condition checks)."""
-    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return [v for v in values if is_int(v)]
 
 
 def segment_errors(model: SiteModel, segment: Segment) -> list[str]:

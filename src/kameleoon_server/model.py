@@ -171,13 +171,18 @@ def model_ids(model: SiteModel) -> list[tuple[str, int | None, str]]:
 def max_id(model: SiteModel) -> int:
     """The largest valid id (1 to ``MAX_ID``) used anywhere in the model, 0 when there is none
     (out-of-range ids are refused by validation and must not push ``next_id`` out of range)."""
-    return max((i for _, i, _ in model_ids(model) if i is not None and 0 < i <= MAX_ID), default=0)
+    return max(_valid_ids(model), default=0)
+
+
+def _valid_ids(model: SiteModel) -> set[int]:
+    """The ids from 1 to ``MAX_ID`` used anywhere in the model."""
+    return {i for _, i, _ in model_ids(model) if i is not None and 0 < i <= MAX_ID}
 
 
 def _free_run_start(model: SiteModel) -> int:
     """Once ids reach 2⁶³−1: the start of the highest run of ids the model does not use (every id
     from there up to the next used one is free, so allocation goes on counting up, unchecked)."""
-    used = {i for _, i, _ in model_ids(model) if i is not None and 0 < i <= MAX_ID}
+    used = _valid_ids(model)
     top = MAX_ID
     while top in used:
         top -= 1
