@@ -124,7 +124,7 @@ def test_the_ingest_process_reconnects_after_losing_its_database_connections(
                 await storage.ingest_body(
                     1, f"nonce={nonce}&eventType=activity&visitorCode=v".encode(), 5, 10
                 )
-            events = await storage.visitor_events(1, ["v"], 100)
+            events = (await storage.visitor_events(1, ["v"], 100, 1 << 20)).events
             return [e.nonce for e in events], storage.counters()["ingest_process_starts"]
         finally:
             await storage.close()

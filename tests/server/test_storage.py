@@ -28,6 +28,7 @@ from .conftest import query
 from .conftest import run_storage as run
 
 NewStorage = Callable[..., Storage]
+ANY_SIZE = 1 << 30  # a byte budget no test reaches
 
 
 def row(site: int, identity: str, nonce: str, etype: int = 1, t: int = 1) -> tuple[Any, ...]:
@@ -46,7 +47,7 @@ def test_ingest_is_idempotent_per_site_identity_and_nonce(new_storage: NewStorag
     async def body(s: Storage) -> Any:
         await s.ingest([row(1, "v", "N1"), row(1, "v", "N2")], [])
         await s.ingest([row(1, "v", "N1"), row(1, "u", "N1"), row(2, "v", "N1")], [])
-        return await s.visitor_events(1, ["v", "u"], 10), s.counters()
+        return (await s.visitor_events(1, ["v", "u"], 10, ANY_SIZE)).events, s.counters()
 
     events, _ = run(new_storage(ingest_process=False), body)
     assert [(e.identity, e.nonce) for e in events] == [("v", "N1"), ("v", "N2"), ("u", "N1")]
@@ -59,9 +60,45 @@ def test_visitor_events_come_in_the_order_they_were_received(new_storage: NewSto
     async def body(s: Storage) -> list[str]:
         await s.ingest([row(1, "v", "LATER", t=2_000)], [])
         await s.ingest([row(1, "v", "FIRST", t=1_000), row(1, "v", "SECOND", t=1_000)], [])
-        return [e.nonce for e in await s.visitor_events(1, ["v"], 10)]
+        return [e.nonce for e in (await s.visitor_events(1, ["v"], 10, ANY_SIZE)).events]
 
     assert run(new_storage(ingest_process=False), body) == ["FIRST", "SECOND", "LATER"]
+
+
+def sized(nonce: str, size: int, t: int) -> tuple[Any, ...]:
+    """A stored row whose line is ``size`` bytes long in UTF-8 (``é`` is two)."""
+    line = f"nonce={nonce}&x="
+    return (*row(1, "v", nonce, t=t)[:-1], line + "é" * ((size - len(line)) // 2))
+
+
+@pytest.mark.parametrize(
+    ("limit", "max_bytes", "kept", "truncated"),
+    [
+        (10, 400, ["C", "D"], True),  # D (newest, 100) + C (300) = 400 fit; B would make 600
+        (10, 399, ["D"], True),
+        (10, 99, [], True),  # even the newest line is over the budget
+        (10, 600, ["B", "C", "D"], True),
+        (10, 700, ["A", "B", "C", "D"], False),
+        (3, 700, ["B", "C", "D"], True),  # the event limit cuts first
+        (4, 700, ["A", "B", "C", "D"], False),  # exactly the limit: nothing left out
+    ],
+)
+def test_visitor_events_keep_the_newest_lines_within_the_limit_and_the_byte_budget(
+    new_storage: NewStorage, limit: int, max_bytes: int, kept: list[str], truncated: bool
+) -> None:
+    """The budget counts UTF-8 bytes of the lines, newest first, and loads no line it leaves out."""
+    rows = [sized("A", 100, 1), sized("B", 200, 2), sized("C", 300, 3), sized("D", 100, 4)]
+
+    async def body(s: Storage) -> Any:
+        await s.ingest(rows, [])
+        return await s.visitor_events(1, ["v"], limit, max_bytes)
+
+    found = run(new_storage(ingest_process=False), body)
+    assert [e.nonce for e in found.events] == kept
+    assert found.truncated is truncated
+    assert all(
+        len(e.line.encode()) == size for e, size in zip(found.events, [100, 200, 300, 100][-len(kept) :])
+    )
 
 
 def test_many_rows_are_written_in_chunks_and_all_land(new_storage: NewStorage) -> None:
@@ -69,7 +106,7 @@ def test_many_rows_are_written_in_chunks_and_all_land(new_storage: NewStorage) -
 
     async def body(s: Storage) -> Any:
         await asyncio.gather(s.ingest(rows[:333], []), s.ingest(rows[333:], []), s.ingest(rows[:10], []))
-        return len(await s.visitor_events(1, [f"v{i}" for i in range(13)], 10_000))
+        return len((await s.visitor_events(1, [f"v{i}" for i in range(13)], 10_000, ANY_SIZE)).events)
 
     assert run(new_storage(ingest_process=False), body) == 700
 
@@ -200,6 +237,6 @@ def test_the_writer_survives_an_unexpected_error(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="boom"):
             await s._write(boom)
         await s.ingest([row(1, "v", "after")], [])
-        return await s.visitor_events(1, ["v"], 10)
+        return (await s.visitor_events(1, ["v"], 10, ANY_SIZE)).events
 
     assert [e.nonce for e in run(tmp_path / "h.db", body)] == ["after"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from .conftest import LiveServer, Site
+from kameleoon_server.storage import Storage
+
+from .conftest import LiveServer, Site, start_server, stop_server
 from .test_wire import CAPTURED_BODY
 
 FULL = (
@@ -119,3 +122,25 @@ def test_a_long_history_is_answered_in_full(live: LiveServer, site: Site) -> Non
     assert live.post_events(site, "\n".join(lines), token).status_code == 204
     data = visitor(live, site, token, "visitorCode=long-history&currentVisit=true&conversion=true")
     assert sorted(e["data"]["goalId"] for e in data["currentVisit"]["conversionEvents"]) == list(range(count))
+
+
+def test_a_history_over_the_byte_budget_is_answered_from_its_newest_events(
+    new_storage: Callable[..., Storage],
+) -> None:
+    """Lines of 10 kB against a 35 kB budget: the three newest come back, the answer says nothing
+    of the rest, and the cut is counted."""
+    srv, server, thread = start_server(new_storage(), visitor_event_bytes=35_000)
+    try:
+        site = srv.create_site()
+        token = srv.token(site)
+        pad = "x" * 10_000
+        for n in range(6):  # one request each: received in this order
+            line = f"nonce=B{n}&eventType=conversion&goalId={n}&revenue=1.0&negative=false&pad={pad}"
+            assert srv.post_events(site, f"{line}&visitorCode=big", token).status_code == 204
+        data = visitor(srv, site, token, "visitorCode=big&currentVisit=true&conversion=true")
+        assert [e["data"]["goalId"] for e in data["currentVisit"]["conversionEvents"]] == [3, 4, 5]
+        assert srv.admin("GET", "/api/stats").json()["visitor_data_truncated"] == 1
+        visitor(srv, site, token, "visitorCode=nobody&currentVisit=true")
+        assert srv.admin("GET", "/api/stats").json()["visitor_data_truncated"] == 1
+    finally:
+        stop_server(srv, server, thread)

@@ -38,6 +38,8 @@ from kameleoon_server.state import ServerState, now_ms
 from kameleoon_server.storage import CredentialRecord, SiteRecord
 from kameleoon_server.tokens import hash_secret
 
+_LISTED_EVENTS: Final = 1000, 8 * 1024 * 1024  # the events the admin API lists: count, line bytes
+
 SITE_CODE_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESERVED_CODES: Final = frozenset(
     ("api", "v3", "sse", "oauth", "visit", "map", "metrics", "health", "favicon.ico")
@@ -328,12 +330,12 @@ async def events_summary(call: Call) -> Any:
 @endpoint(
     "GET",
     "/api/sites/{site}/visitors/{visitor}/events",
-    "A visitor's stored tracking lines (latest 1000)",
+    "A visitor's stored tracking lines (the latest 1000, up to 8 MiB of lines)",
     tag="events",
 )
 async def visitor_events(call: Call) -> Any:
     record, _ = await load(call)
-    events = await call.state.storage.visitor_events(record.id, [call.param("visitor")], 1000)
+    found = await call.state.storage.visitor_events(record.id, [call.param("visitor")], *_LISTED_EVENTS)
     return [
         {
             "time_ms": e.time_ms,
@@ -342,5 +344,5 @@ async def visitor_events(call: Call) -> Any:
             "bot": e.bot,
             "line": e.line,
         }
-        for e in events
+        for e in found.events
     ]

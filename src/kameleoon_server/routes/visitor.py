@@ -32,8 +32,12 @@ async def visitor_data(request: Request) -> Response:
         identities = [user_id, *await state.storage.linked_visitors(site.id, user_id)]
     else:
         return read_error(400, "visitorCode or mappingValue is required")
-    events = await state.storage.visitor_events(site.id, identities, state.settings.visitor_event_limit)
+    limits = state.settings.visitor_event_limit, state.settings.visitor_event_bytes
+    found = await state.storage.visitor_events(site.id, identities, *limits)
     state.counters.add("visitor_data_served")
+    if found.truncated:  # the oldest events were left out
+        state.counters.add("visitor_data_truncated")
+    events = found.events
     build = functools.partial(build_visitor_response, events, query, now_ms(), state.settings.visit_gap_ms)
     # a long history is decoded off the event loop, which other requests need meanwhile
     return json_response(build() if len(events) <= _INLINE_EVENTS else await asyncio.to_thread(build))

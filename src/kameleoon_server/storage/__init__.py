@@ -22,6 +22,7 @@ from kameleoon_server.storage.base import (
     StorageError,
     StoredEvent,
     TooManyLines,
+    VisitorEvents,
 )
 from kameleoon_server.storage.sqlite import SQLiteStorage
 
@@ -42,6 +43,7 @@ __all__ = [
     "StorageError",
     "StoredEvent",
     "TooManyLines",
+    "VisitorEvents",
     "open_storage",
 ]
 

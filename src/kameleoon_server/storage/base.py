@@ -71,6 +71,9 @@ class CredentialRecord:
     created_ms: int
 
 
+EVENT_COLUMNS = "id, identity, is_mapping, nonce, etype, time_ms, bot, line"  # a StoredEvent's
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     id: int
@@ -84,9 +87,9 @@ class StoredEvent:
 
     @classmethod
     def received_in_order(cls, rows: Sequence[Sequence[Any]]) -> list[StoredEvent]:
-        """The events of ``SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line``
-        rows, in the order they were received: by reception time, then id. (Ids alone are not
-        that order: one write may store a later request's lines before an earlier one's.)"""
+        """The events of ``SELECT`` :data:`EVENT_COLUMNS` rows, in the order they were
+        received: by reception time, then id. (Ids alone are not that order: one write may
+        store a later request's lines before an earlier one's.)"""
         events = [cls(r[0], r[1], bool(r[2]), r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
         events.sort(key=_reception)
         return events
@@ -94,6 +97,28 @@ class StoredEvent:
 
 def _reception(event: StoredEvent) -> tuple[int, int]:
     return event.time_ms, event.id
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorEvents:
+    """The answer of :meth:`Storage.visitor_events`: the events kept, oldest first, and whether
+    older ones were left out (by the event limit or the byte budget)."""
+
+    events: list[StoredEvent]
+    truncated: bool
+
+
+def newest_within(sizes: Sequence[Sequence[int]], limit: int, max_bytes: int) -> tuple[list[int], bool]:
+    """The ids of the newest events that fit ``limit`` and ``max_bytes``, from ``(id, line
+    bytes)`` rows newest first (at most ``limit + 1`` of them), and whether any was left out."""
+    kept: list[int] = []
+    total = 0
+    for event_id, size in sizes[:limit]:
+        total += size
+        if total > max_bytes:
+            return kept, True
+        kept.append(event_id)
+    return kept, len(sizes) > limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +207,12 @@ class Storage(Protocol):
         answer when the body can be handed over at once (the storage's ingest process runs),
         else None (then call :meth:`ingest_body`). Event-loop thread only."""
 
-    async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
-        """The ``limit`` events of these identities stored last (the highest ids), oldest first
-        (in the order they were received, :meth:`StoredEvent.received_in_order`)."""
+    async def visitor_events(
+        self, site_id: int, identities: Sequence[str], limit: int, max_bytes: int
+    ) -> VisitorEvents:
+        """The events of these identities stored last (the highest ids), at most ``limit`` of
+        them and at most ``max_bytes`` of lines (UTF-8), oldest first (in the order they were
+        received, :meth:`StoredEvent.received_in_order`). Only the kept lines are loaded."""
 
     async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
         """Visitor codes linked to a user id by mapping-identifier custom data."""

@@ -34,6 +34,7 @@ from kameleoon_server.storage._ingest_client import INGEST_PROCESS_AVAILABLE, In
 from kameleoon_server.storage._pg_schema import migrate_url
 from kameleoon_server.storage._pg_sink import PostgresSink
 from kameleoon_server.storage.base import (
+    EVENT_COLUMNS,
     SITE_COLUMNS,
     AlreadyExists,
     BodySummary,
@@ -47,6 +48,8 @@ from kameleoon_server.storage.base import (
     NotFound,
     SiteRecord,
     StoredEvent,
+    VisitorEvents,
+    newest_within,
 )
 from kameleoon_server.storage.sqlite import next_config_ms
 
@@ -363,14 +366,20 @@ class PostgresStorage:
         ingester = self._ingester
         return ingester.submit_soon(site_id, body, time_ms, max_lines) if ingester is not None else None
 
-    async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
+    async def visitor_events(
+        self, site_id: int, identities: Sequence[str], limit: int, max_bytes: int
+    ) -> VisitorEvents:
         if not identities:
-            return []
-        sql = (
-            "SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line FROM events"
-            " WHERE site_id = %s AND identity = ANY(%s) ORDER BY id DESC LIMIT %s"
+            return VisitorEvents([], False)
+        sizes = await self._all(
+            "SELECT id, octet_length(line) FROM events WHERE site_id = %s AND identity = ANY(%s)"
+            " ORDER BY id DESC LIMIT %s",
+            (site_id, list(identities), limit + 1),
         )
-        return StoredEvent.received_in_order(await self._all(sql, (site_id, list(identities), limit)))
+        ids, truncated = newest_within(sizes, limit, max_bytes)
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY(%s)"
+        rows = await self._all(sql, (ids,)) if ids else []
+        return VisitorEvents(StoredEvent.received_in_order(rows), truncated)
 
     async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
         sql = "SELECT visitor_code FROM visitor_links WHERE site_id = %s AND user_id = %s ORDER BY time_ms"

@@ -35,6 +35,7 @@ from kameleoon_server.storage._sqlite_conn import Synchronous, connect
 from kameleoon_server.storage._sqlite_parallel import disable_memory_statistics
 from kameleoon_server.storage._sqlite_writer import CallJob, IngestJob, Job, Writer
 from kameleoon_server.storage.base import (
+    EVENT_COLUMNS,
     SITE_COLUMNS,
     AlreadyExists,
     BodySummary,
@@ -48,6 +49,8 @@ from kameleoon_server.storage.base import (
     NotFound,
     SiteRecord,
     StoredEvent,
+    VisitorEvents,
+    newest_within,
 )
 
 T = TypeVar("T")
@@ -385,16 +388,28 @@ class SQLiteStorage:
         ingester = self._ingester
         return ingester.submit_soon(site_id, body, time_ms, max_lines) if ingester is not None else None
 
-    async def visitor_events(self, site_id: int, identities: Sequence[str], limit: int) -> list[StoredEvent]:
-        def get(conn: sqlite3.Connection) -> list[StoredEvent]:
-            marks = ",".join("?" * len(identities))
-            sql = (
-                "SELECT id, identity, is_mapping, nonce, etype, time_ms, bot, line FROM events"
-                f" WHERE site_id = ? AND identity IN ({marks}) ORDER BY id DESC LIMIT ?"
-            )
-            return StoredEvent.received_in_order(conn.execute(sql, (site_id, *identities, limit)).fetchall())
+    async def visitor_events(
+        self, site_id: int, identities: Sequence[str], limit: int, max_bytes: int
+    ) -> VisitorEvents:
+        def get(conn: sqlite3.Connection) -> VisitorEvents:
+            where = f"site_id = ? AND identity IN ({','.join('?' * len(identities))})"
+            conn.execute("BEGIN")  # one snapshot for both reads
+            try:
+                sizes = conn.execute(
+                    f"SELECT id, length(CAST(line AS BLOB)) FROM events WHERE {where}"
+                    " ORDER BY id DESC LIMIT ?",
+                    (site_id, *identities, limit + 1),
+                ).fetchall()
+                ids, truncated = newest_within(sizes, limit, max_bytes)
+                rows = conn.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} AND id BETWEEN ? AND ?",
+                    (site_id, *identities, ids[-1], ids[0]),
+                ).fetchall() if ids else []  # fmt: skip
+            finally:
+                conn.execute("COMMIT")
+            return VisitorEvents(StoredEvent.received_in_order(rows), truncated)
 
-        return await self._read(get) if identities else []
+        return await self._read(get) if identities else VisitorEvents([], False)
 
     async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
         def get(conn: sqlite3.Connection) -> list[str]:
