@@ -18,3 +18,4 @@ class ServerSettings:
     visit_gap_ms: int = 30 * 60 * 1000  # a new visit starts after 30 minutes without events
     visitor_event_limit: int = 20_000  # most recent events read to answer /visit/visitor
     visitor_event_bytes: int = 32 * 1024 * 1024  # and at most this many bytes of their lines
+    visitor_link_limit: int = 1000  # visitors linked to one user id read for /visit/visitor

@@ -100,6 +100,15 @@ def test_visitor_events_keep_the_newest_lines_within_the_limit_and_the_byte_budg
     assert [len(e.line.encode()) for e in found.events] == [sizes[n] for n in kept]
 
 
+def test_linked_visitors_come_latest_first_up_to_the_limit(new_storage: NewStorage) -> None:
+    async def body(s: Storage) -> Any:
+        links = [(1, "user", "a", 3), (1, "user", "b", 5), (1, "user", "c", 4), (1, "other", "d", 9)]
+        await s.ingest([], links)
+        return await s.linked_visitors(1, "user", 2), await s.linked_visitors(1, "user", 10)
+
+    assert run(new_storage(ingest_process=False), body) == (["b", "c"], ["b", "c", "a"])
+
+
 def test_many_rows_are_written_in_chunks_and_all_land(new_storage: NewStorage) -> None:
     rows = [row(1, f"v{i % 13}", f"N{i}") for i in range(700)]  # 256+256+32*5+4*7+1*0... every chunk size
 
@@ -190,7 +199,7 @@ def test_credentials_remote_data_links_and_settings(new_storage: NewStorage) -> 
             await s.get_credential("cid"),
             await s.get_remote_data(1, "k/1"),
             await s.list_remote_data(1, "k", 10),
-            await s.linked_visitors(1, "user"),
+            await s.linked_visitors(1, "user", 10),
             await s.get_setting("x"),
             await s.delete_remote_data(1, "k/1"),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -141,6 +142,30 @@ def test_a_history_over_the_byte_budget_is_answered_from_its_newest_events(
         assert [e["data"]["goalId"] for e in data["currentVisit"]["conversionEvents"]] == [3, 4, 5]
         assert srv.admin("GET", "/api/stats").json()["visitor_data_truncated"] == 1
         visitor(srv, site, token, "visitorCode=nobody&currentVisit=true")
+        assert srv.admin("GET", "/api/stats").json()["visitor_data_truncated"] == 1
+    finally:
+        stop_server(srv, server, thread)
+
+
+def test_a_user_linked_to_more_visitors_than_the_limit_is_answered_from_the_latest_links(
+    new_storage: Callable[..., Storage],
+) -> None:
+    srv, server, thread = start_server(new_storage(), visitor_link_limit=2)
+    try:
+        site = srv.create_site()
+        token = srv.token(site)
+        for n in range(3):  # linked one after the other, each visitor with its own conversion
+            link = "eventType=customData&index=1&valuesCountMap=%7B%22user-7%22%3A1%7D&overwrite=true"
+            lines = [
+                f"nonce=L{n}&{link}&mappingIdentifier=true&visitorCode=anon-{n}",
+                f"nonce=C{n}&eventType=conversion&goalId={n}&revenue=0.0&negative=false&visitorCode=anon-{n}",
+            ]
+            assert srv.post_events(site, "\n".join(lines), token).status_code == 204
+            time.sleep(0.01)  # links a few milliseconds apart
+        query = "mappingValue=user-7&maxNumberPreviousVisits=25&version=0&currentVisit=true&conversion=true"
+        data = visitor(srv, site, token, query)
+        visits = [data["currentVisit"], *data["previousVisits"]]
+        assert sorted(e["data"]["goalId"] for v in visits for e in v["conversionEvents"]) == [1, 2]
         assert srv.admin("GET", "/api/stats").json()["visitor_data_truncated"] == 1
     finally:
         stop_server(srv, server, thread)

@@ -214,8 +214,9 @@ class Storage(Protocol):
         them and at most ``max_bytes`` of lines (UTF-8), oldest first (in the order they were
         received, :meth:`StoredEvent.received_in_order`). Only the kept lines are loaded."""
 
-    async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
-        """Visitor codes linked to a user id by mapping-identifier custom data."""
+    async def linked_visitors(self, site_id: int, user_id: str, limit: int) -> list[str]:
+        """The ``limit`` visitor codes linked last to a user id by mapping-identifier custom
+        data, latest first."""
 
     async def event_counts(self, site_id: int) -> list[EventTypeCount]: ...
 

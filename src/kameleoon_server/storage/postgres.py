@@ -381,9 +381,12 @@ class PostgresStorage:
         rows = await self._all(sql, (ids,)) if ids else []
         return VisitorEvents(StoredEvent.received_in_order(rows), truncated)
 
-    async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
-        sql = "SELECT visitor_code FROM visitor_links WHERE site_id = %s AND user_id = %s ORDER BY time_ms"
-        return [r[0] for r in await self._all(sql, (site_id, user_id))]
+    async def linked_visitors(self, site_id: int, user_id: str, limit: int) -> list[str]:
+        sql = (
+            "SELECT visitor_code FROM visitor_links WHERE site_id = %s AND user_id = %s"
+            " ORDER BY time_ms DESC, visitor_code LIMIT %s"
+        )
+        return [r[0] for r in await self._all(sql, (site_id, user_id, limit))]
 
     async def event_counts(self, site_id: int) -> list[EventTypeCount]:
         sql = (

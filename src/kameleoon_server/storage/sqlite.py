@@ -411,10 +411,13 @@ class SQLiteStorage:
 
         return await self._read(get) if identities else VisitorEvents([], False)
 
-    async def linked_visitors(self, site_id: int, user_id: str) -> list[str]:
+    async def linked_visitors(self, site_id: int, user_id: str, limit: int) -> list[str]:
         def get(conn: sqlite3.Connection) -> list[str]:
-            sql = "SELECT visitor_code FROM visitor_links WHERE site_id = ? AND user_id = ? ORDER BY time_ms"
-            return [r[0] for r in conn.execute(sql, (site_id, user_id))]
+            sql = (
+                "SELECT visitor_code FROM visitor_links WHERE site_id = ? AND user_id = ?"
+                " ORDER BY time_ms DESC, visitor_code LIMIT ?"
+            )
+            return [r[0] for r in conn.execute(sql, (site_id, user_id, limit))]
 
         return await self._read(get)
 
