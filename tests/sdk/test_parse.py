@@ -58,6 +58,14 @@ CONFIG_ERRORS = {
     "two conditions, empty orOperators": with_conditions_data(
         {"firstLevel": [{"orOperators": [], "conditions": [CUSTOM, CUSTOM]}]}
     ),
+    "null firstLevel": with_conditions_data({"firstLevel": None}),
+    "null conditions": with_conditions_data({"firstLevel": [{"conditions": None}]}),
+    "two groups, null firstLevelOrOperators": with_conditions_data(
+        {"firstLevelOrOperators": None, "firstLevel": [{"conditions": []}, {"conditions": []}]}
+    ),
+    "two conditions, null orOperators": with_conditions_data(
+        {"firstLevel": [{"orOperators": None, "conditions": [CUSTOM, CUSTOM]}]}
+    ),
     "null variations": mutate(lambda d: d["featureFlags"][0].update(variations=None)),
     "null rules": mutate(lambda d: d["featureFlags"][0].update(rules=None)),
     "null variationByExposition": mutate(
@@ -109,6 +117,9 @@ ACCEPTED = {
     ),
     "short firstLevelOrOperators": with_conditions_data(
         {"firstLevelOrOperators": [], "firstLevel": [{"conditions": []}, {"conditions": []}]}
+    ),
+    "one group, operators null or not a list (not read)": with_conditions_data(
+        {"firstLevelOrOperators": None, "firstLevel": [{"orOperators": {}, "conditions": [CUSTOM]}]}
     ),
     "customData index null or absent": {"customData": [{"index": None}, {"id": 4}]},
     "customData numeric string index": {"customData": [{"index": "7"}]},

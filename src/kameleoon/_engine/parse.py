@@ -229,23 +229,31 @@ def _parse_segment(raw: Any, lookups: Lookups) -> Segment | None:
 
 
 def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Tree:
-    if "firstLevel" not in data:
-        raise ConfigError("conditionsData has no firstLevel")
-    groups = _optional_list(data, "firstLevel")
-    if len(groups) >= 2 and "firstLevelOrOperators" not in data:
-        raise ConfigError("conditionsData needs firstLevelOrOperators between its groups")
+    groups = _items(data, "firstLevel", "conditionsData")
+    operators = _operators(data, "firstLevelOrOperators", len(groups), "conditionsData")
     group_checks = [_parse_group(_object(group, "a condition group"), lookups) for group in groups]
-    return build_tree(group_checks, _optional_list(data, "firstLevelOrOperators"), first_level=True)
+    return build_tree(group_checks, operators, first_level=True)
+
+
+def _items(parent: Mapping[str, Any], key: str, what: str) -> list[Any]:
+    """A required list: absent or null (which the reference cannot iterate) is a config error."""
+    value = parent.get(key)
+    if not isinstance(value, list):
+        raise ConfigError(f"{what}.{key} must be an array" if key in parent else f"{what} has no {key}")
+    return value
+
+
+def _operators(parent: Mapping[str, Any], key: str, items: int, what: str) -> list[Any]:
+    """The operators between ``items`` items: read (and then required) only when there are two
+    items or more, as the reference does."""
+    return _items(parent, key, what) if items >= 2 else []
 
 
 def _parse_group(group: Mapping[str, Any], lookups: Lookups) -> Tree:
-    if "conditions" not in group:
-        raise ConfigError("a condition group has no conditions")
-    conditions = _optional_list(group, "conditions")
-    if len(conditions) >= 2 and "orOperators" not in group:
-        raise ConfigError("a condition group needs orOperators between its conditions")
+    conditions = _items(group, "conditions", "a condition group")
+    operators = _operators(group, "orOperators", len(conditions), "a condition group")
     checks: list[Tree] = [compile_condition(cond, lookups) for cond in conditions]
     try:
-        return build_tree(checks, _optional_list(group, "orOperators"), first_level=False)
+        return build_tree(checks, operators, first_level=False)
     except ValueError as e:
         raise ConfigError(str(e)) from e
