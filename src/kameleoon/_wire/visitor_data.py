@@ -86,7 +86,7 @@ def parse_visitor_data(document: Any) -> RemoteVisit:
         _read_custom_data(visit, seen_indexes, result)
         _read_pages(visit, pages)
         _read_experiments(visit, seen_experiments, result)
-        for event in _events(visit, "conversionEvents"):
+        for event in reversed(_events(visit, "conversionEvents")):  # latest first, as every array
             _read_conversion(_data(event), result)
         if result.geolocation is None:
             result.geolocation = _geolocation(_events(visit, "geolocationEvents"))
