@@ -645,8 +645,8 @@ def test_flush_all_reports_linked_data_under_the_owner_code(make_client: Any) ->
     client.add_data("anon", Device(DeviceType.PHONE), CustomData(2, "user-42"))
     clock[0] += 5.0
     store.refresh_clock()
-    client.add_data("anon", Conversion(1))  # used again later: moves to the recent end of the store
-    store.reorder()  # as the next tick does
+    client.add_data("user-42", Conversion(1))  # used again later, through the linked code:
+    store.reorder()  # the next tick moves both codes to the recent end, the linked one first
     assert list(store) == ["user-42", "anon"]
     client.flush(instant=True)
     assert flush_tracking(client)

@@ -97,16 +97,16 @@ def test_a_record_freed_during_a_build_never_lends_its_lines(
     fillers = [f"f{number}" for number in range(127)]
     for code in fillers:
         client.track_conversion(code, 1)
-    peek: Callable[[str], Any] = store.peek
+    get: Callable[[str], Any] = store.get
 
-    def peek_with_churn(code: str) -> Any:
+    def get_with_churn(code: str) -> Any:
         if code == "bob":  # another thread evicts alice (her record is freed) and tracks bob
-            monkeypatch.setattr(store, "peek", peek)
+            monkeypatch.setattr(store, "get", get)
             del store._visitors["alice"]
             client.track_conversion("bob", 222)
-        return peek(code)
+        return get(code)
 
-    monkeypatch.setattr(store, "peek", peek_with_churn)
+    monkeypatch.setattr(store, "get", get_with_churn)
     built = tracker._build(["alice", *fillers, "bob"])
     mine = [line for line in built if "visitorCode=alice" in line or "visitorCode=bob" in line]
     assert [("goalId=111" in line, "visitorCode=alice" in line) for line in mine] == [

@@ -120,6 +120,41 @@ def test_eviction_removes_the_least_recently_used() -> None:
     assert len(store) == 2
 
 
+def linked_store(size: int = 100) -> tuple[VisitorStore, Clock, list[tuple[str, Visitor]], Visitor]:
+    """A store where "U" shares the record of "A" (linked), then "X" is created."""
+    store, clock, dropped = make(ttl=10, size=size)
+    visitor = store.get_or_create("U")
+    shared = store.get_or_create("A")
+    store.link("U", shared, "A")
+    store.get_or_create("X")
+    assert store.get("U") is shared and dropped == [("U", visitor)]  # U's own record handed over
+    dropped.clear()
+    return store, clock, dropped, shared
+
+
+def test_linked_codes_move_together_so_idle_records_behind_them_expire() -> None:
+    """Touching a record through one of its codes moves all of them: the expiry scan does not
+    stop at a code left at the front whose record is active (it kept every idle record behind
+    it forever)."""
+    store, clock, dropped, _ = linked_store()
+    for at in range(2, 31, 2):  # A stays active, X is idle
+        tick(store, clock, float(at))
+        store.get("A")
+        store.reorder()
+    assert store.purge() == 1
+    assert [code for code, _ in dropped] == ["X"]
+    assert list(store) == ["U", "A"] or list(store) == ["A", "U"]
+
+
+def test_eviction_takes_the_idle_record_not_a_linked_code_of_an_active_one() -> None:
+    store, clock, dropped, shared = linked_store(size=3)
+    tick(store, clock, 5.0)
+    store.get("A")  # the shared record is used again: X is now the least recently used
+    store.get_or_create("Y")
+    assert [code for code, _ in dropped] == ["X"]
+    assert store.get("U") is shared and store.get("A") is shared
+
+
 def test_eviction_counter_accumulates() -> None:
     """Every eviction is counted; the store never exceeds its size."""
     store, clock, dropped = make(size=3)
@@ -210,10 +245,21 @@ def test_link_shares_a_record() -> None:
     store, _, _ = make()
     anonymous = store.get_or_create("anon")
     store.get_or_create("crm")
-    store.link("crm", anonymous)
+    store.link("crm", anonymous, "anon")
     assert store.get("crm") is anonymous
-    store.link("new-code", anonymous)
+    store.link("new-code", anonymous, "anon")
     assert store.get("new-code") is anonymous
+    assert anonymous.extra is not None and anonymous.extra.linked == ("crm", "anon", "new-code")
+
+
+def test_the_codes_moved_with_a_record_are_bounded() -> None:
+    """A record linked to many codes remembers the latest few (and its owner) to move."""
+    store, _, _ = make()
+    anonymous = store.get_or_create("anon")
+    for n in range(40):
+        store.link(f"user-{n}", anonymous, "anon")
+    linked = anonymous.extra.linked if anonymous.extra is not None else ()
+    assert len(linked) == 16 and linked[-2:] == ("anon", "user-39") and "user-25" in linked
 
 
 def test_unique_identifier_flags() -> None:
@@ -283,16 +329,19 @@ def test_the_tracker_reorders_on_every_tick(make_client: Any) -> None:
     assert list(store) == ["b", "a"] and not store._moves
 
 
-def test_building_tracking_lines_is_not_visitor_activity(make_client: Any) -> None:
-    """The tracker reads the records it sends without touching them: a visitor's expiry
-    counts from its own last use, not from the last tracking request made for it."""
+def test_building_tracking_lines_is_visitor_activity(make_client: Any) -> None:
+    """Building a visitor's tracking lines counts as its activity (evaluation spec §4.1): its
+    expiry counts from the last tracking request made for it, and it moves to the recent end."""
     client = make_client()
     store = client._store
     client.add_data("a", Device(DeviceType.DESKTOP))
+    client.add_data("b", Device(DeviceType.DESKTOP))
     visitor = store.peek("a")
     assert visitor is not None
     visitor.last -= 5 * TOUCH_GRANULARITY  # last used five seconds ago
     idle_since = visitor.last
     client.flush("a")
     assert client._tracker.wait_idle()  # a tick builds the visitor's lines
-    assert visitor.last == idle_since and visitor.pending == 0
+    assert visitor.pending == 0 and visitor.last > idle_since
+    assert client._tracker.wait_idle()  # the next tick makes the queued move
+    assert list(store) == ["b", "a"]

@@ -343,7 +343,8 @@ class Tracker:
             if size > cap:
                 self._reschedule(codes[start:])
                 break
-            visitors = [(code, store.peek(code)) for code in codes[start : start + _CHUNK]]
+            # a tracking build is the visitor's activity (evaluation spec §4.1): touched
+            visitors = [(code, store.get(code)) for code in codes[start : start + _CHUNK]]
             with lock:
                 store.apply_exposures()
                 for code, visitor in visitors:

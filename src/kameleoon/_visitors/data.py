@@ -152,7 +152,7 @@ def _custom_data_general(ctx: DataContext, index: Any, values: tuple[Any, ...]) 
         visitor.extras().mapping = ctx.code
         if values[0] != ctx.code:
             # the linked code takes the anonymous code's unique-identifier flag, once (spec §4.4)
-            ctx.store.link(values[0], visitor)
+            ctx.store.link(values[0], visitor, ctx.code)
             ctx.store.set_unique_identifier(values[0], ctx.store.is_unique_identifier(ctx.code))
 
 

@@ -36,7 +36,7 @@ Assignment = tuple[Any, str, float, int, int, Any]
 class Extra:
     """Consent, cross-device mapping and remote visit history of a visitor."""
 
-    __slots__ = ("consent", "kcs", "mapping", "mapping_index", "visits")
+    __slots__ = ("consent", "kcs", "linked", "mapping", "mapping_index", "visits")
 
     def __init__(self) -> None:
         self.consent = False
@@ -44,6 +44,9 @@ class Extra:
         self.mapping_index: Any = None  # the custom data index stored as mapping identifier
         self.visits: tuple[Any, ...] | None = None  # previous visits' start (ms), newest first
         self.kcs: dict[Any, Any] | None = None  # key moment -> goal -> score
+        # the codes that share this record since a link, latest last (the store moves them
+        # together: see VisitorStore.link)
+        self.linked: tuple[str, ...] = ()
 
 
 def pack_values(values: tuple[Any, ...]) -> Any:

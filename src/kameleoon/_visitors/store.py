@@ -32,6 +32,7 @@ __all__ = ["TOUCH_GRANULARITY", "VisitorStore"]
 
 TOUCH_GRANULARITY = 1.0  # seconds between two moves of the same code to the LRU end
 _MOVES_PER_LOCK = 512  # reorder() releases the lock between batches of moves
+_MAX_LINKED = 16  # codes of one record moved together (the latest linked ones)
 
 
 class VisitorStore:
@@ -121,7 +122,7 @@ class VisitorStore:
 
     def peek(self, code: str) -> Visitor | None:
         """The record of ``code``, or ``None``, not touched: a read that is not the visitor's
-        activity (tracking builds its lines with it)."""
+        activity."""
         return self._visitors.get(code)
 
     def get_or_create(self, code: str) -> Visitor:
@@ -145,13 +146,20 @@ class VisitorStore:
         self._hand_over(dropped)
         return visitor
 
-    def link(self, code: str, visitor: Visitor) -> None:
-        """Makes ``code`` share ``visitor`` (cross-device mapping); its own record is replaced,
-        and handed over like a dropped one (its unsent data is still sent)."""
+    def link(self, code: str, visitor: Visitor, owner: str) -> None:
+        """Makes ``code`` share ``owner``'s record ``visitor`` (cross-device mapping); its own
+        record is replaced, and handed over like a dropped one (its unsent data is still sent).
+
+        The codes sharing a record are moved together when it is touched through any of them:
+        expiry and eviction go by the record's activity, and a code left behind at the front
+        with a recent record would stop the expiry scan and be evicted first."""
         with self._lock:
             replaced = self._visitors.pop(code, None)
             self._visitors[code] = visitor
             unique = code in self._unique_ids
+            extra = visitor.extras()
+            sharing = [c for c in extra.linked if c not in (code, owner) and self._visitors.get(c) is visitor]
+            extra.linked = (*sharing[-_MAX_LINKED + 2 :], owner, code)
         if replaced is not None and replaced is not visitor:
             self._hand_over([(code, replaced, unique)])
 
@@ -225,6 +233,9 @@ class VisitorStore:
             visitor.last = now
             moves = self._moves
             moves.append(code)
+            extra = visitor.extra
+            if extra is not None and extra.linked:  # the codes sharing the record move with it
+                moves.extend(c for c in extra.linked if c != code)
             if len(moves) > self.max_visitors:  # nobody reorders (no tracker): bounded anyway
                 self.reorder()
 
