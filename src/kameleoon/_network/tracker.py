@@ -328,7 +328,8 @@ class Tracker:
             scheduled.setdefault(code, None)
 
     def _build(self, codes: list[str], cap: float = MAX_BODY_CHARS) -> list[str]:
-        """Lines of ``codes`` up to ``cap`` characters; codes beyond it are (still) scheduled.
+        """Lines of ``codes`` while they are within ``cap`` characters (the visitor that passes
+        it is the last, protocol spec §5.6); the codes after it stay scheduled.
 
         The data lock is taken per chunk of visitors, not per visitor: user threads wait at
         most one chunk, and the build costs a fraction of a decision per visitor.
@@ -340,14 +341,14 @@ class Tracker:
         store, lock = self._store, self._store.data_lock
         unique_ids = store._unique_ids
         for start in range(0, len(codes), _CHUNK):
-            if size > cap:
-                self._reschedule(codes[start:])
-                break
             # a tracking build is the visitor's activity (evaluation spec §4.1): touched
             visitors = [(code, store.get(code)) for code in codes[start : start + _CHUNK]]
             with lock:
                 store.apply_exposures()
-                for code, visitor in visitors:
+                for position, (code, visitor) in enumerate(visitors, start):
+                    if size > cap:
+                        self._reschedule(codes[position:])
+                        return built
                     unique = code in unique_ids
                     texts = self._lines_for(code, visitor, unique, config, shared, allow_activity=True)
                     built += texts

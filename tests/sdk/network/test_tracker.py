@@ -83,6 +83,19 @@ def test_size_cap_splits_a_tick_into_several_requests(
     assert all(size <= MAX_BODY_CHARS + 4 * len(url) for size in bodies)
 
 
+def test_a_tick_takes_visitors_until_one_passes_the_size_cap(make_client: Callable[..., Client]) -> None:
+    """Visitors are added while the body is within the cap: the one that passes it is the last
+    (protocol spec §5.6); the others stay scheduled, in their order, for the next tick."""
+    client = make_client(tracking_interval_millisecond=1000)
+    codes = [f"v{number}" for number in range(30)]
+    for code in codes:  # about 100 kB of lines each, not scheduled
+        client.add_data(code, PageView("https://ex.com/" + "p" * 100_000 + code, "t"))
+    tracker = client._tracker
+    built = tracker._build(list(codes), cap=250_000)
+    assert [line.rsplit("visitorCode=", 1)[1] for line in built] == ["v0", "v1", "v2"]
+    assert list(tracker._scheduled) == codes[3:]
+
+
 def test_failed_batch_is_resent_with_the_same_nonces(
     server: FaultServer, make_client: Callable[..., Client]
 ) -> None:
