@@ -276,7 +276,7 @@ class KameleoonClient:
     def _current(self) -> Configuration:
         return self._cfg
 
-    def _install(self, config: Configuration, ts: int | None) -> None:
+    def _install(self, config: Configuration, ts: str | None) -> None:
         first = not self._has_configuration
         if config.data_api_domain is not None:
             self._endpoints.set_data_api_domain(config.data_api_domain)

@@ -42,14 +42,17 @@ _STREAM_BACKOFF = Backoff(base=1.0, cap=60.0)
 _UNCHANGED = object()  # the body is the one applied last: nothing to decode
 
 
-def update_timestamp(data: str) -> int | None:
-    """The ``ts`` of a ``configuration-update-event`` payload, or ``None`` if it has none."""
+def update_timestamp(data: str) -> str | None:
+    """The ``ts`` of a ``configuration-update-event`` payload as the download sends it (a
+    number or a string, stringified: protocol spec §2.2), or ``None`` if it has none."""
     try:
         document = json.loads(data)
     except (ValueError, RecursionError):
         return None
     ts = document.get("ts") if isinstance(document, dict) else None
-    return ts if isinstance(ts, int) and not isinstance(ts, bool) else None
+    if isinstance(ts, bool) or not isinstance(ts, (int, float, str)):
+        return None
+    return str(ts)
 
 
 class ConfigUpdater:
@@ -61,7 +64,7 @@ class ConfigUpdater:
         transport: Transport,
         timeout: float,
         refresh_interval: float,
-        apply: Callable[[Configuration, int | None], None],
+        apply: Callable[[Configuration, str | None], None],
         current: Callable[[], Configuration],
         log: logging.Logger,
         *,
@@ -176,7 +179,7 @@ class ConfigUpdater:
             self.fetch()
 
     # -- download ---------------------------------------------------------------------------
-    def fetch(self, ts: int | None = None) -> bool:
+    def fetch(self, ts: str | None = None) -> bool:
         """Downloads and applies the configuration; ``True`` when a configuration was applied
         or is unchanged. Transport errors, invalid JSON and unexpected statuses are retried
         at once (three attempts in all); a 403 or an unusable document is not."""
@@ -214,7 +217,7 @@ class ConfigUpdater:
             self._log.warning("configuration download failed (attempt %d): %s", attempt, e)
             return 0, b"", None
 
-    def _accept(self, body: bytes, document: object, ts: int | None) -> bool:
+    def _accept(self, body: bytes, document: object, ts: str | None) -> bool:
         if document is _UNCHANGED:
             return True
         if not isinstance(document, dict) or not document:

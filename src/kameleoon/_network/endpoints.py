@@ -63,7 +63,7 @@ class Endpoints:
         """The current root of the Data API (tracking, remote data, visitor data)."""
         return self._data
 
-    def configuration(self, ts: int | None = None) -> str:
+    def configuration(self, ts: str | None = None) -> str:
         params = query((("environment", self.environment), ("ts", ts)))
         url = f"{self._root('sdk-config', _CONFIG_HOST)}/{encode(self.site_code)}"
         return f"{url}?{params}" if params else url

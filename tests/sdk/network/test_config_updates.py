@@ -26,10 +26,10 @@ class Target:
 
     def __init__(self) -> None:
         self.config: Configuration = EMPTY_CONFIGURATION
-        self.applied: list[tuple[list[str], int | None]] = []
+        self.applied: list[tuple[list[str], str | None]] = []
         self.fail_next = 0
 
-    def apply(self, config: Configuration, ts: int | None) -> None:
+    def apply(self, config: Configuration, ts: str | None) -> None:
         if self.fail_next:
             self.fail_next -= 1
             raise RuntimeError("boom")
@@ -168,8 +168,18 @@ def test_stream_event_downloads_with_ts(
     server.push_update(1700000000123)
     assert eventually(lambda: target.keys == ["flag_v2"], 5)
     assert server.of("config")[-1].query == {"ts": "1700000000123"}
-    assert target.applied[-1] == (["flag_v2"], 1700000000123)
+    assert target.applied[-1] == (["flag_v2"], "1700000000123")
     assert job.streaming
+    server.config = datafile(3, real_time=True)  # a ts given as a string or a float is sent as given
+    server.push_raw(
+        b'event: configuration-update-event\ndata: {"ts":"1700000000999"}\n\n' + b": " + b"p" * 200 + b"\n\n"
+    )
+    assert eventually(lambda: target.keys == ["flag_v3"], 5)
+    assert server.of("config")[-1].query == {"ts": "1700000000999"}
+    server.push_raw(
+        b'event: configuration-update-event\ndata: {"ts":1700000000555.0}\n\n' + b": " + b"p" * 200 + b"\n\n"
+    )
+    assert eventually(lambda: server.of("config")[-1].query == {"ts": "1700000000555.0"}, 5)
 
 
 def test_other_and_malformed_events_are_ignored(

@@ -12,7 +12,7 @@ TRACKING_QUERY = "sdkName=PYTHON&sdkVersion=3.4.0&siteCode=s1&bodyUa=true"
 def urls(endpoints: Endpoints) -> dict[str, str]:
     return {
         "config": endpoints.configuration(),
-        "config_ts": endpoints.configuration(1700000000123),
+        "config_ts": endpoints.configuration("1700000000123"),
         "sse": endpoints.sse(),
         "token": endpoints.token(),
         "tracking": endpoints.tracking(),
@@ -64,7 +64,7 @@ def test_base_url_holds_every_endpoint_with_the_vendor_paths(base: str) -> None:
 def test_environment_comes_before_ts_and_is_encoded() -> None:
     endpoints = Endpoints("site code", None, "pre prod")
     assert endpoints.configuration() == "https://sdk-config.kameleoon.eu/site%20code?environment=pre%20prod"
-    assert endpoints.configuration(5) == (
+    assert endpoints.configuration("5") == (
         "https://sdk-config.kameleoon.eu/site%20code?environment=pre%20prod&ts=5"
     )
     assert endpoints.sse() == "https://events.kameleoon.com:8110/sse?siteCode=site%20code"
