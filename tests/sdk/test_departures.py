@@ -125,6 +125,17 @@ def test_a_linked_codes_own_record_is_handed_over(client: KameleoonClient) -> No
     assert ("user-1", "5") in goals(lines_of(client))
 
 
+def test_relinking_a_code_leaves_the_shared_record_with_its_other_code(client: KameleoonClient) -> None:
+    """``user-1`` shares anon-a's record, then anon-b links it: anon-a keeps that record and its
+    unsent data, which goes under anon-a when anon-a is flushed, never under user-1."""
+    client.add_data("anon-a", CustomData(1, "user-1"))  # index 1: the mapping identifier
+    client.add_data("user-1", Conversion(5))  # stored in anon-a's record
+    client.add_data("anon-b", CustomData(1, "user-1"))  # user-1 now shares anon-b's record
+    assert lines_of(client) == []  # nobody was scheduled: nothing is sent
+    client.flush("anon-a")
+    assert goals(lines_of(client)) == [("anon-a", "5")]
+
+
 def test_a_unique_identifier_flag_needs_a_record(client: KameleoonClient) -> None:
     store = client._store
     store.set_unique_identifier("ghost", True)

@@ -37,6 +37,9 @@ __all__ = [
     "is_expected",
 ]
 
+# what the reference's HTTP client accepts (protocol spec §1.2): a configuration may come
+# compressed; streams are read as sent
+_ACCEPT = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a larger body is refused (a configuration is a few MB)
 _CHUNK = 65536
 
@@ -208,7 +211,7 @@ class Urllib3Transport:
                     request.method,
                     request.url,
                     body=body,
-                    headers=dict(request.headers),
+                    headers=dict(request.headers) if stream else {**_ACCEPT, **request.headers},
                     timeout=timeout,
                     preload_content=False,
                     redirect=False,

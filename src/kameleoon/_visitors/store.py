@@ -148,7 +148,8 @@ class VisitorStore:
 
     def link(self, code: str, visitor: Visitor, owner: str) -> None:
         """Makes ``code`` share ``owner``'s record ``visitor`` (cross-device mapping); its own
-        record is replaced, and handed over like a dropped one (its unsent data is still sent).
+        record is replaced, and handed over like a dropped one (its unsent data is still sent),
+        unless another code still shares it (then that data stays there, to go with that code).
 
         The codes sharing a record are moved together when it is touched through any of them:
         expiry and eviction go by the record's activity, and a code left behind at the front
@@ -160,6 +161,8 @@ class VisitorStore:
             extra = visitor.extras()
             sharing = [c for c in extra.linked if c not in (code, owner) and self._visitors.get(c) is visitor]
             extra.linked = (*sharing[-_MAX_LINKED + 2 :], owner, code)
+            if replaced is not None and self._shared(replaced):
+                replaced = None  # still another code's record: nothing is lost
         if replaced is not None and replaced is not visitor:
             self._hand_over([(code, replaced, unique)])
 
@@ -249,6 +252,11 @@ class VisitorStore:
             if visitor is not None:
                 del visitors[code]
                 visitors[code] = visitor
+
+    def _shared(self, visitor: Visitor) -> bool:
+        """Whether a code of the store still has ``visitor`` as its record (caller holds the lock)."""
+        extra = visitor.extra
+        return extra is not None and any(self._visitors.get(c) is visitor for c in extra.linked)
 
     def _pop_oldest(self) -> tuple[str, Visitor, bool]:
         return self._remove(next(iter(self._visitors)))

@@ -25,6 +25,7 @@ or in the middle of an event, with ``cut_streams(mid_event=...)``.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import itertools
 import json
 import queue
@@ -83,6 +84,11 @@ class Fault:
     @staticmethod
     def garbage() -> Fault:
         return Fault("garbage")
+
+    @staticmethod
+    def gzip() -> Fault:
+        """The normal answer, gzip-compressed when the request accepts gzip (as a CDN does)."""
+        return Fault("gzip")
 
 
 @dataclass
@@ -377,7 +383,11 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "drip_head" and fault is not None:
             self._drip_head(status, payload, content_type, fault.seconds)
             return
+        compress = kind == "gzip" and "gzip" in entry.headers.get("accept-encoding", "")
+        payload = gzip.compress(payload) if compress else payload
         self.send_response(status)
+        if compress:
+            self.send_header("Content-Encoding", "gzip")
         if kind == "drip" and fault is not None and fault.code:
             self.send_header("Connection", "close")
         if content_type:

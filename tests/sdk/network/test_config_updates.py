@@ -90,6 +90,19 @@ def test_first_download(server: FaultServer, updater: Callable[..., ConfigUpdate
     assert target.applied == [(["flag_v1"], None)]
 
 
+def test_a_compressed_configuration_is_asked_for_and_read(
+    server: FaultServer, updater: Callable[..., ConfigUpdater], target: Target
+) -> None:
+    """The download accepts gzip and deflate, as the reference's does (protocol spec §2.2), so a
+    CDN may send the configuration compressed."""
+    server.inject("config", Fault.gzip())
+    updater()
+    (request,) = server.of("config")
+    assert request.headers["accept-encoding"] == "gzip, deflate"
+    assert request.headers["accept"] == "*/*"
+    assert target.applied == [(["flag_v1"], None)]
+
+
 @pytest.mark.parametrize(
     "fault", [Fault.status(500), Fault.reset(), Fault.truncate(), Fault.garbage(), Fault.status(404)]
 )
