@@ -93,6 +93,17 @@ def test_a_code_is_kept_beside_cookies_simplecookie_refuses(client: KameleoonCli
         assert cookie.startswith(f"{NAME}=known-visitor;")
 
 
+@pytest.mark.parametrize("code", ["a,b", "visiteur-éà", 'say "hi"; ok\\'])
+def test_a_code_the_cookie_had_to_quote_comes_back_the_same(client: KameleoonClient, code: str) -> None:
+    """The response cookie quotes and escapes such a code (``"a\\054b"``); sent back, it is read
+    as the same code: the cookie is not rewritten with another value on every request."""
+    first = serve(client, default=code).cookies()[0]
+    sent_back = first.split(";", 1)[0]  # what the browser returns: name=value
+    again = serve(client, sent_back)
+    assert again.cookies()[0] == first
+    assert again.environ["HTTP_COOKIE"] == sent_back  # the code used is the one sent
+
+
 def test_default_visitor_code(client: KameleoonClient) -> None:
     """Without cookie, the middleware's default code is used."""
     seen = serve(client, default="the-default")

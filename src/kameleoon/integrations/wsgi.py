@@ -76,10 +76,20 @@ def _sent_code(raw: str) -> str | None:
     for name, part in _cookies_of(raw):
         _, separator, value = part.partition("=")
         if separator and name == COOKIE_NAME:
-            value = value.strip()
-            quoted = len(value) >= 2 and value[0] == value[-1] == '"'
-            sent = value[1:-1] if quoted else value
+            sent = _cookie_value(value.strip())
     return sent
+
+
+def _cookie_value(value: str) -> str:
+    """A cookie value as a ``SimpleCookie`` reads it: a quoted one is unquoted and unescaped
+    (``"a\\054b"``, as ``http.cookies`` writes ``a,b``, is ``a,b``), so a code the response
+    cookie had to quote comes back as the same code."""
+    if not (len(value) >= 2 and value[0] == value[-1] == '"'):
+        return value
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(f"{COOKIE_NAME}={value}")
+    morsel = jar.get(COOKIE_NAME)
+    return morsel.value if morsel is not None else value[1:-1]
 
 
 def _with_visitor_code(raw: str, code: str) -> str:
