@@ -9,6 +9,7 @@ for a worker counts).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -258,7 +259,8 @@ class RemoteData:
             for experiment_id, variation_id, time_ms in remote.experiments:
                 assigned = visitor.assigned if visitor.assigned is not None else {}
                 if experiment_id not in assigned:
-                    at = time_ms / 1000 if isinstance(time_ms, (int, float)) else time.time()
+                    # an event without a time is shown by the tracking code for good (§8.3)
+                    at = time_ms / 1000 if isinstance(time_ms, (int, float)) else math.inf
                     assigned[experiment_id] = (variation_id, UNKNOWN_RULE, at, len(assigned), -1, None)
                     visitor.assigned = assigned
             if remote.visits is not None:

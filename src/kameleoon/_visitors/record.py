@@ -26,10 +26,11 @@ from typing import Any
 
 __all__ = ["Assignment", "Extra", "Visitor", "pack_values"]
 
-# (variation id, rule type, assigned at (epoch seconds), position in first-assignment order,
-# the store's generation when it was queued for sending (-1: never), and the VariationEntry
-# drawn when the visitor code itself was hashed (else None): deciding the rule that entry
-# belongs to again, for the same code, gives the same decision without hashing)
+# (variation id, rule type, assigned at (epoch seconds; infinite for a remote event without a
+# time), position in first-assignment order, the store's generation when it was queued for
+# sending (-1: never), and the VariationEntry drawn when the visitor code itself was hashed
+# (else None): deciding the rule that entry belongs to again, for the same code, gives the
+# same decision without hashing)
 Assignment = tuple[Any, str, float, int, int, Any]
 
 

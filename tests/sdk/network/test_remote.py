@@ -209,6 +209,25 @@ def test_visitor_data_is_returned_and_added(server: FaultServer, make_client: Ca
     assert (line["eventType"], line["index"]) == ("customData", "0")
 
 
+def test_an_imported_experiment_without_a_time_stays_in_the_tracking_code(
+    server: FaultServer, make_client: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An experiment event with a time shows in the engine tracking code for 5 s from that
+    time; one without a time, for good (protocol spec §8.3, §11.2)."""
+    now_ms = int(time.time() * 1000)
+    timed = {"time": now_ms, "data": {"id": 11, "variationId": 110}}
+    events = [timed, {"data": {"id": 12, "variationId": 120}}]
+    server.visitor_data["v1"] = {"currentVisit": {"experimentEvents": events}}
+    client = make_client()
+    client.get_remote_visitor_data("v1")
+    shown = client.get_engine_tracking_code("v1")
+    assert "'Experiments.assignVariation',11,110" in shown and "'Experiments.assignVariation',12,120" in shown
+    later = time.time() + 60.0
+    monkeypatch.setattr("kameleoon._client.time.time", lambda: later)
+    shown = client.get_engine_tracking_code("v1")
+    assert "',11," not in shown and "'Experiments.assignVariation',12,120" in shown
+
+
 def test_imported_page_views_respect_the_visitors_bound(
     server: FaultServer, make_client: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
