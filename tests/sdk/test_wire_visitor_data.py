@@ -230,14 +230,14 @@ def test_conversion_events_need_a_goal(data: Any) -> None:
     assert [c.goal_id for c in conversions] == [7]
 
 
-def test_conversions_are_read_latest_first_within_each_visit() -> None:
-    """Every event array of a visit is read from its end (protocol §8.2), conversions too; the
-    current visit comes before the previous ones."""
+def test_conversions_are_read_in_their_order_within_each_visit() -> None:
+    """Conversions are all read in the array's order (evaluation spec §4.6, which reads custom
+    data, pages and experiments newest first); the current visit comes before the previous ones."""
     document = {
         "currentVisit": {"conversionEvents": [{"data": {"goalId": g}} for g in (32, 33, 34)]},
         "previousVisits": [{"conversionEvents": [{"data": {"goalId": g}} for g in (40, 41)]}],
     }
-    assert [c.goal_id for c in parse_visitor_data(document).conversions] == [34, 33, 32, 41, 40]
+    assert [c.goal_id for c in parse_visitor_data(document).conversions] == [32, 33, 34, 40, 41]
 
 
 @pytest.mark.parametrize("time", [10**320, -(10**320), float("inf"), float("nan"), True, "5", [1]])

@@ -86,7 +86,9 @@ def parse_visitor_data(document: Any) -> RemoteVisit:
         _read_custom_data(visit, seen_indexes, result)
         _read_pages(visit, pages)
         _read_experiments(visit, seen_experiments, result)
-        for event in reversed(_events(visit, "conversionEvents")):  # latest first, as every array
+        # every conversion, in the array's order (evaluation spec §4.6), where the other arrays
+        # are read latest first
+        for event in _events(visit, "conversionEvents"):
             _read_conversion(_data(event), result)
         if result.geolocation is None:
             result.geolocation = _geolocation(_events(visit, "geolocationEvents"))
