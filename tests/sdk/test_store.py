@@ -146,6 +146,40 @@ def test_linked_codes_move_together_so_idle_records_behind_them_expire() -> None
     assert list(store) == ["U", "A"] or list(store) == ["A", "U"]
 
 
+def test_a_code_linked_elsewhere_no_longer_moves_with_its_old_record() -> None:
+    """A links U, then B links U: using A keeps A alone at the recent end, and U expires with
+    B, its record now, once both are idle."""
+    store, clock, dropped = make(ttl=10)
+    a, b = store.get_or_create("A"), store.get_or_create("B")
+    store.link("U", a, "A")
+    tick(store, clock, 1.0)
+    store.link("U", b, "B")
+    for at in range(2, 41, 2):  # A stays active; B and U are idle from t=1
+        tick(store, clock, float(at))
+        store.get("A")
+        store.reorder()
+    tick(store, clock, 41.0)
+    assert store.purge() == 2 and sorted(code for code, _ in dropped) == ["B", "U"]
+    assert list(store) == ["A"]
+
+
+def test_a_record_shared_by_more_codes_than_are_moved_does_not_stop_the_expiry_scan() -> None:
+    """A record linked to 20 codes moves the latest 16 with it; the others, left at the front
+    with a recent record, are passed over by the scan: the idle visitors behind them expire."""
+    store, clock, dropped = make(ttl=10)
+    anon = store.get_or_create("anon")
+    for number in range(20):
+        store.link(f"user-{number}", anon, "anon")
+    store.get_or_create("idle-1")
+    for at in range(2, 41, 2):  # the shared record stays active
+        tick(store, clock, float(at))
+        store.get("anon")
+        store.reorder()
+    tick(store, clock, 41.0)
+    assert store.purge() == 1 and [code for code, _ in dropped] == ["idle-1"]
+    assert len(store) == 21
+
+
 def test_eviction_takes_the_idle_record_not_a_linked_code_of_an_active_one() -> None:
     store, clock, dropped, shared = linked_store(size=3)
     tick(store, clock, 5.0)

@@ -200,6 +200,8 @@ class VisitorStore:
             self._move_touched(len(self._moves))
             for code, visitor in self._visitors.items():
                 if visitor.last > cutoff + 2 * TOUCH_GRANULARITY:
+                    if visitor.extra is not None and visitor.extra.linked:
+                        continue  # a shared record: this code may not have moved with it
                     break  # the rest was touched later (order is LRU up to the granularity)
                 if visitor.last + TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
                     idle.append(code)
@@ -237,8 +239,9 @@ class VisitorStore:
             moves = self._moves
             moves.append(code)
             extra = visitor.extra
-            if extra is not None and extra.linked:  # the codes sharing the record move with it
-                moves.extend(c for c in extra.linked if c != code)
+            if extra is not None and extra.linked:  # the codes still sharing the record move with it
+                visitors = self._visitors
+                moves.extend(c for c in extra.linked if c != code and visitors.get(c) is visitor)
             if len(moves) > self.max_visitors:  # nobody reorders (no tracker): bounded anyway
                 self.reorder()
 

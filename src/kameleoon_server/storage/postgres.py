@@ -377,8 +377,9 @@ class PostgresStorage:
             (site_id, list(identities), limit + 1),
         )
         ids, truncated = newest_within(sizes, limit, max_bytes)
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY(%s)"
-        rows = await self._all(sql, (ids,)) if ids else []
+        # the visitor's own conditions select by index (events_dedup): ``id`` has none
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE site_id = %s AND identity = ANY(%s) AND id = ANY(%s)"
+        rows = await self._all(sql, (site_id, list(identities), ids)) if ids else []
         return VisitorEvents(StoredEvent.received_in_order(rows), truncated)
 
     async def linked_visitors(self, site_id: int, user_id: str, limit: int) -> list[str]:
