@@ -159,7 +159,7 @@ def test_a_code_linked_elsewhere_no_longer_moves_with_its_old_record() -> None:
         store.get("A")
         store.reorder()
     tick(store, clock, 41.0)
-    assert store.purge() == 2 and sorted(code for code, _ in dropped) == ["B", "U"]
+    assert store.purge() == 2 and dropped == [("B", b)]  # one record, handed over once
     assert list(store) == ["A"]
 
 
@@ -178,6 +178,22 @@ def test_a_record_shared_by_more_codes_than_are_moved_does_not_stop_the_expiry_s
     tick(store, clock, 41.0)
     assert store.purge() == 1 and [code for code, _ in dropped] == ["idle-1"]
     assert len(store) == 21
+
+
+def test_evicting_one_code_of_a_shared_record_hands_nothing_over() -> None:
+    """The record stays with the other code, its unsent data too: it is not sent (and marked
+    sent) under the evicted code."""
+    store, _, dropped, shared = linked_store(size=3)  # order: A, U (linked last), X
+    store.get_or_create("Y")  # evicts A, whose record U still has
+    assert store.get("A") is None and store.get("U") is shared and dropped == []
+
+
+def test_an_idle_shared_record_is_handed_over_once_under_its_owner() -> None:
+    store, clock, dropped, shared = linked_store()
+    shared.extras().mapping = "A"  # set by the mapping custom data that linked U
+    tick(store, clock, 30.0)
+    assert store.purge() == 3  # A, U and X
+    assert [(code, visitor is shared) for code, visitor in dropped] == [("A", True), ("X", False)]
 
 
 def test_eviction_takes_the_idle_record_not_a_linked_code_of_an_active_one() -> None:

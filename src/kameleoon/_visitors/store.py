@@ -143,6 +143,7 @@ class VisitorStore:
                     dropped.append(self._pop_oldest())
                     self.evictions += 1
                 self._visitors[code] = visitor
+                dropped = self._leaving(dropped)
         self._hand_over(dropped)
         return visitor
 
@@ -169,8 +170,9 @@ class VisitorStore:
     def settle(self, code: str, visitor: Visitor) -> None:
         """After a write to ``visitor``, the record of ``code`` when the writer got it: if the
         store dropped it meanwhile (evicted, expired), it is handed over again with what the
-        write added (the hand-over made when it was dropped may have run before the write)."""
-        if self._visitors.get(code) is not visitor:
+        write added (the hand-over made when it was dropped may have run before the write), unless
+        another code still has it."""
+        if self._visitors.get(code) is not visitor and not self._shared(visitor):
             self._hand_over([(code, visitor, code in self._unique_ids)])
 
     def is_unique_identifier(self, code: str) -> bool:
@@ -205,10 +207,10 @@ class VisitorStore:
                     break  # the rest was touched later (order is LRU up to the granularity)
                 if visitor.last + TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
                     idle.append(code)
-            dropped = [self._remove(code) for code in idle]
-            self.expirations += len(dropped)
+            self.expirations += len(idle)
+            dropped = self._leaving([self._remove(code) for code in idle])
         self._hand_over(dropped)
-        return len(dropped)
+        return len(idle)
 
     def reorder(self) -> None:
         """Moves the codes touched since the last call to the end, in the order they were
@@ -257,9 +259,21 @@ class VisitorStore:
                 visitors[code] = visitor
 
     def _shared(self, visitor: Visitor) -> bool:
-        """Whether a code of the store still has ``visitor`` as its record (caller holds the lock)."""
+        """Whether a code of the store still has ``visitor`` as its record (exact when the
+        caller holds the lock)."""
         extra = visitor.extra
         return extra is not None and any(self._visitors.get(c) is visitor for c in extra.linked)
+
+    def _leaving(self, dropped: list[tuple[str, Visitor, bool]]) -> list[tuple[str, Visitor, bool]]:
+        """The records to hand over among those just removed (caller holds the lock): each one
+        once, under its owner's code when that code left too, and none that a code still in the
+        store shares (its unsent data stays, to go with that code)."""
+        chosen: dict[Visitor, tuple[str, Visitor, bool]] = {}
+        for entry in dropped:
+            code, visitor, _ = entry
+            if visitor not in chosen or (visitor.extra is not None and code == visitor.extra.mapping):
+                chosen[visitor] = entry
+        return [entry for entry in chosen.values() if not self._shared(entry[1])]
 
     def _pop_oldest(self) -> tuple[str, Visitor, bool]:
         return self._remove(next(iter(self._visitors)))
