@@ -136,6 +136,18 @@ def test_relinking_a_code_leaves_the_shared_record_with_its_other_code(client: K
     assert goals(lines_of(client)) == [("anon-a", "5")]
 
 
+def test_a_shared_record_is_handed_over_when_the_code_its_data_was_scheduled_under_leaves() -> None:
+    """A conversion scheduled under anon, whose record user-1 shares: anon is evicted while
+    user-1 stays. The record goes out under anon then (nothing else would send it)."""
+    client = create_client(example_config(), config=KameleoonClientConfig("id", "secret", max_visitors=2))
+    client.add_data("anon", CustomData(1, "user-1"))  # index 1: user-1 shares anon's record
+    assert flush_tracking(client)
+    client.track_conversion("anon", 7)
+    client.add_data("other", CustomData(0, "x"))  # the store is full: anon, the oldest, goes
+    assert client._store.peek("anon") is None and client._store.peek("user-1") is not None
+    assert goals(lines_of(client)) == [("anon", "7")]
+
+
 def test_a_unique_identifier_flag_needs_a_record(client: KameleoonClient) -> None:
     store = client._store
     store.set_unique_identifier("ghost", True)

@@ -180,14 +180,6 @@ def test_a_record_shared_by_more_codes_than_are_moved_does_not_stop_the_expiry_s
     assert len(store) == 21
 
 
-def test_evicting_one_code_of_a_shared_record_hands_nothing_over() -> None:
-    """The record stays with the other code, its unsent data too: it is not sent (and marked
-    sent) under the evicted code."""
-    store, _, dropped, shared = linked_store(size=3)  # order: A, U (linked last), X
-    store.get_or_create("Y")  # evicts A, whose record U still has
-    assert store.get("A") is None and store.get("U") is shared and dropped == []
-
-
 def test_an_idle_shared_record_is_handed_over_once_under_its_owner() -> None:
     store, clock, dropped, shared = linked_store()
     shared.extras().mapping = "A"  # set by the mapping custom data that linked U

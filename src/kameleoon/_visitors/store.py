@@ -33,6 +33,7 @@ __all__ = ["TOUCH_GRANULARITY", "VisitorStore"]
 TOUCH_GRANULARITY = 1.0  # seconds between two moves of the same code to the LRU end
 _MOVES_PER_LOCK = 512  # reorder() releases the lock between batches of moves
 _MAX_LINKED = 16  # codes of one record moved together (the latest linked ones)
+_MAX_SHARED_SKIPS = 1024  # recent codes of shared records the expiry scan passes over at most
 
 
 class VisitorStore:
@@ -170,9 +171,8 @@ class VisitorStore:
     def settle(self, code: str, visitor: Visitor) -> None:
         """After a write to ``visitor``, the record of ``code`` when the writer got it: if the
         store dropped it meanwhile (evicted, expired), it is handed over again with what the
-        write added (the hand-over made when it was dropped may have run before the write), unless
-        another code still has it."""
-        if self._visitors.get(code) is not visitor and not self._shared(visitor):
+        write added (the hand-over made when it was dropped may have run before the write)."""
+        if self._visitors.get(code) is not visitor:
             self._hand_over([(code, visitor, code in self._unique_ids)])
 
     def is_unique_identifier(self, code: str) -> bool:
@@ -200,10 +200,12 @@ class VisitorStore:
         idle: list[str] = []
         with self._lock:
             self._move_touched(len(self._moves))
+            skips = _MAX_SHARED_SKIPS
             for code, visitor in self._visitors.items():
                 if visitor.last > cutoff + 2 * TOUCH_GRANULARITY:
-                    if visitor.extra is not None and visitor.extra.linked:
-                        continue  # a shared record: this code may not have moved with it
+                    if skips and visitor.extra is not None and visitor.extra.linked:
+                        skips -= 1  # a code of a shared record, which may not have moved with it
+                        continue
                     break  # the rest was touched later (order is LRU up to the granularity)
                 if visitor.last + TOUCH_GRANULARITY <= cutoff:  # last activity < last + granularity
                     idle.append(code)
@@ -259,21 +261,21 @@ class VisitorStore:
                 visitors[code] = visitor
 
     def _shared(self, visitor: Visitor) -> bool:
-        """Whether a code of the store still has ``visitor`` as its record (exact when the
-        caller holds the lock)."""
+        """Whether a code of the store still has ``visitor`` as its record (caller holds the lock)."""
         extra = visitor.extra
         return extra is not None and any(self._visitors.get(c) is visitor for c in extra.linked)
 
     def _leaving(self, dropped: list[tuple[str, Visitor, bool]]) -> list[tuple[str, Visitor, bool]]:
-        """The records to hand over among those just removed (caller holds the lock): each one
-        once, under its owner's code when that code left too, and none that a code still in the
-        store shares (its unsent data stays, to go with that code)."""
+        """The records to hand over among those just removed: each one once, under its owner's
+        code when that code left too. (A record another code still has is handed over as well:
+        its data may have been scheduled under the code that left, and nothing else would send
+        it; the code that left had it until now.)"""
         chosen: dict[Visitor, tuple[str, Visitor, bool]] = {}
         for entry in dropped:
             code, visitor, _ = entry
             if visitor not in chosen or (visitor.extra is not None and code == visitor.extra.mapping):
                 chosen[visitor] = entry
-        return [entry for entry in chosen.values() if not self._shared(entry[1])]
+        return list(chosen.values())
 
     def _pop_oldest(self) -> tuple[str, Visitor, bool]:
         return self._remove(next(iter(self._visitors)))
