@@ -160,12 +160,11 @@ class VisitorStore:
             replaced = self._visitors.pop(code, None)
             self._visitors[code] = visitor
             unique = code in self._unique_ids
-            extra = visitor.extras()
-            sharing = [c for c in extra.linked if c not in (code, owner) and self._visitors.get(c) is visitor]
-            extra.linked = (*sharing[-_MAX_LINKED + 2 :], owner, code)
-            if replaced is not None and self._shared(replaced):
-                replaced = None  # still another code's record: nothing is lost
-        if replaced is not None and replaced is not visitor:
+            sharing = [c for c in self._codes_of(visitor) if c not in (code, owner)]
+            visitor.extras().linked = (*sharing[-_MAX_LINKED + 2 :], owner, code)
+            if replaced is not None and next(self._codes_of(replaced), None) is not None:
+                replaced = None  # still another code's record (or this one's): nothing is lost
+        if replaced is not None:
             self._hand_over([(code, replaced, unique)])
 
     def settle(self, code: str, visitor: Visitor) -> None:
@@ -242,10 +241,8 @@ class VisitorStore:
             visitor.last = now
             moves = self._moves
             moves.append(code)
-            extra = visitor.extra
-            if extra is not None and extra.linked:  # the codes still sharing the record move with it
-                visitors = self._visitors
-                moves.extend(c for c in extra.linked if c != code and visitors.get(c) is visitor)
+            if visitor.extra is not None and visitor.extra.linked:  # the codes still sharing it move too
+                moves.extend(c for c in self._codes_of(visitor) if c != code)
             if len(moves) > self.max_visitors:  # nobody reorders (no tracker): bounded anyway
                 self.reorder()
 
@@ -260,10 +257,12 @@ class VisitorStore:
                 del visitors[code]
                 visitors[code] = visitor
 
-    def _shared(self, visitor: Visitor) -> bool:
-        """Whether a code of the store still has ``visitor`` as its record (caller holds the lock)."""
-        extra = visitor.extra
-        return extra is not None and any(self._visitors.get(c) is visitor for c in extra.linked)
+    def _codes_of(self, visitor: Visitor) -> Iterator[str]:
+        """The codes linked to ``visitor`` that still have it as their record (exact when the
+        caller holds the lock)."""
+        linked = visitor.extra.linked if visitor.extra is not None else ()
+        visitors = self._visitors
+        return (c for c in linked if visitors.get(c) is visitor)
 
     def _leaving(self, dropped: list[tuple[str, Visitor, bool]]) -> list[tuple[str, Visitor, bool]]:
         """The records to hand over among those just removed: each one once, under its owner's
