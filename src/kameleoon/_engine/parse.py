@@ -236,11 +236,10 @@ def _parse_conditions_data(data: Mapping[str, Any], lookups: Lookups) -> Tree:
 
 
 def _items(parent: Mapping[str, Any], key: str, what: str) -> list[Any]:
-    """A required list: absent or null (which the reference cannot iterate) is a config error."""
-    value = parent.get(key)
-    if not isinstance(value, list):
-        raise ConfigError(f"{what}.{key} must be an array" if key in parent else f"{what} has no {key}")
-    return value
+    """A required list: absent, or null (which the reference cannot iterate), is a config error."""
+    if key not in parent:
+        raise ConfigError(f"{what} has no {key}")
+    return _list(parent, key, what)
 
 
 def _operators(parent: Mapping[str, Any], key: str, items: int, what: str) -> list[Any]:
